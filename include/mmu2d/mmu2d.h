@@ -1,0 +1,9 @@
+/* SPDX-License-Identifier: MIT */
+/* mmu2d/mmu2d.h - umbrella header: includes every public header. */
+#ifndef M2D_MMU2D_H
+#define M2D_MMU2D_H
+
+#include <mmu2d/types.h>
+#include <mmu2d/error.h>
+
+#endif /* M2D_MMU2D_H */
