@@ -5,5 +5,6 @@
 
 #include <mmu2d/types.h>
 #include <mmu2d/error.h>
+#include <mmu2d/sim.h>
 
 #endif /* M2D_MMU2D_H */
