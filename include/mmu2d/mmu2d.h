@@ -6,5 +6,6 @@
 #include <mmu2d/types.h>
 #include <mmu2d/error.h>
 #include <mmu2d/sim.h>
+#include <mmu2d/pt.h>
 
 #endif /* M2D_MMU2D_H */
