@@ -71,6 +71,38 @@ M2D_API uint64_t m2d_sim_counter(const struct m2d_sim *sim, const char *name);
 M2D_API m2d_vtime_t m2d_thread_now(void);
 M2D_API void m2d_thread_work(double ns);
 
+/* ---- locks for research code and micro-replayers ------------------------ */
+
+enum m2d_sim_lock_kind {
+	M2D_SIM_LOCK_SPIN = 0,   /* queued spinlock: FIFO, waiters spin */
+	M2D_SIM_LOCK_RWLOCK = 1, /* qrwlock: readers share, a waiting writer blocks new readers */
+	M2D_SIM_LOCK_MUTEX = 2,  /* sleeping waiters */
+	M2D_SIM_LOCK_RWSEM = 3,  /* rw_semaphore: sleeping waiters, writer handoff */
+	M2D_SIM_LOCK_KIND_NR
+};
+
+struct m2d_sim_lock;
+
+/* Create a lock of class @name (owned by the sim). Return: 0, -EINVAL, -ENOMEM. */
+M2D_API int m2d_sim_lock_create(struct m2d_sim *sim, enum m2d_sim_lock_kind kind,
+				const char *name, struct m2d_sim_lock **out);
+/* From a simulated thread. @write selects the exclusive mode (ignored for spin/mutex). */
+M2D_API void m2d_sim_lock_acquire(struct m2d_sim_lock *l, bool write);
+M2D_API void m2d_sim_lock_release(struct m2d_sim_lock *l, bool write);
+
+/* lock_stat-style counters of one lock class, in virtual time. */
+struct m2d_lock_stats {
+	uint64_t acquisitions;  /* successful acquisitions */
+	uint64_t contended;     /* acquisitions that had to wait */
+	uint64_t wait_ns;       /* total virtual time spent waiting */
+	uint64_t wait_max_ns;   /* longest single wait */
+	uint64_t hold_ns;       /* total virtual time held */
+	uint64_t hold_max_ns;   /* longest single hold */
+};
+/* Return: 0, or -ENOENT if no lock of class @name exists. */
+M2D_API int m2d_sim_lock_stats(const struct m2d_sim *sim, const char *name,
+			       struct m2d_lock_stats *out);
+
 /*
  * Write the "breakdown", "locks" and "counters" members (without the outer
  * braces, comma-separated, two-space indented at level 1) as JSON.

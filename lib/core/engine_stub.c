@@ -609,3 +609,55 @@ void m2d_trace_end(const char *name)
 void m2d_trace_instant(const char *name)
 {
 }
+
+/* ---- public lock API (sequential stub: no contention, no stats) ---- */
+
+struct m2d_sim_lock {
+	enum m2d_sim_lock_kind kind;
+	union {
+		struct m2d_spinlock spin;
+		struct m2d_rwlock rw;
+		struct m2d_mutex mutex;
+		struct m2d_rwsem rwsem;
+	} u;
+};
+
+int m2d_sim_lock_create(struct m2d_sim *sim, enum m2d_sim_lock_kind kind, const char *name,
+			struct m2d_sim_lock **out)
+{
+	struct m2d_sim_lock *l;
+
+	if (kind < 0 || kind >= M2D_SIM_LOCK_KIND_NR || !name)
+		return -EINVAL;
+	l = m2d_zalloc(M2D_ALLOC_ENGINE, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->kind = kind;
+	*out = l; /* leaked by the stub; the real engine owns it in the sim */
+	return 0;
+}
+
+void m2d_sim_lock_acquire(struct m2d_sim_lock *l, bool write)
+{
+	switch (l->kind) {
+	case M2D_SIM_LOCK_SPIN: m2d_spin_lock(&l->u.spin); break;
+	case M2D_SIM_LOCK_RWLOCK: write ? m2d_write_lock(&l->u.rw) : m2d_read_lock(&l->u.rw); break;
+	case M2D_SIM_LOCK_MUTEX: m2d_mutex_lock(&l->u.mutex); break;
+	default: write ? m2d_down_write(&l->u.rwsem) : m2d_down_read(&l->u.rwsem); break;
+	}
+}
+
+void m2d_sim_lock_release(struct m2d_sim_lock *l, bool write)
+{
+	switch (l->kind) {
+	case M2D_SIM_LOCK_SPIN: m2d_spin_unlock(&l->u.spin); break;
+	case M2D_SIM_LOCK_RWLOCK: write ? m2d_write_unlock(&l->u.rw) : m2d_read_unlock(&l->u.rw); break;
+	case M2D_SIM_LOCK_MUTEX: m2d_mutex_unlock(&l->u.mutex); break;
+	default: write ? m2d_up_write(&l->u.rwsem) : m2d_up_read(&l->u.rwsem); break;
+	}
+}
+
+int m2d_sim_lock_stats(const struct m2d_sim *sim, const char *name, struct m2d_lock_stats *out)
+{
+	return -ENOENT;
+}

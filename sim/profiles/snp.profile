@@ -1,0 +1,3 @@
+# mmu2d cost profile: snp
+# name = value  # source: a REFERENCE.md id, or "fitted"
+# Units are given in lib/core/costs.def. Keep one parameter per line; modules append their groups.
