@@ -431,6 +431,366 @@ static void test_pt_create_invalid(void **state)
 	m2d_alloc_fail_after(0);
 }
 
+
+/* ---- the change hook ---------------------------------------------------------- */
+
+struct ev {
+	uint64_t addr, old, new;
+	int level;
+	bool shared;
+};
+
+struct evlog {
+	int n, cap;
+	struct ev *v;
+};
+
+static void evlog_hook(void *priv, uint64_t addr, uint64_t old_pte, uint64_t new_pte, int level,
+		       bool shared)
+{
+	struct evlog *l = priv;
+
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 1024;
+		l->v = realloc(l->v, (size_t)l->cap * sizeof(*l->v));
+		assert_non_null(l->v);
+	}
+	l->v[l->n++] = (struct ev){ addr, old_pte, new_pte, level, shared };
+}
+
+static struct m2d_pt *new_hooked_pt(enum m2d_pt_format fmt, struct evlog *log)
+{
+	struct m2d_pt_config cfg;
+	struct m2d_pt *pt = NULL;
+
+	memset(log, 0, sizeof(*log));
+	m2d_pt_config_default(&cfg);
+	cfg.format = fmt;
+	cfg.changed = evlog_hook;
+	cfg.changed_priv = log;
+	assert_int_equal(m2d_pt_create(&pt, &cfg), 0);
+	return pt;
+}
+
+/* Every change is reported once, with the right old/new/level, in pre-order. */
+static void test_pt_hook_exactly_once(void **state)
+{
+	enum m2d_pt_format f = M2D_PT_X86_64;
+	struct evlog log;
+	struct m2d_pt *pt = new_hooked_pt(f, &log);
+	uint64_t leaf2m, *t;
+
+	/* Map one 2M leaf at 2G: links a level-3 table (event at level 4), a
+	 * level-2 table (event at level 3), then the leaf (level 2). */
+	leaf2m = m2d_pte_make_leaf(f, 2, 0x600, RWX_WB);
+	assert_int_equal(m2d_pt_map_range(pt, 2 * G, M2, 0x600, 2, RWX_WB), 0);
+	assert_int_equal(log.n, 3);
+	assert_int_equal(log.v[0].level, 4);
+	assert_int_equal(log.v[0].addr, 0);
+	assert_int_equal(log.v[0].old, 0);
+	t = m2d_pte_table(f, log.v[0].new);
+	assert_non_null(t);
+	assert_int_equal(log.v[1].level, 3);
+	assert_int_equal(log.v[1].addr, 2 * G);
+	assert_int_equal(log.v[2].level, 2);
+	assert_int_equal(log.v[2].addr, 2 * G);
+	assert_int_equal(log.v[2].old, 0);
+	assert_int_equal(log.v[2].new, leaf2m);
+	assert_false(log.v[2].shared);
+
+	/* Re-mapping the same value is no change: no event. */
+	log.n = 0;
+	assert_int_equal(m2d_pt_map_range(pt, 2 * G, M2, 0x600, 2, RWX_WB), 0);
+	assert_int_equal(log.n, 0);
+
+	/* Split: the parent change (leaf -> table), then 512 new leaves. */
+	assert_int_equal(m2d_pt_split(pt, 2 * G, 2), 0);
+	assert_int_equal(log.n, 513);
+	assert_int_equal(log.v[0].level, 2);
+	assert_int_equal(log.v[0].old, leaf2m);
+	assert_non_null(m2d_pte_table(f, log.v[0].new));
+	for (int i = 0; i < 512; i++) {
+		assert_int_equal(log.v[1 + i].level, 1);
+		assert_int_equal(log.v[1 + i].addr, 2 * G + i * K4);
+		assert_int_equal(log.v[1 + i].old, 0);
+		assert_int_equal(log.v[1 + i].new, m2d_pte_make_leaf(f, 1, 0x600 + i, RWX_WB));
+	}
+
+	/* Protect 3 pages: 3 events, W cleared. */
+	log.n = 0;
+	assert_int_equal(m2d_pt_protect_range(pt, 2 * G + K4, 3 * K4, 0, M2D_PROT_W), 3);
+	assert_int_equal(log.n, 3);
+	assert_int_equal(log.v[0].old, m2d_pte_make_leaf(f, 1, 0x601, RWX_WB));
+	assert_int_equal(log.v[0].new, m2d_pte_make_leaf(f, 1, 0x601, RWX_WB & ~M2D_PROT_W));
+	/* Now not collapsible (attributes differ). */
+	assert_int_equal(m2d_pt_collapse(pt, 2 * G, 2), -EINVAL);
+	assert_int_equal(m2d_pt_protect_range(pt, 2 * G, M2, M2D_PROT_W, 0), 3);
+
+	/* Collapse: the parent change, then the 512 removed leaves. */
+	log.n = 0;
+	assert_int_equal(m2d_pt_collapse(pt, 2 * G, 2), 0);
+	assert_int_equal(log.n, 513);
+	assert_int_equal(log.v[0].new, leaf2m);
+	for (int i = 0; i < 512; i++) {
+		assert_int_equal(log.v[1 + i].addr, 2 * G + i * K4);
+		assert_int_equal(log.v[1 + i].new, 0);
+		assert_int_equal(log.v[1 + i].level, 1);
+	}
+
+	/* unmap_free of everything: the leaf, then the level-2 table's parent
+	 * entry, the level-3 table's parent entry (post-order freeing). */
+	log.n = 0;
+	assert_int_equal(m2d_pt_unmap_free_range(pt, 0, 1ull << 48), 1);
+	assert_int_equal(log.n, 3);
+	assert_int_equal(log.v[0].level, 2);
+	assert_int_equal(log.v[0].old, leaf2m);
+	assert_int_equal(log.v[1].level, 3);
+	assert_int_equal(log.v[1].new, 0);
+	assert_int_equal(log.v[2].level, 4);
+	assert_ptr_equal(m2d_pte_table(f, log.v[2].old), t);
+
+	/* Replacing a populated table by a huge leaf reports the removed
+	 * subtree: 1 parent event + 4 leaves. */
+	assert_int_equal(m2d_pt_map_range(pt, 0, 4 * K4, 0, 1, RWX_WB), 0);
+	log.n = 0;
+	assert_int_equal(m2d_pt_map_range(pt, 0, M2, 0, 2, RWX_WB), 0);
+	assert_int_equal(log.n, 5);
+	assert_int_equal(log.v[0].level, 2);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(log.v[1 + i].level, 1);
+		assert_int_equal(log.v[1 + i].new, 0);
+	}
+	m2d_pt_destroy(&pt);
+	free(log.v);
+}
+
+/* Mapping small leaves into a huge leaf: a straddling leaf is split (the
+ * outside keeps its mapping), a covered one is replaced. */
+static void test_pt_map_over_huge(void **state)
+{
+	struct m2d_pt *pt = new_pt(M2D_PT_EPT, 4);
+	struct m2d_pt_walk w;
+	struct m2d_pt_stats st;
+
+	assert_int_equal(m2d_pt_map_range(pt, 0, G, 0x100000, 3, RWX_WB), 0);
+	/* 4K into the middle: 1G -> 512 x 2M, one 2M -> 512 x 4K */
+	assert_int_equal(m2d_pt_map_range(pt, 5 * M2 + 7 * K4, K4, 0x42, 1, M2D_PROT_R | M2D_PROT_WB),
+			 0);
+	m2d_pt_walk(pt, 5 * M2 + 7 * K4, &w);
+	assert_int_equal(w.level, 1);
+	assert_int_equal(w.pfn, 0x42);
+	m2d_pt_walk(pt, 5 * M2 + 8 * K4, &w);
+	assert_int_equal(w.level, 1);
+	assert_int_equal(w.pfn, 0x100000 + 5 * 512 + 8);
+	m2d_pt_walk(pt, 6 * M2, &w);
+	assert_int_equal(w.level, 2);
+	assert_int_equal(w.pfn, 0x100000 + 6 * 512);
+	m2d_pt_stats_get(pt, &st);
+	assert_int_equal(st.leaves[3], 0);
+	assert_int_equal(st.leaves[2], 511);
+	assert_int_equal(st.leaves[1], 512);
+	/* A 2M map over the 4K table replaces it (freed). */
+	assert_int_equal(m2d_pt_map_range(pt, 4 * M2, 2 * M2, 0x200, 2, RWX_WB), 0);
+	m2d_pt_stats_get(pt, &st);
+	assert_int_equal(st.leaves[1], 0);
+	assert_int_equal(st.tables[1], 0);
+	/* 1G over the 2M table */
+	assert_int_equal(m2d_pt_map_range(pt, 0, G, 0x0, 3, RWX_WB), 0);
+	m2d_pt_stats_get(pt, &st);
+	assert_int_equal(st.leaves[3], 1);
+	assert_int_equal(st.leaves[2], 0);
+	assert_int_equal(st.tables[2], 0);
+	/* 4K map covering a whole 2M of a 1G leaf: only the straddling 1G is
+	 * split; the covered 2M is replaced without a split. */
+	assert_int_equal(m2d_pt_map_range(pt, M2, M2, 0x5000, 1, RWX_WB), 0);
+	m2d_pt_stats_get(pt, &st);
+	assert_int_equal(st.leaves[2], 511);
+	assert_int_equal(st.leaves[1], 512);
+	m2d_pt_destroy(&pt);
+}
+
+/* unmap / protect split huge leaves straddling the range edges. */
+static void test_pt_unmap_protect_split_edges(void **state)
+{
+	struct m2d_pt *pt = new_pt(M2D_PT_ARM64_S2, 4);
+	struct m2d_pt_walk w;
+	struct m2d_pt_stats st;
+
+	assert_int_equal(m2d_pt_map_range(pt, 0, 4 * M2, 0, 2, RWX_WB), 0);
+	/* [1M, 5M): the 2M leaf at 0 straddles (split, 256 x 4K cleared),
+	 * [2M, 4M) is covered (1 leaf), the leaf at 4M straddles (256 x 4K). */
+	assert_int_equal(m2d_pt_unmap_range(pt, M2 / 2, 2 * M2), 256 + 1 + 256);
+	m2d_pt_stats_get(pt, &st);
+	assert_int_equal(st.leaves[2], 1);   /* [6M, 8M) */
+	assert_int_equal(st.leaves[1], 512); /* [0, 1M) and [5M, 6M) */
+	m2d_pt_walk(pt, M2 / 2 - K4, &w);
+	assert_true(w.present);
+	assert_int_equal(w.pfn, 255);
+	m2d_pt_walk(pt, M2 / 2, &w);
+	assert_false(w.present);
+	m2d_pt_walk(pt, 5 * M2 / 2 - K4, &w); /* 5M - 4K */
+	assert_false(w.present);
+	m2d_pt_walk(pt, 5 * M2 / 2, &w);      /* 5M */
+	assert_true(w.present);
+	assert_int_equal(w.level, 1);
+	m2d_pt_walk(pt, 4 * M2 - K4, &w);     /* 8M - 4K: the 2M leaf at 6M */
+	assert_true(w.present);
+	assert_int_equal(w.level, 2);
+
+	/* protect [7M, 7M + 4K): splits the leaf at 6M, changes one 4K leaf */
+	assert_int_equal(m2d_pt_protect_range(pt, 7 * M2 / 2, K4, 0, M2D_PROT_W), 1);
+	m2d_pt_walk(pt, 7 * M2 / 2, &w);
+	assert_int_equal(w.level, 1);
+	assert_int_equal(w.prot, RWX_WB & ~M2D_PROT_W);
+	assert_int_equal(w.pfn, 3 * 512 + 256);
+	/* protecting with no change changes nothing */
+	assert_int_equal(m2d_pt_protect_range(pt, 0, 8 * M2, 0, M2D_PROT_G | M2D_PROT_D), 0);
+	m2d_pt_destroy(&pt);
+}
+
+/* test_clear_young / test_clear_dirty: count and clear; huge leaves whole. */
+static void test_pt_young_dirty(void **state)
+{
+	struct m2d_pt *pt = new_pt(M2D_PT_X86_64, 4);
+	struct m2d_pt_walk w;
+	unsigned ad = RWX_WB | M2D_PROT_A | M2D_PROT_D;
+
+	assert_int_equal(m2d_pt_map_range(pt, 0, 8 * K4, 0, 1, ad), 0);
+	assert_int_equal(m2d_pt_map_range(pt, M2, M2, 0x200, 2, ad), 0);
+	assert_int_equal(m2d_pt_test_clear_young(pt, 2 * K4, 2 * K4), 2);
+	assert_int_equal(m2d_pt_test_clear_young(pt, 2 * K4, 2 * K4), 0);
+	m2d_pt_walk(pt, 2 * K4, &w);
+	assert_int_equal(w.prot, RWX_WB | M2D_PROT_D);
+	/* 4K of the 2M leaf: the whole leaf is aged, not split */
+	assert_int_equal(m2d_pt_test_clear_young(pt, M2 + 5 * K4, K4), 1);
+	m2d_pt_walk(pt, M2, &w);
+	assert_int_equal(w.level, 2);
+	assert_int_equal(w.prot, RWX_WB | M2D_PROT_D);
+	assert_int_equal(m2d_pt_test_clear_dirty(pt, 0, G), 9);
+	assert_int_equal(m2d_pt_test_clear_dirty(pt, 0, G), 0);
+	assert_int_equal(m2d_pt_test_clear_young(pt, 0, G), 6);
+	m2d_pt_destroy(&pt);
+
+	/* EPT: A bit 8, D bit 9 */
+	pt = new_pt(M2D_PT_EPT, 4);
+	assert_int_equal(m2d_pt_map_range(pt, 0, K4, 0x10, 1, ad), 0);
+	assert_int_equal(m2d_pt_test_clear_dirty(pt, 0, K4), 1);
+	m2d_pt_walk(pt, 0, &w);
+	/* 0x10 << 12 | 0x77 | A 0x100 */
+	assert_int_equal(w.pte, 0x0000000000010177ull);
+	m2d_pt_destroy(&pt);
+
+	/* arm64: AF ages; there is no dirty bit */
+	pt = new_pt(M2D_PT_ARM64_S2, 4);
+	assert_int_equal(m2d_pt_map_range(pt, 0, K4, 0x10, 1, ad), 0);
+	assert_int_equal(m2d_pt_test_clear_dirty(pt, 0, K4), 0);
+	assert_int_equal(m2d_pt_test_clear_young(pt, 0, K4), 1);
+	m2d_pt_walk(pt, 0, &w);
+	/* 0x10 << 12 | 0x3ff (no AF) */
+	assert_int_equal(w.pte, 0x00000000000103ffull);
+	m2d_pt_destroy(&pt);
+}
+
+/* split/collapse error codes. */
+static void test_pt_split_collapse_errors(void **state)
+{
+	struct m2d_pt *pt = new_pt(M2D_PT_X86_64, 4);
+
+	assert_int_equal(m2d_pt_split(pt, 0, 1), -EINVAL);
+	assert_int_equal(m2d_pt_split(pt, 0, 4), -EINVAL);
+	assert_int_equal(m2d_pt_split(pt, 1ull << 48, 2), -EINVAL);
+	assert_int_equal(m2d_pt_split(pt, 0, 2), -ENOENT);    /* nothing */
+	assert_int_equal(m2d_pt_collapse(pt, 0, 2), -ENOENT); /* no table */
+	assert_int_equal(m2d_pt_map_range(pt, 0, M2, 0, 2, RWX_WB), 0);
+	assert_int_equal(m2d_pt_split(pt, 0, 3), -ENOENT);    /* a table at level 3 */
+	assert_int_equal(m2d_pt_collapse(pt, 0, 2), -ENOENT); /* a leaf, not a table */
+	assert_int_equal(m2d_pt_map_range(pt, 2 * M2, 511 * K4, 0x400, 1, RWX_WB), 0);
+	assert_int_equal(m2d_pt_collapse(pt, 2 * M2, 2), -EINVAL); /* 511 of 512 */
+	assert_int_equal(m2d_pt_map_range(pt, 3 * M2 - K4, K4, 0x5ff, 1, RWX_WB), 0);
+	assert_int_equal(m2d_pt_collapse(pt, 2 * M2, 2), 0);
+	/* misaligned frames are not collapsible */
+	assert_int_equal(m2d_pt_map_range(pt, 4 * M2, M2, 0x401, 1, RWX_WB), 0);
+	assert_int_equal(m2d_pt_collapse(pt, 4 * M2, 2), -EINVAL);
+	/* the level-3 collapse needs 512 2M leaves */
+	assert_int_equal(m2d_pt_collapse(pt, 0, 3), -EINVAL);
+	m2d_pt_destroy(&pt);
+}
+
+/* Inside a simulation unlinked tables wait for RCU; table_bytes counts them. */
+static void test_pt_rcu_deferred_free(void **state)
+{
+	struct m2d_sim_config scfg;
+	struct m2d_sim *sim = NULL;
+	struct m2d_pt *pt;
+	struct m2d_pt_stats st;
+
+	m2d_sim_config_default(&scfg);
+	assert_int_equal(m2d_sim_create(&sim, &scfg), 0);
+	m2d_engine_enter(sim);
+	pt = new_pt(M2D_PT_EPT, 4);
+	assert_int_equal(m2d_pt_map_range(pt, 0, 2 * M2, 0, 1, RWX_WB), 0);
+	/* 1 + 1 + 2 tables under the root */
+	assert_int_equal(m2d_pt_unmap_free_range(pt, 0, G), 1024);
+	m2d_pt_stats_get(pt, &st);
+	assert_int_equal(st.tables[1] + st.tables[2] + st.tables[3], 0);
+	assert_int_equal(st.tables_pending_free, 4);
+	assert_int_equal(st.table_bytes, 5 * 4096);
+	/* a table page is not reused before the grace period */
+	assert_int_equal(m2d_pt_map_range(pt, 0, K4, 0, 1, RWX_WB), 0);
+	m2d_pt_stats_get(pt, &st);
+	assert_int_equal(st.table_bytes, 8 * 4096);
+	m2d_engine_leave(sim); /* runs the callbacks */
+	m2d_pt_stats_get(pt, &st);
+	assert_int_equal(st.tables_pending_free, 0);
+	assert_int_equal(st.table_bytes, 4 * 4096);
+	/* destroy with callbacks pending waits for them (rcu_barrier) */
+	m2d_engine_enter(sim);
+	m2d_pt_unmap_free_range(pt, 0, G);
+	m2d_pt_destroy(&pt);
+	m2d_engine_leave(sim);
+	assert_int_equal(m2d_sim_counter(sim, "rcu_callbacks"), 7);
+	m2d_sim_destroy(&sim);
+}
+
+/* Tables built before linking (KVM's split): accounted at link time. */
+static void test_pt_link_prebuilt_table(void **state)
+{
+	enum m2d_pt_format f = M2D_PT_EPT;
+	struct evlog log;
+	struct m2d_pt *pt = new_hooked_pt(f, &log);
+	struct m2d_pt_stats st;
+	struct m2d_pt_walk w;
+	uint64_t *t;
+
+	assert_int_equal(m2d_pt_map_range(pt, 0, M2, 0, 1, RWX_WB), 0);
+	assert_null(m2d_pt_alloc_table(pt, 4)); /* nothing links a root-level table */
+	t = m2d_pt_alloc_table(pt, 1);
+	assert_non_null(t);
+	/* stores into the private table are not accounted yet */
+	for (int i = 0; i < 10; i++)
+		m2d_pt_set_pte(pt, &t[i], M2 + i * K4, 1, m2d_pte_make_leaf(f, 1, 0x900 + i, RWX_WB));
+	m2d_pt_stats_get(pt, &st);
+	assert_int_equal(st.leaves[1], 512);
+	m2d_pt_walk(pt, M2, &w);
+	assert_int_equal(w.level, 2);
+	log.n = 0;
+	m2d_pt_set_pte(pt, w.ptep, M2, 2, m2d_pte_make_table(f, t));
+	assert_int_equal(log.n, 11);
+	m2d_pt_stats_get(pt, &st);
+	assert_int_equal(st.leaves[1], 522);
+	assert_int_equal(st.tables[1], 2);
+	m2d_pt_walk(pt, M2 + 9 * K4, &w);
+	assert_int_equal(w.pfn, 0x909);
+	/* a never-linked table can be freed directly */
+	t = m2d_pt_alloc_table(pt, 2);
+	t[3] = 0x1234;
+	m2d_pt_free_table(pt, t);
+	m2d_pt_stats_get(pt, &st);
+	assert_int_equal(st.table_bytes, (1 + 1 + 1 + 2) * 4096ull);
+	m2d_pt_destroy(&pt);
+	free(log.v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -443,6 +803,13 @@ int main(void)
 		cmocka_unit_test(test_pt_shape_128g_4k),
 		cmocka_unit_test(test_pt_shape_128g_2m),
 		cmocka_unit_test(test_pt_shape_split_1g_to_4k),
+		cmocka_unit_test(test_pt_hook_exactly_once),
+		cmocka_unit_test(test_pt_map_over_huge),
+		cmocka_unit_test(test_pt_unmap_protect_split_edges),
+		cmocka_unit_test(test_pt_young_dirty),
+		cmocka_unit_test(test_pt_split_collapse_errors),
+		cmocka_unit_test(test_pt_rcu_deferred_free),
+		cmocka_unit_test(test_pt_link_prebuilt_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
