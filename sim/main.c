@@ -113,6 +113,47 @@ static uint64_t peak_rss_bytes(void)
 
 /* ---- mmu2d profile list | show ---- */
 
+/* Print @p's parameters as a valid profile file. */
+static int show_params(const struct profile *p, struct cli_error *err)
+{
+#ifdef HAVE_M2D_SIM_PARAM_INFO
+	/* The library's view: every parameter, its unit and meaning. */
+	struct m2d_sim_config cfg;
+	struct m2d_param_info info;
+	struct m2d_sim *sim;
+	char val[32];
+	int ret;
+
+	m2d_sim_config_default(&cfg);
+	cfg.cpus = 1;
+	cfg.profile = p->path;
+	ret = m2d_sim_create(&sim, &cfg);
+	if (ret)
+		return cli_error_set(err, "profile show: the library cannot load '%s': %s", p->path,
+				     m2d_strerror(ret));
+	for (unsigned k = 0; k < m2d_sim_param_count(); k++) {
+		if (m2d_sim_param_info(sim, k, &info))
+			continue;
+		json_format_double(val, sizeof(val), info.value);
+		printf("# %s [%s]\n%s = %s  # %s\n", info.meaning, info.unit, info.name, val,
+		       info.source ? info.source : "");
+	}
+	m2d_sim_destroy(&sim);
+	return 0;
+#else
+	/* The file's entries (the library has no parameter listing API). */
+	char val[32];
+
+	if (!p->nr_params)
+		printf("# no parameters set\n");
+	for (size_t i = 0; i < p->nr_params; i++) {
+		json_format_double(val, sizeof(val), p->params[i].value);
+		printf("%s = %s  # %s\n", p->params[i].name, val, p->params[i].source);
+	}
+	return 0;
+#endif
+}
+
 static int profile_cmd(int argc, char **argv)
 {
 	struct cli_error err;
@@ -124,9 +165,9 @@ static int profile_cmd(int argc, char **argv)
 	if (argc >= 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) {
 		printf("usage: mmu2d profile list\n"
 		       "       mmu2d profile show NAME|FILE\n\n"
-		       "Profiles are searched in $MMU2D_PROFILE_DIR, the source tree's sim/profiles,\n"
+		       "Profiles are searched in $M2D_PROFILE_DIR, the source tree's sim/profiles,\n"
 		       "then the installed profile directory; a FILE is any argument containing '/'\n"
-		       "or ending in .profile.\n");
+		       "or '.profile'.  'show' prints a valid profile file.\n");
 		return 0;
 	}
 	if (argc == 1 && !strcmp(argv[0], "list")) {
@@ -145,27 +186,14 @@ static int profile_cmd(int argc, char **argv)
 		return 0;
 	}
 	if (argc == 2 && !strcmp(argv[0], "show")) {
-		size_t w = 0;
+		int ret;
 
 		if (profile_read(argv[1], "profile show", &p, &err))
 			return report(&err, EXIT_USAGE);
 		printf("# profile %s (%s)\n", argv[1], p.path);
-		if (!p.nr_params)
-			printf("# no parameters set: every cost is 0 ns\n");
-		for (size_t i = 0; i < p.nr_params; i++)
-			w = strlen(p.params[i].name) > w ? strlen(p.params[i].name) : w;
-		for (size_t i = 0; i < p.nr_params; i++) {
-			char val[32];
-
-			json_format_double(val, sizeof(val), p.params[i].value);
-			if (*p.params[i].source)
-				printf("%-*s = %-12s  # %s\n", (int)w, p.params[i].name, val,
-				       p.params[i].source);
-			else
-				printf("%-*s = %s\n", (int)w, p.params[i].name, val);
-		}
+		ret = show_params(&p, &err);
 		profile_free(&p);
-		return 0;
+		return ret ? report(&err, EXIT_FAILURE) : 0;
 	}
 	if (argc >= 1 && strcmp(argv[0], "list") && strcmp(argv[0], "show"))
 		return usage_error("profile: unknown command '%s' (expected list or show NAME)",
@@ -177,9 +205,10 @@ static int profile_cmd(int argc, char **argv)
 
 /*
  * The trace writer is optional in the public API: meson enables it when
- * include/mmu2d/sim.h declares int m2d_sim_write_trace(const struct m2d_sim *, FILE *).
+ * include/mmu2d/sim.h declares m2d_sim_write_trace() taking a path
+ * (HAVE_M2D_SIM_WRITE_TRACE_PATH) or a FILE * (HAVE_M2D_SIM_WRITE_TRACE_FILE).
  */
-#ifdef HAVE_M2D_SIM_WRITE_TRACE
+#if defined(HAVE_M2D_SIM_WRITE_TRACE_PATH) || defined(HAVE_M2D_SIM_WRITE_TRACE_FILE)
 #define TRACE_SUPPORTED 1
 #else
 #define TRACE_SUPPORTED 0
@@ -273,24 +302,25 @@ static int emit_sim_members(struct json_writer *w, const struct m2d_sim *sim)
 }
 
 #if TRACE_SUPPORTED
+/* Write the timeline into the output's temporary file, then move it into place. */
 static int write_trace(struct output *o, const struct m2d_sim *sim, struct cli_error *err)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
 	int ret;
+#ifdef HAVE_M2D_SIM_WRITE_TRACE_PATH
+	ret = m2d_sim_write_trace(sim, o->tmp);
+#else
+	FILE *f = fopen(o->tmp, "w");
 
-	if (!f)
-		return cli_error_set(err, "--trace: out of memory"), -ENOMEM;
-	ret = m2d_sim_write_trace(sim, f);
-	if (fclose(f) && !ret)
-		ret = -ENOMEM;
-	if (ret)
+	ret = f ? m2d_sim_write_trace(sim, f) : -errno;
+	if (f && fclose(f) && !ret)
+		ret = -EIO;
+#endif
+	if (ret) {
 		cli_error_set(err, "--trace: cannot record the trace: %s", m2d_strerror(ret));
-	else
-		ret = output_commit(o, "trace", buf, len, err);
-	free(buf);
-	return ret;
+		output_abort(o);
+		return ret;
+	}
+	return output_commit_file(o, "trace", err);
 }
 #endif
 

@@ -115,21 +115,15 @@ static int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
-int output_commit(struct output *o, const char *option, const void *data, size_t len,
-		  struct cli_error *err)
+/* Close, and rename into place unless @ret already reports an error. */
+static int finish(struct output *o, const char *option, int ret, struct cli_error *err)
 {
 	char q[72];
-	int ret;
 
-	if (!strcmp(o->path, "-")) {
-		ret = write_all(STDOUT_FILENO, data, len);
-		if (ret)
-			cli_error_set(err, "--%s: cannot write to stdout: %s", option, strerror(-ret));
-		return ret;
-	}
-	ret = write_all(o->fd, data, len);
 	if (!ret && close(o->fd))
 		ret = -errno;
+	else if (ret)
+		close(o->fd);
 	o->fd = -1;
 	if (!ret && rename(o->tmp, o->path))
 		ret = -errno;
@@ -143,6 +137,26 @@ int output_commit(struct output *o, const char *option, const void *data, size_t
 	free(o->tmp);
 	o->tmp = NULL;
 	return 0;
+}
+
+int output_commit(struct output *o, const char *option, const void *data, size_t len,
+		  struct cli_error *err)
+{
+	int ret;
+
+	if (!strcmp(o->path, "-")) {
+		ret = write_all(STDOUT_FILENO, data, len);
+		if (ret)
+			cli_error_set(err, "--%s: cannot write to stdout: %s", option, strerror(-ret));
+		return ret;
+	}
+	ret = write_all(o->fd, data, len);
+	return finish(o, option, ret, err);
+}
+
+int output_commit_file(struct output *o, const char *option, struct cli_error *err)
+{
+	return finish(o, option, 0, err);
 }
 
 void output_abort(struct output *o)

@@ -28,6 +28,11 @@ int output_open(struct output *o, const char *option, const char *path, struct c
 /* Write @len bytes and move the file into place.  Return: 0 or -errno (output removed). */
 int output_commit(struct output *o, const char *option, const void *data, size_t len,
 		  struct cli_error *err);
+/*
+ * output_commit_file() - like output_commit(), for a temporary file that
+ * another writer filled through its path (o->tmp).  Not for "-".
+ */
+int output_commit_file(struct output *o, const char *option, struct cli_error *err);
 /* Remove the temporary file, if any.  Safe to call twice. */
 void output_abort(struct output *o);
 

@@ -3,10 +3,10 @@
  * sim/profile.h - find, list and show cost profiles (sim/profiles/NAME.profile).
  *
  * A profile is named on the command line either by NAME (looked up as
- * NAME.profile in the profile directories, in this order: $MMU2D_PROFILE_DIR,
+ * NAME.profile in the profile directories, in this order: $M2D_PROFILE_DIR,
  * the source tree's sim/profiles when it exists (running from a build
  * tree), the installed datadir/mmu2d/profiles) or by a FILE path (any
- * argument containing '/' or ending in ".profile").
+ * argument containing '/' or ".profile"), as the library does.
  *
  * Parameters are read from the file itself: the library has no public
  * listing API yet.  Only profile_read() knows the file format
@@ -24,7 +24,8 @@ struct cli_error;
 struct profile_param {
 	char *name;    /* lower-case parameter name */
 	double value;  /* in the unit of lib/core/costs.def */
-	char *source;  /* REFERENCE.md id or "fitted"; "" if not given */
+	char *source;  /* the comment: a REFERENCE.md id or "fitted" */
+	unsigned line; /* line number in the file */
 };
 
 struct profile {
@@ -41,7 +42,11 @@ struct profile {
  */
 int profile_resolve(const char *arg, const char *what, char **path, struct cli_error *err);
 
-/* Read the profile named by @arg.  Return: 0, -ENOENT, -EINVAL (syntax), -ENOMEM. */
+/*
+ * profile_read() - read and check the profile named by @arg with the
+ * library's rules (see profile.c); the first problem goes to @err as
+ * "@what: FILE:LINE: ...".  Return: 0, -ENOENT, -EINVAL, -ENOMEM.
+ */
 int profile_read(const char *arg, const char *what, struct profile *p, struct cli_error *err);
 void profile_free(struct profile *p);
 
