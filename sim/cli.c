@@ -46,15 +46,18 @@ int cli_error_set(struct cli_error *err, const char *fmt, ...)
 
 const char *cli_quote(const char *s, char *buf, size_t len)
 {
-	const size_t max = len > 64 ? 60 : len - 4;
+	const size_t max = len > 64 ? 60 : len > 4 ? len - 4 : 0;
 	size_t i;
+
+	if (!len)
+		return "";
 
 	for (i = 0; s[i] && i < max; i++) {
 		unsigned char c = (unsigned char)s[i];
 		buf[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
 	}
 	buf[i] = '\0';
-	if (s[i])
+	if (s[i] && i + 4 <= len)
 		strcpy(buf + i, "...");
 	return buf;
 }

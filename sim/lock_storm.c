@@ -44,6 +44,7 @@ static const enum m2d_sim_lock_kind lock_kinds[] = {
 static const bool lock_write[] = { true, false, true, true, false, true };
 
 #define MAX_CPUS 1024 /* the engine's host CPU limit */
+#define MAX_NODES 255 /* the engine's NUMA node limit */
 
 static const struct cli_option lock_storm_options[] = {
 	CLI_OPT_UINT("cpus", struct lock_storm_opts, cpus, "N", "8", 1, MAX_CPUS,
@@ -56,7 +57,7 @@ static const struct cli_option lock_storm_options[] = {
 		     "work between release and the next acquire, ns"),
 	CLI_OPT_UINT("ops", struct lock_storm_opts, ops, "K", "10000", 1, 1000000000,
 		     "acquire/release operations per CPU"),
-	CLI_OPT_UINT("numa-nodes", struct lock_storm_opts, numa_nodes, "M", "1", 1, MAX_CPUS,
+	CLI_OPT_UINT("numa-nodes", struct lock_storm_opts, numa_nodes, "M", "1", 1, MAX_NODES,
 		     "NUMA nodes the CPUs are spread over evenly"),
 	CLI_OPT_END
 };

@@ -176,7 +176,7 @@ static int profile_cmd(int argc, char **argv)
 			return usage_error("profile: out of memory");
 		for (int i = 0; i < n; i++) {
 			if (profile_read(names[i], "profile list", &p, &err)) {
-				printf("%-12s (unreadable: %s)\n", names[i], err.msg);
+				printf("%-12s (invalid: %s)\n", names[i], err.msg);
 				continue;
 			}
 			printf("%-12s %3zu parameters  %s\n", names[i], p.nr_params, p.path);

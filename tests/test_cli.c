@@ -133,6 +133,8 @@ static void test_cli_quote(void **state)
 	cli_quote(longs, buf, sizeof(buf));
 	assert_int_equal(strlen(buf), 63);
 	assert_string_equal(buf + 60, "...");
+	assert_string_equal(cli_quote("abcdefgh", buf, 6), "ab..."); /* fits any buffer */
+	assert_string_equal(cli_quote("abcdefgh", buf, 2), "");
 }
 
 /* ---- tables ---- */

@@ -103,7 +103,7 @@ def check_bad_input():
             (["--think-ns", "abc"], "--think-ns"), (["--think-ns", "2000000000"], "--think-ns"),
             (["--ops", "0"], "--ops"), (["--ops", "1000000001"], "--ops"),
             (["--numa-nodes", "0"], "--numa-nodes"), (["--numa-nodes", "3"], "--numa-nodes"),
-            (["--numa-nodes", "2048"], "--numa-nodes"),
+            (["--numa-nodes", "256"], "--numa-nodes"),
             (["--profile", "nosuch"], "--profile"),
             (["--profile", "./missing.profile"], "--profile"),
             (["--profile", bad_profile], "--profile"),
