@@ -522,6 +522,62 @@ void cli_echo_json(struct json_writer *w, const struct cli_option *opts, const v
 	}
 }
 
+/* ---- cross-option checks ---- */
+
+enum relation { MULTIPLE, DIVISOR, AT_MOST };
+
+static int check_relation(struct cli_error *err, const struct cli_option *opts, const void *base,
+			  const char *name, const char *other, enum relation rel)
+{
+	static const char *const words[] = { "a multiple of", "a divisor of", "at most" };
+	const struct cli_option *a = NULL, *b = NULL;
+	char va[32], vb[32];
+	uint64_t x, y;
+	bool ok;
+
+	for (const struct cli_option *o = opts; o->name; o++) {
+		if (!strcmp(o->name, name))
+			a = o;
+		if (!strcmp(o->name, other))
+			b = o;
+	}
+	if (!a || !b || (a->type != CLI_UINT && a->type != CLI_SIZE) ||
+	    (b->type != CLI_UINT && b->type != CLI_SIZE))
+		return cli_error_set(err, "--%s: internal error: no numeric options --%s, --%s",
+				     name, name, other);
+	x = *(const uint64_t *)field(a, base);
+	y = *(const uint64_t *)field(b, base);
+	switch (rel) {
+	case MULTIPLE: ok = y && x % y == 0; break;
+	case DIVISOR: ok = x && y % x == 0; break;
+	default: ok = x <= y; break;
+	}
+	if (ok)
+		return 0;
+	cli_format_value(a, base, va, sizeof(va));
+	cli_format_value(b, base, vb, sizeof(vb));
+	return cli_error_set(err, "--%s: expected %s --%s (%s), got %s", name, words[rel], other, vb,
+			     va);
+}
+
+int cli_check_multiple(struct cli_error *err, const struct cli_option *opts, const void *base,
+		       const char *name, const char *other)
+{
+	return check_relation(err, opts, base, name, other, MULTIPLE);
+}
+
+int cli_check_divisor(struct cli_error *err, const struct cli_option *opts, const void *base,
+		      const char *name, const char *other)
+{
+	return check_relation(err, opts, base, name, other, DIVISOR);
+}
+
+int cli_check_at_most(struct cli_error *err, const struct cli_option *opts, const void *base,
+		      const char *name, const char *other)
+{
+	return check_relation(err, opts, base, name, other, AT_MOST);
+}
+
 void cli_sets_free(struct cli_sets *sets)
 {
 	for (size_t i = 0; i < sets->n; i++)

@@ -184,6 +184,22 @@ void cli_echo_json(struct json_writer *w, const struct cli_option *opts, const v
  */
 void cli_echo_sets(struct json_writer *w, const char *key, const struct cli_sets *sets);
 
+/*
+ * Cross-option checks for replayers' validate hooks.  @opts/@base are the
+ * replayer's table and options; @name and @other name CLI_UINT or CLI_SIZE
+ * options.  Values in messages are formatted like the command line (sizes
+ * with suffixes).  Return: 0, or -EINVAL with the one-line message in @err.
+ */
+/* "--NAME: expected a multiple of --OTHER (V), got X" */
+int cli_check_multiple(struct cli_error *err, const struct cli_option *opts, const void *base,
+		       const char *name, const char *other);
+/* "--NAME: expected a divisor of --OTHER (V), got X" */
+int cli_check_divisor(struct cli_error *err, const struct cli_option *opts, const void *base,
+		      const char *name, const char *other);
+/* "--NAME: expected at most --OTHER (V), got X" */
+int cli_check_at_most(struct cli_error *err, const struct cli_option *opts, const void *base,
+		      const char *name, const char *other);
+
 /* Free the --set list. */
 void cli_sets_free(struct cli_sets *sets);
 

@@ -106,12 +106,7 @@ static void storm_thread(void *arg)
 
 static int lock_storm_validate(const void *opts, struct cli_error *err)
 {
-	const struct lock_storm_opts *o = opts;
-
-	if (o->cpus % o->numa_nodes)
-		return cli_error_set(err, "--numa-nodes: expected a divisor of --cpus (%" PRIu64
-				     "), got %" PRIu64, o->cpus, o->numa_nodes);
-	return 0;
+	return cli_check_divisor(err, lock_storm_options, opts, "numa-nodes", "cpus");
 }
 
 static void lock_storm_configure(const void *opts, struct m2d_sim_config *cfg)

@@ -281,6 +281,32 @@ static void test_cli_bad_default_is_reported(void **state)
 	assert_one_line(&err, "--n");
 }
 
+static void test_cli_cross_option_checks(void **state)
+{
+	static const struct cli_option table[] = {
+		CLI_OPT_UINT("vcpus", struct topts, n, "N", "48", 1, 1024, "vCPUs"),
+		CLI_OPT_SIZE("mem", struct topts, mem, "128G", 4096, 1ull << 40, 0, "memory"),
+		CLI_OPT_ENUM("arch", struct topts, arch, "ARCH", "x86", arch_names, "architecture"),
+		CLI_OPT_END
+	};
+	struct cli_error err;
+	struct topts o = { .n = 48, .mem = 3ull << 30 };
+
+	assert_int_equal(cli_check_at_most(&err, table, &o, "vcpus", "vcpus"), 0);
+	assert_int_equal(cli_check_multiple(&err, table, &o, "mem", "vcpus"), 0); /* 3G % 48 */
+	o.n = 7;
+	assert_int_equal(cli_check_multiple(&err, table, &o, "mem", "vcpus"), -EINVAL);
+	assert_string_equal(err.msg, "--mem: expected a multiple of --vcpus (7), got 3G");
+	assert_int_equal(cli_check_divisor(&err, table, &o, "vcpus", "mem"), -EINVAL);
+	assert_string_equal(err.msg, "--vcpus: expected a divisor of --mem (3G), got 7");
+	o.mem = 4;
+	assert_int_equal(cli_check_at_most(&err, table, &o, "vcpus", "mem"), -EINVAL);
+	assert_string_equal(err.msg, "--vcpus: expected at most --mem (4), got 7");
+	/* misuse is reported, not a crash */
+	assert_int_equal(cli_check_at_most(&err, table, &o, "vcpus", "arch"), -EINVAL);
+	assert_int_equal(cli_check_at_most(&err, table, &o, "nope", "mem"), -EINVAL);
+}
+
 static char *capture_echo(const struct topts *o)
 {
 	char *buf = NULL;
@@ -524,6 +550,7 @@ int main(void)
 		cmocka_unit_test(test_cli_parse_defaults_and_values),
 		cmocka_unit_test(test_cli_parse_errors),
 		cmocka_unit_test(test_cli_bad_default_is_reported),
+		cmocka_unit_test(test_cli_cross_option_checks),
 		cmocka_unit_test(test_cli_echo_json),
 		cmocka_unit_test(test_cli_help_shows_defaults),
 		cmocka_unit_test(test_json_document),

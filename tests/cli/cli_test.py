@@ -8,6 +8,7 @@ Prints one line per case; exits 1 on the first failure with the details.
 """
 import json
 import os
+import pty
 import signal
 import subprocess
 import sys
@@ -365,6 +366,23 @@ def check_outputs():
         r = run(["lock-storm", "--quiet", "--progress", "--no-progress"] + FAST)
         if r.stderr:
             fail("--no-progress: %r" % r.stderr)
+        # Default: on when stderr is a terminal, erased before the results.
+        master, slave = pty.openpty()
+        p = subprocess.run([MMU2D, "lock-storm", "--ops", "20000"], stdout=subprocess.PIPE,
+                           stderr=slave, text=True, timeout=120)
+        os.close(slave)
+        tty = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            tty += chunk
+        os.close(master)
+        if p.returncode != 0 or b"acquire/release [" not in tty or not tty.endswith(b"\r\x1b[K"):
+            fail("progress on a terminal: exit %d, %r" % (p.returncode, tty[-200:]))
         print("ok  --quiet, human output, --progress, --no-progress")
 
 
