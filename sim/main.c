@@ -216,6 +216,8 @@ static int profile_cmd(int argc, char **argv)
 
 static int check_common(const struct cli_common *c, struct cli_error *err)
 {
+	char q[72];
+
 	if (c->trace && !TRACE_SUPPORTED)
 		return cli_error_set(err, "--trace: not supported: this library's engine does not "
 					  "record a timeline (m2d_sim_write_trace)");
@@ -223,7 +225,7 @@ static int check_common(const struct cli_common *c, struct cli_error *err)
 		return cli_error_set(err, "--trace: expected a file name, got '-'");
 	if (c->trace && c->json && !strcmp(c->trace, c->json))
 		return cli_error_set(err, "--trace: expected a file other than --json's, got '%s'",
-				     c->json);
+				     cli_quote(c->json, q, sizeof(q)));
 	return 0;
 }
 
@@ -273,9 +275,10 @@ static int create_sim(const struct replayer *r, const void *opts, const struct c
 			m2d_sim_destroy(sim);
 			if (ret == M2D_E_PARAM)
 				return cli_error_set(err, "--set: expected a cost parameter of the "
-							  "profile (see 'mmu2d profile show %s'), got '%s'",
-						     cli_quote(c->profile, q, sizeof(q)), s->name);
-			return cli_error_set(err, "--set: %s=%.17g rejected: %s", s->name, s->value,
+							  "profile (see 'mmu2d profile show'), got '%s'",
+						     cli_quote(s->name, q, sizeof(q)));
+			return cli_error_set(err, "--set: %s=%.17g rejected: %s",
+					     cli_quote(s->name, q, sizeof(q)), s->value,
 					     m2d_strerror(ret));
 		}
 	}
@@ -357,7 +360,6 @@ static int run_replayer(const struct replayer *r, int argc, char **argv)
 		goto err_report;
 	if (create_sim(r, opts, &common, &sim, &status, &err))
 		goto err_report;
-	status = EXIT_USAGE;
 	if (common.json && output_open(&json_out, "json", common.json, &err))
 		goto err_report;
 	if (common.trace && output_open(&trace_out, "trace", common.trace, &err))

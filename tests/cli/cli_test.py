@@ -3,12 +3,15 @@
 """CLI contract tests for mmu2d (DESIGN.md section 6, docs/cli.md).
 
 usage: cli_test.py MMU2D CHECK
-CHECK is one of: bad-input, json, deterministic, help, profile, outputs.
+CHECK is one of: bad-input, json, deterministic, help, profile, outputs, random
+(seeded random command lines checked against a model of the grammar; the seed is
+printed, M2D_TEST_SEED=N reproduces a run).
 Prints one line per case; exits 1 on the first failure with the details.
 """
 import json
 import os
 import pty
+import random
 import signal
 import subprocess
 import sys
@@ -386,7 +389,120 @@ def check_outputs():
         print("ok  --quiet, human output, --progress, --no-progress")
 
 
+# ---- seeded random command lines against a model of the option grammar ----
+
+# name: (valid values, values rejected while parsing)
+RANDOM_VALUES = {
+    "cpus": (["1", "2", "4", "16"], ["0", "1025", "x", "-1", "", "1e3", "99999999999999999999999"]),
+    "lock": (["spin", "rwlock-read", "rwlock-write", "mutex", "rwsem-read", "rwsem-write"],
+             ["mips", "SPIN", ""]),
+    "hold-ns": (["0", "100", "5000"], ["-5", "1000000001", "1.5", "abc"]),
+    "think-ns": (["0", "1000"], ["x", "18446744073709551616"]),
+    "ops": (["1", "5", "50"], ["0", "1000000001", "z"]),
+    "numa-nodes": (["1", "2", "4"], ["0", "256", "q"]),
+    "seed": (["0", "7", "18446744073709551615"], ["-1", "18446744073709551616", "s"]),
+    "set": (["lock_acquire=5", "LOCK_HANDOFF=1.5", "bogus_param=1"],
+            ["x", "=1", "lock_acquire=-1", "lock_acquire=nan", ""]),
+    "profile": (["x86", "arm64", "nosuch"], [""]),
+    "json": (["out.json", "/nonexistent/dir/x.json"], [""]),
+}
+FLAGS = ["quiet", "no-quiet", "no-progress"]
+
+
+def model(args):
+    """Expected (status, option named in the message) for lock-storm ARGS."""
+    v = {"cpus": "8", "numa-nodes": "1", "profile": "x86", "json": None, "set": []}
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if not a.startswith("--") or a == "--":
+            return 2, a
+        name, eq, val = a[2:].partition("=")
+        if name in FLAGS:
+            if eq:
+                return 2, "--" + name
+            i += 1
+            continue
+        if name not in RANDOM_VALUES:
+            return 2, a
+        if not eq:
+            if i + 1 >= len(args) or args[i + 1].startswith("--"):
+                return 2, "--" + name
+            val = args[i + 1]
+            i += 1
+        i += 1
+        # Strings take any non-empty value; everything else only the listed ones.
+        if (name in ("json", "profile") and not val) or \
+                (name not in ("json", "profile") and val not in RANDOM_VALUES[name][0]):
+            return 2, "--" + name
+        if name == "set":
+            v["set"].append(val)
+        else:
+            v[name] = val
+    if int(v["cpus"]) % int(v["numa-nodes"]):
+        return 2, "--numa-nodes"
+    if v["profile"] not in ("x86", "arm64"):
+        return 2, "--profile"
+    if any(s.startswith("bogus_param") for s in v["set"]):
+        return 2, "--set"
+    if v["json"] == "/nonexistent/dir/x.json":
+        return 2, "--json"
+    return 0, v["json"]
+
+
+def random_args(rng):
+    args = []
+    for _ in range(rng.randint(0, 6)):
+        kind = rng.random()
+        if kind < 0.08:
+            args.append(rng.choice(["--bogus", "stray", "-x", "--no-cpus"]))
+            continue
+        if kind < 0.2:
+            flag = rng.choice(FLAGS)
+            args.append("--" + flag + ("=1" if rng.random() < 0.2 else ""))
+            continue
+        name = rng.choice(sorted(RANDOM_VALUES))
+        good, bad = RANDOM_VALUES[name]
+        val = rng.choice(bad) if rng.random() < 0.15 else rng.choice(good)
+        if rng.random() < 0.05:
+            args.append("--" + name)  # value missing, or taken from a following option
+        elif rng.random() < 0.3:
+            args.append("--%s=%s" % (name, val))
+        else:
+            args += ["--" + name, val]
+    return args
+
+
+def check_random():
+    seed = int(os.environ.get("M2D_TEST_SEED", time.time_ns() % 1000000))
+    print("seed %d (rerun with M2D_TEST_SEED=%d)" % (seed, seed))
+    rng = random.Random(seed)
+    n = int(os.environ.get("M2D_TEST_ITERATIONS", "150"))
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in range(n):
+            # Small runs: the defaults first, so random options override them.
+            args = ["--cpus", "2", "--ops", "5", "--quiet"] + random_args(rng)
+            status, option = model(args)  # on success: the --json file, or None
+            r = run(["lock-storm"] + args, cwd=tmp)
+            where = "case %d: mmu2d lock-storm %s" % (k, " ".join(repr(a) for a in args))
+            if r.returncode != status:
+                fail("%s: exit %d, model says %d (stderr %r)" % (where, r.returncode, status,
+                                                                  r.stderr))
+            if status == 2:
+                lines = r.stderr.splitlines()
+                if len(lines) != 1 or option not in lines[0]:
+                    fail("%s: expected one line naming %s, got %r" % (where, option, r.stderr))
+            expected = [option] if status == 0 and option else []
+            if sorted(os.listdir(tmp)) != expected:
+                fail("%s: files %s, expected %s" % (where, os.listdir(tmp), expected))
+            for name in expected:
+                with open(os.path.join(tmp, name)) as f:
+                    json.load(f)
+                os.unlink(os.path.join(tmp, name))
+    print("ok  %d random command lines agree with the model" % n)
+
+
 CHECKS = {"bad-input": check_bad_input, "json": check_json,
           "deterministic": check_deterministic, "help": check_help,
-          "profile": check_profile, "outputs": check_outputs}
+          "profile": check_profile, "outputs": check_outputs, "random": check_random}
 CHECKS[CHECK]()
