@@ -7,5 +7,6 @@
 #include <mmu2d/error.h>
 #include <mmu2d/sim.h>
 #include <mmu2d/pt.h>
+#include <mmu2d/coco.h>
 
 #endif /* M2D_MMU2D_H */
