@@ -345,13 +345,13 @@ static void folio_unlock(struct m2d_gmem *g, uint64_t index, unsigned order)
 	mutex_unlock(folio_lock_of(g, index, order));
 }
 
-/* clear_highpage() of @pfn: a host write through the direct map. */
-static void clear_highpage(struct m2d_gmem *g, uint64_t pfn)
+/* clear_highpage() of @n pages from @pfn: host writes through the direct map. */
+static void clear_highpages(struct m2d_gmem *g, uint64_t pfn, unsigned n)
 {
-	m2d_delay(M2D_COST_GMEM_ZERO, M2D_PAGE_SIZE / M2D_SZ_1K);
-	m2d_count(M2D_CTR_gmem_pages_zeroed, 1);
+	m2d_delay(M2D_COST_GMEM_ZERO, (uint64_t)n * (M2D_PAGE_SIZE / M2D_SZ_1K));
+	m2d_count(M2D_CTR_gmem_pages_zeroed, n);
 	if (g->rmp)
-		m2d_rmp_host_write_directmap(g->rmp, m2d_pfn_from_u64(pfn));
+		m2d_rmp_host_write_directmap_range(g->rmp, m2d_pfn_from_u64(pfn), n);
 }
 
 /* ---- bindings ------------------------------------------------------------- */
@@ -528,9 +528,13 @@ static int kvm_gmem_prepare_folio(struct m2d_gmem_file *f, struct gmem_hslot *h,
 	bool partial = h->nr_prep != 0;
 	int ret = 0;
 
-	for (unsigned i = 0; i < n; i++)
-		if (!prep_test(h, first + i))
-			clear_highpage(g, pfn_start + i);
+	if (!partial) {
+		clear_highpages(g, pfn_start, n);
+	} else {
+		for (unsigned i = 0; i < n; i++)
+			if (!prep_test(h, first + i))
+				clear_highpages(g, pfn_start + i, 1);
+	}
 	/* smp_wmb(): page cleared before the bit is visible */
 	if (!partial) {
 		if (f->ops->arch_prepare) {
@@ -674,8 +678,7 @@ static void truncate_range(struct m2d_gmem *g, uint64_t start, uint64_t end)
 
 		if (h->large && n < HPAGE_NR) {
 			if (g->cfg.punch == M2D_GMEM_PUNCH_ZERO_ONLY) {
-				for (unsigned i = first; i < first + n; i++)
-					clear_highpage(g, h->large - 1 + i);
+				clear_highpages(g, h->large - 1 + first, n);
 				cond_resched();
 				continue;
 			}

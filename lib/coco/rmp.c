@@ -327,6 +327,43 @@ int m2d_snp_lookup_rmpentry(struct m2d_rmp *rmp, m2d_pfn_t pfn, bool *assigned, 
 	return 0;
 }
 
+/*
+ * @n consecutive snp_lookup_rmpentry() calls from @start, as a loop that
+ * stops at the first assigned pfn (is_pfn_range_shared) performs them:
+ * 2 reads per lookup, charged and counted exactly; the scan itself uses
+ * the sparse layout (an empty region costs O(1) simulator time).
+ * Return: the first assigned pfn in [start, start + n), or start + n.
+ */
+uint64_t m2d_snp_lookup_rmpentry_scan(struct m2d_rmp *rmp, m2d_pfn_t start, uint64_t n)
+{
+	uint64_t pfn = start.v, end = start.v + n, hit = end, lookups;
+
+	while (pfn < end) {
+		const struct rmp_region *r = pfn < rmp->cfg.max_pfn ? region_of(rmp, pfn) : NULL;
+		uint64_t rend = M2D_MIN((pfn | (RMP_PTRS_PER_PMD - 1)) + 1, end);
+
+		if (pfn >= rmp->cfg.max_pfn) {
+			hit = pfn;
+			break;
+		}
+		if (r && (r->head || r->sub)) {
+			for (; pfn < rend; pfn++)
+				if (m2d_rmp_raw_is_assigned(rmp, m2d_pfn_from_u64(pfn)))
+					break;
+			if (pfn < rend) {
+				hit = pfn;
+				break;
+			}
+		}
+		pfn = rend;
+	}
+	lookups = M2D_MIN(hit + 1, end) - start.v;
+	m2d_delay(M2D_COST_RMP_ENTRY_READ, 2 * lookups);
+	m2d_count(M2D_CTR_rmp_entry_reads, 2 * lookups);
+	rmp->st.entry_reads += 2 * lookups;
+	return hit;
+}
+
 /* ---- direct-map handling: the three generations -------------------------- */
 
 /* adjust_direct_map() (merged code, MECHANISMS.md 2.4 (b)). */
@@ -681,6 +718,25 @@ bool m2d_rmp_host_write(struct m2d_rmp *rmp, m2d_pfn_t pfn, int level)
 	}
 	rmp->vlog_total++;
 	return true;
+}
+
+unsigned m2d_rmp_host_write_directmap_range(struct m2d_rmp *rmp, m2d_pfn_t pfn, uint64_t n)
+{
+	unsigned hits = 0;
+
+	for (uint64_t p = pfn.v; p < pfn.v + n;) {
+		uint64_t rend = M2D_MIN((p | (RMP_PTRS_PER_PMD - 1)) + 1, pfn.v + n);
+		const struct rmp_region *r = p < rmp->cfg.max_pfn ? region_of(rmp, p) : NULL;
+
+		/* Nothing assigned in this 2M region: no write to it can fault. */
+		if (!r || (!r->head && !r->sub)) {
+			p = rend;
+			continue;
+		}
+		for (; p < rend; p++)
+			hits += m2d_rmp_host_write_directmap(rmp, m2d_pfn_from_u64(p));
+	}
+	return hits;
 }
 
 bool m2d_rmp_host_write_directmap(struct m2d_rmp *rmp, m2d_pfn_t pfn)

@@ -79,4 +79,14 @@ bool m2d_rmp_raw_is_assigned(const struct m2d_rmp *rmp, m2d_pfn_t pfn);
  * a 2M entry). */
 unsigned m2d_rmp_region_assigned(const struct m2d_rmp *rmp, m2d_pfn_t pfn);
 
+/*
+ * @n consecutive snp_lookup_rmpentry() calls from @start stopping at the
+ * first assigned pfn (2 reads each, charged).  Return: that pfn, or
+ * start + n if none is assigned.
+ */
+uint64_t m2d_snp_lookup_rmpentry_scan(struct m2d_rmp *rmp, m2d_pfn_t start, uint64_t n);
+/* m2d_rmp_host_write_directmap() for @n consecutive pfns.
+ * Return: number of violations. */
+unsigned m2d_rmp_host_write_directmap_range(struct m2d_rmp *rmp, m2d_pfn_t pfn, uint64_t n);
+
 #endif /* M2D_LIB_COCO_RMP_H */

@@ -19,19 +19,13 @@ int m2d_snp_rmptable_psmash(struct m2d_rmp *rmp, m2d_pfn_t pfn)
 	return m2d_psmash(rmp, m2d_pfn_from_u64(pfn.v & ~(uint64_t)(PTRS_PER_PMD - 1)));
 }
 
-/* is_pfn_range_shared(): one snp_lookup_rmpentry per 4K pfn. */
+/*
+ * is_pfn_range_shared(): one snp_lookup_rmpentry per 4K pfn until an
+ * assigned one is found (the scan charges exactly those lookups).
+ */
 static bool is_pfn_range_shared(struct m2d_rmp *rmp, uint64_t start, uint64_t end)
 {
-	for (uint64_t pfn = start; pfn < end; pfn++) {
-		bool assigned;
-		int level;
-
-		if (m2d_snp_lookup_rmpentry(rmp, m2d_pfn_from_u64(pfn), &assigned, &level))
-			return false;
-		if (assigned)
-			return false;
-	}
-	return true;
+	return m2d_snp_lookup_rmpentry_scan(rmp, m2d_pfn_from_u64(start), end - start) == end;
 }
 
 /* max_level_for_order() */
