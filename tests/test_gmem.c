@@ -434,6 +434,48 @@ static void test_gmem_bad_input(void **state)
 	ctx_free(c);
 }
 
+/* Two VMs' views of one inode: a punch invalidates through both; release
+ * and unbind stop the callbacks. */
+static void test_gmem_two_views_release(void **state)
+{
+	struct ctx *c = ctx_new(M2D_RMP_DIRECTMAP_SPLIT_ONLY, M2D_GMEM_FOLIO_2M,
+				M2D_GMEM_PUNCH_ALLOW, 8 << 20, 0);
+	struct fkvm k2 = { .base_gfn = 0x5000, .nr_gfns = 2048 };
+	struct m2d_gmem_file *f2;
+	int slot2;
+
+	k2.map = calloc(2048, 1);
+	k2.sev = c->k.sev;
+	assert_int_equal(m2d_gmem_file_create(c->g, &k2, &fk_ops, &f2), 0);
+	assert_int_equal(m2d_gmem_bind(c->f, &c->slot_a, m2d_gfn_from_u64(0), 1024, 0), 0);
+	assert_int_equal(m2d_gmem_bind(f2, &slot2, m2d_gfn_from_u64(0x5000), 1024, 2 << 20), 0);
+	/* A punch over both bindings: one begin/zap/unlock/end per view. */
+	assert_int_equal(m2d_gmem_fallocate(c->g, 3, 1 << 20, 2 << 20), 0);
+	assert_int_equal(c->k.nr_begin, 1);
+	assert_int_equal(c->k.last_zap_start, 256);
+	assert_int_equal(c->k.last_zap_end, 768);
+	assert_int_equal(k2.nr_begin, 1);
+	assert_int_equal(k2.last_zap_start, 0x5000);
+	assert_int_equal(k2.last_zap_end, 0x5000 + 256);
+	assert_int_equal(k2.nr_end, 1);
+	/* Releasing the second view zaps everything it had bound. */
+	m2d_gmem_file_release(&f2);
+	assert_null(f2);
+	assert_int_equal(k2.nr_begin, 2);
+	assert_int_equal(k2.last_zap_start, 0x5000);
+	assert_int_equal(k2.last_zap_end, 0x5000 + 1024);
+	assert_int_equal(m2d_gmem_fallocate(c->g, 3, 2 << 20, 2 << 20), 0);
+	assert_int_equal(k2.nr_begin, 2);
+	/* Unbound: no more callbacks, and the slot no longer resolves. */
+	m2d_gmem_unbind(c->f, &c->slot_a);
+	assert_int_equal(m2d_gmem_fallocate(c->g, 3, 0, 2 << 20), 0);
+	assert_int_equal(c->k.nr_begin, 2);
+	m2d_pfn_t pfn;
+	assert_int_equal(m2d_gmem_get_pfn(c->f, &c->slot_a, m2d_gfn_from_u64(0), &pfn, NULL), -EFAULT);
+	free(k2.map);
+	ctx_free(c);
+}
+
 /* ---- the randomized state-machine test -------------------------------------- */
 
 enum { REF_ABSENT = 0, REF_PRIVATE = 1 };
@@ -696,6 +738,7 @@ int main(void)
 		cmocka_unit_test(test_gmem_punch_zero_only),
 		cmocka_unit_test(test_gmem_fallocate_preallocates),
 		cmocka_unit_test(test_gmem_bad_input),
+		cmocka_unit_test(test_gmem_two_views_release),
 		cmocka_unit_test(test_gmem_random_state_machine),
 	};
 
