@@ -367,6 +367,39 @@ static void test_rmp_overlap_spins(void **state)
 	ctx_free(c);
 }
 
+/* A PSMASH racing with another CPU's RMPUPDATE of the range fails
+ * (FAIL_INUSE); sev_handle_rmp_fault then re-checks and still zaps. */
+static void psmash_2m_thread(void *p)
+{
+	struct overlap_arg *a = p;
+
+	assert_int_equal(m2d_rmp_make_private(a->rmp, P(a->pfn), 0, M2D_LEVEL_2M, ASID, false), 0);
+}
+
+static void psmash_thread(void *p)
+{
+	struct overlap_arg *a = p;
+
+	a->done = (m2d_vtime_t)m2d_psmash(a->rmp, P(a->pfn));
+}
+
+static void test_rmp_psmash_inuse(void **state)
+{
+	struct ctx *c = ctx_new(M2D_RMP_DIRECTMAP_NONE, M2D_LEVEL_4K);
+	struct overlap_arg a = { c->rmp, 100 * 512, 0 }, b = { c->rmp, 100 * 512, 0 };
+
+	m2d_engine_leave(c->sim);
+	assert_int_equal(m2d_sim_spawn(c->sim, 0, "a", psmash_2m_thread, &a), 0);
+	assert_int_equal(m2d_sim_spawn(c->sim, 1, "b", psmash_thread, &b), 0);
+	assert_int_equal(m2d_sim_run(c->sim), 0);
+	m2d_engine_enter(c->sim);
+	assert_int_equal(b.done, RMPUPDATE_FAIL_INUSE);
+	assert_int_equal(ctr(c, "psmash"), 0);
+	m2d_delay(M2D_COST_RMPUPDATE, 1); /* past a's update: fine */
+	assert_int_equal(m2d_psmash(c->rmp, P(100 * 512)), 0);
+	ctx_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -382,6 +415,7 @@ int main(void)
 		cmocka_unit_test(test_sev_rmp_fault_and_max_level),
 		cmocka_unit_test(test_rmp_bad_input),
 		cmocka_unit_test(test_rmp_overlap_spins),
+		cmocka_unit_test(test_rmp_psmash_inuse),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

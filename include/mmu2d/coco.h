@@ -180,7 +180,9 @@ M2D_API int m2d_rmp_make_shared(struct m2d_rmp *rmp, m2d_pfn_t pfn, int level);
  * psmash() - split the 2M entry at ALIGN_DOWN(@pfn, 512) into 512 4K
  * entries, preserving Validated.
  * Return: 0, -EINVAL (pfn beyond the RMP), or a positive PSMASH failure
- * code (RMPUPDATE_FAIL_INPUT: not a 2M entry) as the instruction does.
+ * code as the instruction does: 1 (FAIL_INPUT: not an assigned 2M entry,
+ * or @pfn not 2M-aligned), 3 (FAIL_INUSE: another CPU's RMPUPDATE/PSMASH
+ * of the range is in flight).
  */
 M2D_API int m2d_psmash(struct m2d_rmp *rmp, m2d_pfn_t pfn);
 

@@ -588,9 +588,15 @@ int m2d_psmash(struct m2d_rmp *rmp, m2d_pfn_t pfn)
 	struct rmp_sub *sub;
 	uint64_t head;
 
+	m2d_vtime_t start = m2d_now(), until;
+
 	if (pfn.v >= rmp->cfg.max_pfn)
 		return -EINVAL;
 	m2d_delay(M2D_COST_PSMASH, 1);
+	/* PSMASH also takes the firmware's 2M range lock: racing with another
+	 * PSMASH or RMPUPDATE of the range fails (callers re-check the level). */
+	if (range_busy(rmp, head_pfn / RMP_PTRS_PER_PMD, start, &until))
+		return RMPUPDATE_FAIL_INUSE;
 	r = region_of(rmp, head_pfn);
 	head = r ? r->head : 0;
 	if (pfn.v != head_pfn || !rmpe_is_2m(head))
@@ -614,6 +620,7 @@ int m2d_psmash(struct m2d_rmp *rmp, m2d_pfn_t pfn)
 	rmp->st.meta_bytes += sizeof(*sub);
 	rmp->st.psmash++;
 	m2d_count(M2D_CTR_psmash, 1);
+	range_hold(rmp, head_pfn / RMP_PTRS_PER_PMD, start, m2d_now());
 	return 0;
 }
 
