@@ -316,8 +316,7 @@ static int kvm_gmem_get_folio(struct m2d_gmem *g, uint64_t index, uint64_t *firs
 				}
 				h->large = pfn.v + 1;
 				g->folios_2m++;
-				g->st.huge_allocs++;
-				if (!g->st.first_huge_alloc)
+				if (!g->st.huge_allocs++)
 					g->st.first_huge_alloc = m2d_now();
 				g->st.last_huge_alloc = m2d_now();
 				m2d_count(M2D_CTR_gmem_folios_2m, 1);
