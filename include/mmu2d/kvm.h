@@ -14,7 +14,7 @@
  *	m2d_vcpu_create(vm, 0, &vcpu);
  *	... from a simulated thread:
  *	m2d_vcpu_run(vcpu, guest_fn, arg, vmm_exit_fn, vmm_arg);
- *	... guest_fn calls m2d_vcpu_write(vcpu, gpa) etc.
+ *	... guest_fn calls m2d_vcpu_access(vcpu, gpa, M2D_ACCESS_WRITE) etc.
  *
  * The host side (process page tables, GUP, VMAs, guest_memfd) is reached
  * through struct m2d_kvm_host_ops, so a VM can be backed by the host mm
@@ -71,32 +71,46 @@ struct m2d_kvm_vma_info {
 };
 
 /*
- * The host mm and guest_memfd as KVM sees them.  @mm / @gmem are the
- * opaque handles given in struct m2d_memslot_desc.  Every callback runs in
- * the calling simulated thread and charges its own costs.
+ * The host mm and guest_memfd as KVM sees them (one callback per kernel
+ * function KVM calls; the lib/mm adapter maps them onto lib/mm/mm.h).
+ * @mm / @gmem are the opaque handles given in struct m2d_memslot_desc.
+ * Every callback runs in the calling simulated thread and charges its own
+ * costs.  KVM's own logic (hva_to_pfn's fast/slow/vma order, retries) is
+ * KVM's, in lib/kvm.
  */
 struct m2d_kvm_host_ops {
 	/*
-	 * GUP-fast (get_user_page_fast_only): lockless.  Return: 0 and *@pfn,
-	 * or -EFAULT if the page is not mapped with the access in the host
-	 * page tables.
+	 * get_user_page_fast_only: lockless, never faults.  Return: true and
+	 * *@pfn, *@writable if the host PTE is present (and writable when
+	 * @write).
 	 */
-	int (*gup_fast)(void *mm, uint64_t hva, bool write, uint64_t *pfn);
+	bool (*gup_fast)(void *mm, uint64_t hva, bool write, uint64_t *pfn, bool *writable);
 	/*
-	 * Slow GUP (get_user_pages_unlocked): takes mmap_read_lock itself and
-	 * faults the page in.  Return: 0 and *@pfn, -EFAULT (no VMA or the VMA
-	 * forbids the access).
+	 * get_user_pages_unlocked: takes mmap_read_lock, faults the page in.
+	 * @nowait: FOLL_NOWAIT.  Return: 1 (*@pfn, *@writable), -EFAULT (no VMA,
+	 * permission, PFNMAP), -EAGAIN (@nowait and a fault was needed),
+	 * -ENOMEM.
 	 */
-	int (*gup_slow)(void *mm, uint64_t hva, bool write, uint64_t *pfn);
+	long (*gup_slow)(void *mm, uint64_t hva, bool write, bool nowait, uint64_t *pfn,
+			 bool *writable);
 	void (*mmap_read_lock)(void *mm);
 	void (*mmap_read_unlock)(void *mm);
 	/* vma_lookup (caller holds mmap_read_lock). Return: 0, -ENOENT (no VMA). */
 	int (*vma_lookup)(void *mm, uint64_t hva, struct m2d_kvm_vma_info *out);
 	/*
-	 * host_pfn_mapping_level: lockless walk of the host page tables for
+	 * follow_pfnmap (caller holds mmap_read_lock; VM_PFNMAP VMA).
+	 * Return: 0 (*@pfn, *@writable, *@level), -EFAULT, -ENOMEM.  NULL if
+	 * the host has no PFNMAP VMAs.
+	 */
+	int (*follow_pfnmap)(void *mm, uint64_t hva, bool write, uint64_t *pfn, bool *writable,
+			     int *level);
+	/*
+	 * host_pfn_mapping_level's lockless walk of the host page tables for
 	 * @hva.  Return: 3 (PUD leaf), 2 (PMD leaf) or 1.
 	 */
 	int (*host_mapping_level)(void *mm, uint64_t hva);
+	/* kvm_release_pfn (put_page); may be NULL. */
+	void (*put_page)(uint64_t pfn);
 	/*
 	 * kvm_gmem_get_pfn.  Return: 0 with *@pfn and *@max_order (folio
 	 * order), or a negative errno (-EFAULT, -EHWPOISON ...).  NULL if the
@@ -247,20 +261,30 @@ enum m2d_guest_access {
 	M2D_GUEST_ACCESS_STOPPED = 2, /* the VMM stopped the vCPU: the guest must return */
 };
 
+/* Access flags of guest memory accesses. */
+enum m2d_access_flags {
+	M2D_ACCESS_WRITE = 1u << 0,   /* a store */
+	M2D_ACCESS_EXEC = 1u << 1,    /* an instruction fetch */
+	M2D_ACCESS_PRIVATE = 1u << 2, /* encrypted access (SNP C-bit / TDX shared bit clear) */
+};
+
 /*
- * m2d_vcpu_access() - guest code accesses one word at @gpa: if the SPTE is
- * present (and writable for a write) the access retires; else a VM exit
- * and the fault path, possibly exits to the VMM, until it retires.
+ * m2d_vcpu_access() - guest code accesses one word at @gpa (@flags:
+ * m2d_access_flags).  If the SPTE is present (and writable for a write)
+ * the access retires at the guest-access cost; otherwise a VM exit and the
+ * fault path, possibly exits to the VMM, until it retires.
+ * Context: inside m2d_vcpu_run() on @vcpu.
  * Return: an m2d_guest_access, or -EINVAL (not in a vCPU run).
  */
-M2D_API int m2d_vcpu_access(struct m2d_vcpu *vcpu, uint64_t gpa, bool write);
+M2D_API int m2d_vcpu_access(struct m2d_vcpu *vcpu, uint64_t gpa, unsigned flags);
 /*
  * m2d_vcpu_access_range() - @n accesses at @gpa, @gpa + @stride, ...
- * (one word each); present SPTEs cost only the per-access guest cost.
+ * (one word each).  Present SPTEs are checked with one table walk per leaf
+ * table, not per access.  An access the VMM skips counts as done.
  * Return: as m2d_vcpu_access; STOPPED ends the loop early.
  */
 M2D_API int m2d_vcpu_access_range(struct m2d_vcpu *vcpu, uint64_t gpa, uint64_t n,
-				  uint64_t stride, bool write);
+				  uint64_t stride, unsigned flags);
 /* Guest hypercall KVM_HC_MAP_GPA_RANGE (exits to the VMM). Return: as access. */
 M2D_API int m2d_vcpu_map_gpa_range(struct m2d_vcpu *vcpu, uint64_t gpa, uint64_t npages,
 				   uint64_t attrs);

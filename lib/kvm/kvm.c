@@ -254,6 +254,12 @@ void kvm_flush_remote_tlbs(struct m2d_vm *kvm)
 	kvm->remote_tlb_flush_requests++;
 	m2d_count(M2D_CTR_remote_tlb_flushes, 1);
 	m2d_delay(M2D_COST_KVM_REMOTE_FLUSH_REQ, 1);
+	if (kvm->cfg.mmu == M2D_KVM_MMU_ARM64_S2) {
+		/* kvm_arch_flush_remote_tlbs: broadcast TLBI VMALLS12E1IS, no IPIs. */
+		m2d_delay(M2D_COST_KVM_S2_TLBI_VMID, 1);
+		kvm->remote_tlb_flush++;
+		return;
+	}
 
 	memset(&mask, 0, sizeof(mask));
 	for (unsigned i = 0; i < kvm->nr_vcpus; i++) {

@@ -75,7 +75,10 @@ struct m2d_vcpu {
 	m2d_kvm_exit_fn vmm;
 	void *vmm_arg;
 	struct m2d_kvm_exit exit;      /* kvm_run exit info */
+	bool in_run;                   /* inside m2d_vcpu_run */
 	bool stopped;                  /* the VMM stopped the vCPU */
+	int stop_err;                  /* errno of the exit it stopped on */
+	unsigned pml_index;            /* PML buffer entries used (512 per buffer) */
 };
 
 /* struct kvm */
@@ -241,7 +244,9 @@ void kvm_mmu_uninit_vm(struct m2d_vm *kvm);
  * Return: RET_PF_* (>= 0), or -EFAULT / -EHWPOISON / M2D_KVM_EXIT_MEMORY_FAULT
  * style negative errors for exits to userspace (vcpu->exit filled).
  */
-int kvm_mmu_page_fault(struct m2d_vcpu *vcpu, uint64_t gpa, bool write, bool exec,
+/* Fault flags beyond the public M2D_ACCESS_* bits. */
+#define M2D_ACCESS_PRESENT (1u << 8) /* the SPTE was present (permission fault) */
+int kvm_mmu_page_fault(struct m2d_vcpu *vcpu, uint64_t gpa, unsigned flags,
 		       enum retry_cause *cause);
 
 bool kvm_unmap_gfn_range(struct m2d_vm *kvm, struct kvm_gfn_range *range);
@@ -251,13 +256,24 @@ void kvm_mmu_zap_memslot(struct m2d_vm *kvm, struct m2d_memslot *slot);
 int kvm_tdp_mmu_map(struct m2d_vcpu *vcpu, struct kvm_page_fault *fault, bool shared);
 bool kvm_tdp_mmu_zap_leafs(struct m2d_vm *kvm, uint64_t start, uint64_t end, bool can_yield,
 			   bool flush);
-bool kvm_tdp_mmu_wrprot_slot(struct m2d_vm *kvm, struct m2d_memslot *slot, int min_level);
-bool kvm_tdp_mmu_clear_dirty_slot(struct m2d_vm *kvm, struct m2d_memslot *slot);
+bool kvm_tdp_mmu_wrprot_range(struct m2d_vm *kvm, uint64_t start, uint64_t end, int min_level,
+			      bool shared);
+bool kvm_tdp_mmu_wrprot_slot(struct m2d_vm *kvm, struct m2d_memslot *slot, int min_level,
+			     bool shared);
+bool kvm_tdp_mmu_clear_dirty_slot(struct m2d_vm *kvm, struct m2d_memslot *slot, bool shared);
 bool kvm_tdp_mmu_wrprot_gfns(struct m2d_vm *kvm, struct m2d_memslot *slot, uint64_t gfn_offset,
 			     uint64_t mask);
 void kvm_tdp_mmu_try_split_huge_pages(struct m2d_vm *kvm, struct m2d_memslot *slot,
 				      uint64_t start, uint64_t end, int target_level, bool shared);
-void kvm_tdp_mmu_recover_huge_pages(struct m2d_vm *kvm, struct m2d_memslot *slot);
+void kvm_mmu_recover_huge_pages(struct m2d_vm *kvm, struct m2d_memslot *slot);
+/* SPTE helpers shared by mmu.c and tdp_mmu.c */
+bool is_shadow_present_pte(const struct m2d_vm *kvm, uint64_t spte);
+bool is_last_spte(const struct m2d_vm *kvm, uint64_t spte, int level);
+int tdp_mmu_set_spte(struct m2d_vm *kvm, struct m2d_pt_iter *iter, uint64_t new_spte,
+		     bool shared);
+/* tdp_mmu_iter_cond_resched: Return: true if the thread yielded. */
+bool tdp_mmu_iter_cond_resched(struct m2d_vm *kvm, struct m2d_pt_iter *iter, bool flush,
+			       bool shared) M2D_MUST_CHECK;
 /* Fast path: is the SPTE for @gpa present (and writable for @write)? */
 bool kvm_tdp_mmu_spte_allows(struct m2d_vm *kvm, uint64_t gpa, bool write);
 /* The change hook (handle_changed_spte). */
@@ -272,7 +288,7 @@ bool kvm_stage2_unmap_range(struct m2d_vm *kvm, uint64_t start, uint64_t end, bo
 void kvm_arch_post_set_memory_attributes(struct m2d_vm *kvm, struct kvm_gfn_range *range);
 
 /* Dirty logging (dirty_log.c). */
-void kvm_mmu_slot_apply_flags(struct m2d_vm *kvm, struct m2d_memslot *old_slot_flags_holder,
-			      uint32_t old_flags, uint32_t new_flags);
+void kvm_mmu_slot_apply_flags(struct m2d_vm *kvm, struct m2d_memslot *slot, uint32_t old_flags,
+			      uint32_t new_flags);
 
 #endif /* M2D_LIB_KVM_KVM_H */
