@@ -537,7 +537,9 @@ void kvm_mmu_slot_apply_flags(struct m2d_vm *kvm, struct m2d_memslot *slot, uint
 	if (!((old_flags ^ new_flags) & M2D_MEM_LOG_DIRTY_PAGES))
 		return;
 	if (!log_dirty_pages) {
-		kvm_mmu_recover_huge_pages(kvm, slot);
+		/* arm64 leaves the 4K mappings in place when logging stops. */
+		if (kvm->cfg.mmu != M2D_KVM_MMU_ARM64_S2)
+			kvm_mmu_recover_huge_pages(kvm, slot);
 		return;
 	}
 	if (kvm->cfg.manual_protect && kvm->cfg.initially_all_set)
