@@ -373,6 +373,8 @@ void m2d_vm_mmu_notifier_invalidate_range_start(struct m2d_vm *kvm, uint64_t sta
 		.may_block = may_block,
 	};
 
+	bool entered = kvm_engine_enter(kvm);
+
 	m2d_count(M2D_CTR_mmu_notifier_invalidations, 1);
 	/*
 	 * Prevent memslot modification between range_start() and range_end()
@@ -385,6 +387,7 @@ void m2d_vm_mmu_notifier_invalidate_range_start(struct m2d_vm *kvm, uint64_t sta
 
 	kvm_handle_hva_range(kvm, &hva_range);
 	/* kvm_arch_guest_memory_reclaimed: WBINVD only for SEV/SEV-ES (not modelled). */
+	kvm_engine_leave(kvm, entered);
 }
 
 void m2d_vm_mmu_notifier_invalidate_range_end(struct m2d_vm *kvm, uint64_t start, uint64_t end)
@@ -397,6 +400,7 @@ void m2d_vm_mmu_notifier_invalidate_range_end(struct m2d_vm *kvm, uint64_t start
 		.flush_on_ret = false,
 		.may_block = false,
 	};
+	bool entered = kvm_engine_enter(kvm);
 
 	kvm_handle_hva_range(kvm, &hva_range);
 
@@ -405,6 +409,7 @@ void m2d_vm_mmu_notifier_invalidate_range_end(struct m2d_vm *kvm, uint64_t start
 	if (!M2D_WARN_ON_ONCE(!kvm->mn_active_invalidate_count))
 		--kvm->mn_active_invalidate_count;
 	spin_unlock(&kvm->mn_invalidate_lock);
+	kvm_engine_leave(kvm, entered);
 }
 
 /*

@@ -365,7 +365,13 @@ bool tdp_mmu_iter_cond_resched(struct m2d_vm *kvm, struct m2d_pt_iter *iter, boo
 	/* Ensure forward progress has been made before yielding. */
 	if (!m2d_pt_iter_can_yield(iter))
 		return false;
-	if (m2d_need_resched() || rwlock_needbreak(&kvm->mmu_lock)) {
+	/*
+	 * rwlock_needbreak() is 0 unless the host's preemption model is
+	 * preemptible (Sean Christopherson, "sched/core: Drop spinlocks on
+	 * contention iff kernel is preemptible", 2024).
+	 */
+	if (m2d_need_resched() ||
+	    (m2d_cost(M2D_COST_KVM_RWLOCK_NEEDBREAK) != 0.0 && rwlock_needbreak(&kvm->mmu_lock))) {
 		if (flush)
 			kvm_flush_remote_tlbs(kvm);
 		rcu_read_unlock();
