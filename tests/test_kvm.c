@@ -647,6 +647,82 @@ static void test_kvm_vcpu_efault_skip(void **state)
 	env_fini(&e);
 }
 
+/* KVM_HC_MAP_GPA_RANGE: the guest's hypercall exits to the VMM, which converts. */
+struct psc_vmm {
+	struct m2d_vm *vm;
+	unsigned exits;
+};
+
+static enum m2d_kvm_exit_action vmm_map_gpa_range(struct m2d_vcpu *vcpu,
+						  const struct m2d_kvm_exit *exit, void *arg)
+{
+	struct psc_vmm *v = arg;
+
+	v->exits++;
+	assert_int_equal(exit->reason, M2D_KVM_EXIT_HYPERCALL);
+	assert_int_equal(m2d_vm_set_memory_attributes(v->vm, exit->gpa, exit->size * K4,
+						      exit->flags),
+			 0);
+	return M2D_KVM_EXIT_RETRY;
+}
+
+static void guest_psc(struct m2d_vcpu *vcpu, void *arg)
+{
+	assert_int_equal(m2d_vcpu_map_gpa_range(vcpu, M2, 512, M2D_MEMORY_ATTRIBUTE_PRIVATE),
+			 M2D_GUEST_ACCESS_DONE);
+	assert_int_equal(m2d_vcpu_access(vcpu, M2 + K4, M2D_ACCESS_WRITE | M2D_ACCESS_PRIVATE),
+			 M2D_GUEST_ACCESS_DONE);
+}
+
+static void test_kvm_vcpu_map_gpa_range(void **state)
+{
+	struct env e;
+	uint64_t hva = 1ull << 40;
+	int gmem;
+	struct m2d_memslot_desc d;
+	struct psc_vmm v = { 0 };
+
+	env_init(&e, M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_AMD);
+	e.mm = (struct fake_mm){ .base = hva, .size = 4 * M2, .writable = true, .level = 1 };
+	d = (struct m2d_memslot_desc){ .id = 1, .flags = M2D_MEM_GUEST_MEMFD, .size = 4 * M2,
+				       .userspace_addr = hva, .mm = &e.mm, .gmem = &gmem };
+	assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+	v.vm = e.vm;
+	assert_int_equal(m2d_vcpu_run(e.vcpu, guest_psc, NULL, vmm_map_gpa_range, &v), 0);
+	assert_int_equal(v.exits, 1);
+	assert_int_equal(ctr(&e, "userspace_exits"), 1);
+	/* Private 2M region, gmem folio order 9: one 2M private SPTE at the gmem pfn. */
+	assert_int_equal(ctr(&e, "spte_installs_2m"), 1);
+	struct m2d_pt_walk w;
+
+	m2d_pt_walk(e.vm->pt, M2 + K4, &w);
+	assert_true(w.present);
+	assert_int_equal(w.level, M2D_LEVEL_2M);
+	assert_int_equal(w.pfn, 0x100000 + 512 + 1);
+	assert_int_equal(e.mm.gup_fast + e.mm.gup_slow, 0);
+	env_fini(&e);
+}
+
+/* fault_mmap_lock: every fault also takes mmap_read_lock for vma_lookup. */
+static void test_kvm_fault_mmap_lock(void **state)
+{
+	struct env e;
+	uint64_t hva = 1ull << 40;
+
+	env_init(&e, M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_INTEL);
+	e.vm->cfg.fault_mmap_lock = true;
+	e.mm = (struct fake_mm){ .base = hva, .size = M2, .writable = true, .level = 1 };
+	add_slot(&e, 1, 0, M2, hva, 0);
+	for (uint64_t p = 0; p < 16; p++)
+		assert_int_equal(fault(&e, p * K4, 0), RET_PF_FIXED);
+	assert_int_equal(e.mm.mmap_locks, 16);
+	assert_int_equal(e.mm.vma_lookups, 16);
+	e.vm->cfg.fault_mmap_lock = false;
+	assert_int_equal(fault(&e, 16 * K4, 0), RET_PF_FIXED);
+	assert_int_equal(e.mm.mmap_locks, 16);
+	env_fini(&e);
+}
+
 /* ---- memory attributes --------------------------------------------------------------------- */
 
 static void test_kvm_memory_attributes(void **state)
@@ -993,6 +1069,8 @@ int main(void)
 		cmocka_unit_test(test_kvm_fault_precheck_retry),
 		cmocka_unit_test(test_kvm_stage2_unmap_costs),
 		cmocka_unit_test(test_kvm_vcpu_efault_skip),
+		cmocka_unit_test(test_kvm_vcpu_map_gpa_range),
+		cmocka_unit_test(test_kvm_fault_mmap_lock),
 		cmocka_unit_test(test_kvm_memory_attributes),
 		cmocka_unit_test(test_kvm_dirty_log_reference),
 		cmocka_unit_test(test_kvm_dirty_log_recover_huge),

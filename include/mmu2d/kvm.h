@@ -57,6 +57,8 @@ struct m2d_vm_config {
 	bool pml;                   /* Intel PML for dirty logging; default true (Intel) */
 	bool manual_protect;        /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2; default false */
 	bool initially_all_set;     /* KVM_DIRTY_LOG_INITIALLY_SET; default false */
+	bool fault_mmap_lock;       /* x86 faults also take mmap_read_lock + vma_lookup
+	                               (kvm_host_page_size, kernels before 5.13); default false */
 	uint8_t reserved[32];
 };
 

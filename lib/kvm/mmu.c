@@ -287,6 +287,18 @@ static int kvm_mmu_faultin_pfn(struct m2d_vcpu *vcpu, struct kvm_page_fault *fau
 		if (ret != RET_PF_CONTINUE)
 			return ret;
 	} else {
+		if (kvm->cfg.fault_mmap_lock) {
+			/*
+			 * Older x86 (kvm_host_page_size, before 5.13): the
+			 * host page size came from the VMA, looked up under
+			 * mmap_read_lock on every fault.
+			 */
+			struct m2d_kvm_vma_info vma;
+
+			kvm->ops.mmap_read_lock(fault->slot->mm);
+			kvm->ops.vma_lookup(fault->slot->mm, fault->hva, &vma);
+			kvm->ops.mmap_read_unlock(fault->slot->mm);
+		}
 		hva_to_pfn(kvm, fault);
 		if (fault->pfn_err)
 			return kvm_handle_error_pfn(vcpu, fault);
