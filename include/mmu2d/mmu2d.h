@@ -8,5 +8,6 @@
 #include <mmu2d/sim.h>
 #include <mmu2d/pt.h>
 #include <mmu2d/physmem.h>
+#include <mmu2d/mm.h>
 
 #endif /* M2D_MMU2D_H */
