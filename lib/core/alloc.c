@@ -8,14 +8,20 @@
 #include "core/alloc.h"
 #include "core/compiler.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #if M2D_HAVE_JEMALLOC
 #include <jemalloc/jemalloc.h>
-#define sys_malloc(sz) malloc(sz)
+/*
+ * Only jemalloc's own *allocx names: in a program linked against the
+ * shared library, plain malloc() may bind to libc's (libc comes before
+ * libjemalloc in the lookup order), and sdallocx() on a libc pointer crashes.
+ */
+#define sys_malloc(sz) mallocx((sz), 0)
 #define sys_free_sized(p, sz) sdallocx((p), (sz), 0)
-#define sys_aligned(al, sz) aligned_alloc((al), (sz))
-#define sys_realloc(p, sz) realloc((p), (sz))
+#define sys_aligned(al, sz) mallocx((sz), MALLOCX_ALIGN(al))
+#define sys_realloc(p, sz) rallocx((p), (sz), 0)
 #else
 #define sys_malloc(sz) malloc(sz)
 #define sys_free_sized(p, sz) free(p)
