@@ -24,6 +24,8 @@
 #include "core/engine.h"
 #include "mm/mm_types.h"
 
+#include <mmu2d/kvm.h>
+
 #define GiB M2D_SZ_1G
 #define MiB M2D_SZ_1M
 #define KiB M2D_SZ_1K
@@ -719,6 +721,109 @@ static void test_mm_munmap_frees_tables(void **state)
 	fx_fini(&f);
 }
 
+
+/* ---- KVM backed by this mm (m2d_mm_fill_kvm_host_ops + m2d_mm_subscribe) ------- */
+
+struct kvm_link {
+	struct m2d_vm *vm;
+	uint64_t skips;
+};
+
+static void link_start(void *priv, uint64_t start, uint64_t end,
+		       enum m2d_mmu_notifier_event event, bool may_block)
+{
+	m2d_vm_mmu_notifier_invalidate_range_start(((struct kvm_link *)priv)->vm, start, end,
+						   may_block);
+}
+
+static void link_end(void *priv, uint64_t start, uint64_t end, enum m2d_mmu_notifier_event ev)
+{
+	m2d_vm_mmu_notifier_invalidate_range_end(((struct kvm_link *)priv)->vm, start, end);
+}
+
+#define LINK_GPA (4 * GiB)
+#define LINK_PAGES 4096ull
+
+static void guest_write_all(struct m2d_vcpu *vcpu, void *arg)
+{
+	m2d_vcpu_access_range(vcpu, LINK_GPA, LINK_PAGES, 4096, M2D_ACCESS_WRITE);
+}
+
+static enum m2d_kvm_exit_action vmm_skip(struct m2d_vcpu *vcpu, const struct m2d_kvm_exit *exit,
+					 void *arg)
+{
+	struct kvm_link *l = arg;
+
+	assert_int_equal(exit->reason, M2D_KVM_EXIT_EFAULT);
+	l->skips++;
+	return M2D_KVM_EXIT_SKIP;
+}
+
+/*
+ * mmu_stress_test in miniature: a 16 MiB memfd, NOHUGEPAGE, pre-faulted by
+ * the host, one memslot; the guest writes every page (GUP fast succeeds on
+ * every fault), mprotect(PROT_READ) zaps KVM's mappings through the
+ * notifier, and every guest write then exits with -EFAULT (GUP fast fails,
+ * slow GUP returns -EFAULT); mprotect(RW) and the writes retire again.
+ */
+static void test_mm_kvm_host_ops(void **state)
+{
+	struct m2d_kvm_host_ops ops = { 0 };
+	struct m2d_mm_notifier_cb cb = { .invalidate_range_start = link_start,
+					 .invalidate_range_end = link_end };
+	struct m2d_mm_subscription *sub;
+	struct m2d_vm_config vcfg;
+	struct m2d_memslot_desc d;
+	struct m2d_vm_stats vs;
+	struct kvm_link link = { 0 };
+	struct m2d_vcpu *vcpu;
+	struct m2d_file *memfd;
+	struct fx f = { 0 };
+	uint64_t hva, gup0;
+
+	fx_init(&f, 4 * GiB, NULL);
+	hva = map_memfd(&f, LINK_PAGES * 4096, M2D_FILE_SHMEM, &memfd);
+	assert_int_equal(m2d_mm_madvise(f.mm, hva, LINK_PAGES * 4096, M2D_MADV_NOHUGEPAGE), 0);
+	assert_int_equal(m2d_mm_populate(f.mm, hva, LINK_PAGES * 4096, true), 0);
+
+	m2d_mm_fill_kvm_host_ops(&ops);
+	m2d_vm_config_default(&vcfg);
+	assert_int_equal(m2d_vm_create(&link.vm, f.sim, &vcfg, &ops), 0);
+	assert_int_equal(m2d_vcpu_create(link.vm, 0, &vcpu), 0);
+	d = (struct m2d_memslot_desc){ .id = 1, .guest_phys = LINK_GPA, .size = LINK_PAGES * 4096,
+				       .userspace_addr = hva, .mm = f.mm };
+	assert_int_equal(m2d_vm_set_memslot(link.vm, &d), 0);
+	assert_int_equal(m2d_mm_subscribe(f.mm, &cb, &link, &sub), 0);
+
+	gup0 = stats(&f).gup_fast;
+	assert_int_equal(m2d_vcpu_run(vcpu, guest_write_all, NULL, vmm_skip, &link), 0);
+	m2d_vm_stats_get(link.vm, &vs);
+	assert_int_equal(vs.pages[M2D_LEVEL_4K], LINK_PAGES); /* host level 4K: 4K SPTEs */
+	assert_int_equal(stats(&f).gup_fast - gup0, LINK_PAGES);
+	assert_int_equal(stats(&f).gup_fast_failed, 0);
+
+	assert_int_equal(m2d_mm_mprotect(f.mm, hva, LINK_PAGES * 4096, M2D_PROT_READ), 0);
+	m2d_vm_stats_get(link.vm, &vs);
+	assert_int_equal(vs.pages[M2D_LEVEL_4K], 0);
+	assert_int_equal(m2d_sim_counter(f.sim, "mmu_notifier_invalidations"), 1);
+	assert_int_equal(m2d_vcpu_run(vcpu, guest_write_all, NULL, vmm_skip, &link), 0);
+	assert_int_equal(link.skips, LINK_PAGES);
+	assert_int_equal(stats(&f).gup_slow, LINK_PAGES);
+
+	assert_int_equal(m2d_mm_mprotect(f.mm, hva, LINK_PAGES * 4096,
+					 M2D_PROT_READ | M2D_PROT_WRITE), 0);
+	assert_int_equal(m2d_vcpu_run(vcpu, guest_write_all, NULL, vmm_skip, &link), 0);
+	assert_int_equal(link.skips, LINK_PAGES);
+	m2d_vm_stats_get(link.vm, &vs);
+	assert_int_equal(vs.pages[M2D_LEVEL_4K], LINK_PAGES);
+
+	m2d_mm_unsubscribe(f.mm, &sub);
+	assert_null(sub);
+	m2d_vm_destroy(&link.vm);
+	m2d_file_put(&memfd);
+	fx_fini(&f);
+}
+
 /* ---- bad input ------------------------------------------------------------------------ */
 
 static void test_mm_bad_input(void **state)
@@ -1124,6 +1229,7 @@ int main(void)
 		cmocka_unit_test(test_mm_thp_fault_and_split),
 		cmocka_unit_test(test_mm_pfnmap_huge),
 		cmocka_unit_test(test_mm_munmap_frees_tables),
+		cmocka_unit_test(test_mm_kvm_host_ops),
 		cmocka_unit_test(test_mm_bad_input),
 		cmocka_unit_test(test_mm_lockdep_asserts),
 		cmocka_unit_test(test_mm_random_model),
