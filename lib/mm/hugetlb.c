@@ -333,7 +333,7 @@ static int continue_piece(struct m2d_mm *mm, struct m2d_vma *vma, uint64_t addr,
 	return ret;
 }
 
-int m2d_mm_uffd_continue(struct m2d_mm *mm, uint64_t addr, uint64_t len)
+static int __m2d_mm_uffd_continue(struct m2d_mm *mm, uint64_t addr, uint64_t len)
 {
 	struct m2d_vma *vma;
 	uint64_t end, hsize;
@@ -378,5 +378,17 @@ int m2d_mm_uffd_continue(struct m2d_mm *mm, uint64_t addr, uint64_t len)
 	mutex_unlock(&vma->vm_file->fault_mutex);
 out:
 	mmap_read_unlock(mm);
+	return ret;
+}
+
+int m2d_mm_uffd_continue(struct m2d_mm *mm, uint64_t addr, uint64_t len)
+{
+	bool entered;
+	int ret;
+
+	M2D_VALIDATE_OR_RET(mm, -EINVAL);
+	entered = mm_engine_enter(mm->host);
+	ret = __m2d_mm_uffd_continue(mm, addr, len);
+	mm_engine_leave(mm->host, entered);
 	return ret;
 }

@@ -695,19 +695,22 @@ static bool access_ok_now(struct m2d_mm *mm, uint64_t addr, bool write)
 
 int m2d_mm_fault(struct m2d_mm *mm, uint64_t addr, bool write)
 {
+	bool entered;
 	int ret;
 
 	M2D_VALIDATE_OR_RET(mm, -EINVAL);
 	if (access_ok_now(mm, addr, write))
 		return 0;
+	entered = mm_engine_enter(mm->host);
 	/* exc_page_fault -> lock_mm_and_find_vma -> handle_mm_fault */
 	mmap_read_lock(mm);
 	ret = m2d_mm_handle_fault(mm, addr, write);
 	mmap_read_unlock(mm);
+	mm_engine_leave(mm->host, entered);
 	return ret;
 }
 
-int m2d_mm_populate(struct m2d_mm *mm, uint64_t addr, uint64_t len, bool write)
+static int __m2d_mm_populate(struct m2d_mm *mm, uint64_t addr, uint64_t len, bool write)
 {
 	uint64_t end;
 
@@ -722,4 +725,16 @@ int m2d_mm_populate(struct m2d_mm *mm, uint64_t addr, uint64_t len, bool write)
 			return ret;
 	}
 	return 0;
+}
+
+int m2d_mm_populate(struct m2d_mm *mm, uint64_t addr, uint64_t len, bool write)
+{
+	bool entered;
+	int ret;
+
+	M2D_VALIDATE_OR_RET(mm, -EINVAL);
+	entered = mm_engine_enter(mm->host);
+	ret = __m2d_mm_populate(mm, addr, len, write);
+	mm_engine_leave(mm->host, entered);
+	return ret;
 }

@@ -62,7 +62,7 @@ void m2d_mm_config_default(struct m2d_mm_config *cfg)
 	cfg->mmap_base = 0x7f0000000000ull;
 }
 
-int m2d_mm_create(struct m2d_mm **out, struct m2d_host *host, const struct m2d_mm_config *cfg)
+static int __m2d_mm_create(struct m2d_mm **out, struct m2d_host *host, const struct m2d_mm_config *cfg)
 {
 	struct m2d_pt_config pc;
 	struct m2d_mm *mm;
@@ -105,6 +105,18 @@ int m2d_mm_create(struct m2d_mm **out, struct m2d_host *host, const struct m2d_m
 	CDS_INIT_LIST_HEAD(&mm->notifiers);
 	*out = mm;
 	return 0;
+}
+
+int m2d_mm_create(struct m2d_mm **out, struct m2d_host *host, const struct m2d_mm_config *cfg)
+{
+	bool entered;
+	int ret;
+
+	M2D_VALIDATE_OR_RET(out && host && cfg, -EINVAL);
+	entered = mm_engine_enter(host);
+	ret = __m2d_mm_create(out, host, cfg);
+	mm_engine_leave(host, entered);
+	return ret;
 }
 
 static void vma_free(struct m2d_vma *vma)
@@ -150,7 +162,7 @@ static struct m2d_vma *vma_dup(struct m2d_vma *orig)
 	return vma;
 }
 
-void m2d_mm_destroy(struct m2d_mm **pmm)
+static void __m2d_mm_destroy(struct m2d_mm **pmm)
 {
 	struct m2d_mm *mm = pmm ? *pmm : NULL;
 
@@ -176,6 +188,19 @@ void m2d_mm_destroy(struct m2d_mm **pmm)
 		m2d_lock_fini(&mm->ptl[i].c);
 	m2d_free(M2D_ALLOC_MM, mm, sizeof(*mm));
 	*pmm = NULL;
+}
+
+void m2d_mm_destroy(struct m2d_mm **pmm)
+{
+	struct m2d_host *host;
+	bool entered;
+
+	if (!pmm || !*pmm)
+		return;
+	host = (*pmm)->host;
+	entered = mm_engine_enter(host);
+	__m2d_mm_destroy(pmm);
+	mm_engine_leave(host, entered);
 }
 
 /* ---- the VMA set -------------------------------------------------------- */
@@ -467,7 +492,7 @@ err_unlock:
 	return ret;
 }
 
-int m2d_mm_mmap(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigned prot, unsigned flags,
+static int __m2d_mm_mmap(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigned prot, unsigned flags,
 		struct m2d_file *file, uint64_t off, uint64_t *out_addr)
 {
 	uint64_t align = M2D_PAGE_SIZE;
@@ -552,7 +577,20 @@ int m2d_mm_mmap(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigned prot, u
 	return mmap_common(mm, addr, len, flags, align, vma, out_addr);
 }
 
-int m2d_mm_mmap_pfn(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
+int m2d_mm_mmap(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigned prot, unsigned flags,
+		struct m2d_file *file, uint64_t off, uint64_t *out_addr)
+{
+	bool entered;
+	int ret;
+
+	M2D_VALIDATE_OR_RET(mm, -EINVAL);
+	entered = mm_engine_enter(mm->host);
+	ret = __m2d_mm_mmap(mm, addr, len, prot, flags, file, off, out_addr);
+	mm_engine_leave(mm->host, entered);
+	return ret;
+}
+
+static int __m2d_mm_mmap_pfn(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
 		    m2d_pfn_t pfn, uint64_t *out_addr)
 {
 	uint64_t align = M2D_PAGE_SIZE;
@@ -587,6 +625,19 @@ int m2d_mm_mmap_pfn(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigned pro
 		vma->vm_flags |= VM_EXEC;
 	vma->vm_pgoff = m2d_pfn_as_u64(pfn);
 	return mmap_common(mm, addr, len, M2D_MAP_SHARED, align, vma, out_addr);
+}
+
+int m2d_mm_mmap_pfn(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
+		    m2d_pfn_t pfn, uint64_t *out_addr)
+{
+	bool entered;
+	int ret;
+
+	M2D_VALIDATE_OR_RET(mm, -EINVAL);
+	entered = mm_engine_enter(mm->host);
+	ret = __m2d_mm_mmap_pfn(mm, addr, len, prot, pfn, out_addr);
+	mm_engine_leave(mm->host, entered);
+	return ret;
 }
 
 /* ---- munmap ---------------------------------------------------------------- */
@@ -666,7 +717,7 @@ static int do_munmap(struct m2d_mm *mm, uint64_t start, uint64_t end)
 	return 0;
 }
 
-int m2d_mm_munmap(struct m2d_mm *mm, uint64_t addr, uint64_t len)
+static int __m2d_mm_munmap(struct m2d_mm *mm, uint64_t addr, uint64_t len)
 {
 	int ret;
 
@@ -678,6 +729,18 @@ int m2d_mm_munmap(struct m2d_mm *mm, uint64_t addr, uint64_t len)
 	mmap_write_lock(mm);
 	ret = do_munmap(mm, addr, addr + len);
 	mmap_write_unlock(mm);
+	return ret;
+}
+
+int m2d_mm_munmap(struct m2d_mm *mm, uint64_t addr, uint64_t len)
+{
+	bool entered;
+	int ret;
+
+	M2D_VALIDATE_OR_RET(mm, -EINVAL);
+	entered = mm_engine_enter(mm->host);
+	ret = __m2d_mm_munmap(mm, addr, len);
+	mm_engine_leave(mm->host, entered);
 	return ret;
 }
 
@@ -724,7 +787,7 @@ static bool madvise_need_mmap_write(int behavior)
 	return behavior != M2D_MADV_DONTNEED;
 }
 
-int m2d_mm_madvise(struct m2d_mm *mm, uint64_t addr, uint64_t len, int advice)
+static int __m2d_mm_madvise(struct m2d_mm *mm, uint64_t addr, uint64_t len, int advice)
 {
 	uint64_t start = addr, end;
 	bool unmapped = false;
@@ -804,6 +867,18 @@ int m2d_mm_madvise(struct m2d_mm *mm, uint64_t addr, uint64_t len, int advice)
 		mmap_read_unlock(mm);
 	if (!ret && unmapped)
 		ret = -ENOMEM;
+	return ret;
+}
+
+int m2d_mm_madvise(struct m2d_mm *mm, uint64_t addr, uint64_t len, int advice)
+{
+	bool entered;
+	int ret;
+
+	M2D_VALIDATE_OR_RET(mm, -EINVAL);
+	entered = mm_engine_enter(mm->host);
+	ret = __m2d_mm_madvise(mm, addr, len, advice);
+	mm_engine_leave(mm->host, entered);
 	return ret;
 }
 

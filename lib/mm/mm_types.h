@@ -82,6 +82,25 @@ struct m2d_file {
 
 /* ---- helpers shared inside the module ----------------------------------- */
 
+/*
+ * Public entry points may be called from plain code (replayer setup, tests,
+ * research code) or from a simulated thread of the host's sim: enter the
+ * engine only in the first case, so a thread's work is charged to it.
+ */
+static inline bool mm_engine_enter(struct m2d_host *host)
+{
+	if (m2d_current_sim() == host->sim)
+		return false;
+	m2d_engine_enter(host->sim);
+	return true;
+}
+
+static inline void mm_engine_leave(struct m2d_host *host, bool entered)
+{
+	if (entered)
+		m2d_engine_leave(host->sim);
+}
+
 static inline uint64_t file_page_size(const struct m2d_file *f)
 {
 	return M2D_PAGE_SIZE << f->order;

@@ -299,7 +299,7 @@ uint64_t change_protection(struct m2d_mm *mm, struct m2d_vma *vma, uint64_t star
  * hole (VMAs before it keep their new protection, as in the kernel);
  * tlb_finish_mmu() at the end.
  */
-int m2d_mm_mprotect(struct m2d_mm *mm, uint64_t start, uint64_t len, unsigned prot)
+static int __m2d_mm_mprotect(struct m2d_mm *mm, uint64_t start, uint64_t len, unsigned prot)
 {
 	const unsigned protmask = VM_READ | VM_WRITE | VM_EXEC;
 	unsigned vmprot = 0;
@@ -361,5 +361,17 @@ int m2d_mm_mprotect(struct m2d_mm *mm, uint64_t start, uint64_t len, unsigned pr
 		mm_flush_tlb_range(mm, start, end);
 out:
 	mmap_write_unlock(mm);
+	return ret;
+}
+
+int m2d_mm_mprotect(struct m2d_mm *mm, uint64_t start, uint64_t len, unsigned prot)
+{
+	bool entered;
+	int ret;
+
+	M2D_VALIDATE_OR_RET(mm, -EINVAL);
+	entered = mm_engine_enter(mm->host);
+	ret = __m2d_mm_mprotect(mm, start, len, prot);
+	mm_engine_leave(mm->host, entered);
 	return ret;
 }
