@@ -1260,11 +1260,49 @@ static void test_mm_random_model(void **state)
 #define MT_THREADS 4
 #define MT_OPS 600
 
+#define MT_SHARED_PAGES 2048ull /* 8 MiB shared by every thread */
+
 struct mt_arg {
 	struct rwin *w;
 	uint64_t rss;
 	unsigned done;
+	unsigned id;
+	uint64_t shared;          /* address of the shared mapping */
+	uint64_t shared_faults;   /* successful accesses to it */
 };
+
+/*
+ * Besides its own window, every thread accesses random pages of one shared
+ * memfd mapping (concurrent faults on the same PTE tables, racing table
+ * allocation); thread 0 also write-protects, unprotects and DONTNEEDs
+ * parts of it.  Accesses must succeed or fail with -EFAULT (a write while
+ * read-only), nothing else.
+ */
+static void mt_shared_op(struct mt_arg *a)
+{
+	struct m2d_mm *mm = a->w->f->mm;
+	uint64_t p = rnd(&a->w->rng) % MT_SHARED_PAGES;
+	bool write = rnd(&a->w->rng) & 1;
+	int ret = m2d_mm_fault(mm, a->shared + p * 4096, write);
+
+	assert_true(ret == 0 || (ret == -EFAULT && write));
+	a->shared_faults += ret == 0;
+	if (a->id == 0 && rnd(&a->w->rng) % 8 == 0) {
+		uint64_t first = rnd(&a->w->rng) % MT_SHARED_PAGES;
+		uint64_t n = 1 + rnd(&a->w->rng) % (MT_SHARED_PAGES - first);
+		unsigned what = rnd(&a->w->rng) % 3;
+
+		if (what == 0)
+			ret = m2d_mm_mprotect(mm, a->shared + first * 4096, n * 4096, M2D_PROT_READ);
+		else if (what == 1)
+			ret = m2d_mm_mprotect(mm, a->shared + first * 4096, n * 4096,
+					      M2D_PROT_READ | M2D_PROT_WRITE);
+		else
+			ret = m2d_mm_madvise(mm, a->shared + first * 4096, n * 4096,
+					     M2D_MADV_DONTNEED);
+		assert_int_equal(ret, 0);
+	}
+}
 
 static void mt_thread(void *arg)
 {
@@ -1274,6 +1312,7 @@ static void mt_thread(void *arg)
 		memcpy(a->w->old, a->w->m, sizeof(a->w->m));
 		rwin_apply(a->w, op);
 		a->rss = rwin_check(a->w, op);
+		mt_shared_op(a);
 		a->done++;
 		m2d_sched_point();
 	}
@@ -1284,7 +1323,8 @@ static void test_mm_random_threads(void **state)
 	struct m2d_mm_config cfg;
 	struct fx f = { 0 };
 	struct mt_arg args[MT_THREADS];
-	uint64_t seed = test_seed(), rss = 0;
+	struct m2d_file *shared_file;
+	uint64_t seed = test_seed(), rss = 0, shared, shared_faults = 0;
 
 	printf("test_mm_random_threads: seed %llu (M2D_TEST_SEED)\n", (unsigned long long)seed);
 	m2d_mm_config_default(&cfg);
@@ -1298,6 +1338,11 @@ static void test_mm_random_threads(void **state)
 		/* windows 64 MiB apart: distinct PTE tables, shared PMD/PUD tables */
 		rwin_init(args[t].w, &f, WIN_BASE + t * 64 * MiB, seed * 1000 + t);
 	}
+	shared = map_memfd(&f, MT_SHARED_PAGES * 4096, M2D_FILE_SHMEM, &shared_file);
+	for (unsigned t = 0; t < MT_THREADS; t++) {
+		args[t].id = t;
+		args[t].shared = shared;
+	}
 	m2d_engine_leave(f.sim);
 	for (unsigned t = 0; t < MT_THREADS; t++)
 		assert_int_equal(m2d_sim_spawn(f.sim, (int)t, "mm-random", mt_thread, &args[t]), 0);
@@ -1306,6 +1351,19 @@ static void test_mm_random_threads(void **state)
 	for (unsigned t = 0; t < MT_THREADS; t++) {
 		assert_int_equal(args[t].done, MT_OPS);
 		rss += args[t].rss;
+		shared_faults += args[t].shared_faults;
+	}
+	/* the shared mapping: every present page maps its page-cache frame */
+	assert_true(shared_faults > MT_OPS);
+	for (uint64_t p = 0; p < MT_SHARED_PAGES; p++) {
+		struct m2d_mm_xlate x;
+
+		m2d_mm_xlate(f.mm, shared + p * 4096, &x);
+		if (!x.present)
+			continue;
+		rss += 4096;
+		assert_non_null(file_lookup(shared_file, p));
+		assert_int_equal(m2d_pfn_as_u64(x.pfn), folio_pfn(file_lookup(shared_file, p)));
 	}
 	assert_int_equal(stats(&f).rss_anon + stats(&f).rss_file, rss);
 	assert_int_equal(f.rec->nr_start, f.rec->nr_end);
@@ -1323,6 +1381,8 @@ static void test_mm_random_threads(void **state)
 		rwin_fini(args[t].w);
 		free(args[t].w);
 	}
+	assert_int_equal(m2d_mm_munmap(f.mm, shared, MT_SHARED_PAGES * 4096), 0);
+	m2d_file_put(&shared_file);
 	assert_int_equal(stats(&f).rss_anon + stats(&f).rss_file, 0);
 	fx_fini(&f);
 }
