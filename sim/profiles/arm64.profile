@@ -57,3 +57,4 @@ mm_notifier_call = 50  # fitted
 mapcount_atomic_distinct = 40  # fitted (HGM-02: these dominate THP-like MADV_COLLAPSE)
 mapcount_atomic = 20  # fitted
 mm_pagecache_lookup = 40  # fitted
+mm_copy_page = 150  # fitted
