@@ -188,6 +188,67 @@ static void test_pt_encode_arm64(void **state)
 			 0x00000000123453ffull);
 }
 
+/* change_prot touches only the permissions that change. */
+static void test_pt_encode_change_prot_exact(void **state)
+{
+	uint64_t and_mask, or_mask, rng = 12345;
+
+	/* x86 4K with PWT only (PAT index 1, WC in the kernel's PAT):
+	 * 0x12345000 | P|RW|PWT = 0xb; clearing W keeps PWT: 0x9. */
+	assert_int_equal(m2d_pte_change_prot(M2D_PT_X86_64, 0x000000001234500bull, 1, 0, M2D_PROT_W),
+			 0x0000000012345009ull);
+	/* ... and clearing WB on it changes nothing (already not WB) */
+	assert_int_equal(m2d_pte_change_prot(M2D_PT_X86_64, 0x000000001234500bull, 1, 0,
+					     M2D_PROT_WB),
+			 0x000000001234500bull);
+	/* setting WB clears PWT/PCD/PAT: 0x...1b (P|RW|PWT|PCD) -> 0x3 */
+	assert_int_equal(m2d_pte_change_prot(M2D_PT_X86_64, 0x000000001234501bull, 1, M2D_PROT_WB,
+					     0),
+			 0x0000000012345003ull);
+	/* 2M: PAT is bit 12: 0x12200000 | P|RW|PS|PAT(0x1000) = 0x12201083 -> WB: 0x12200083 */
+	assert_int_equal(m2d_pte_change_prot(M2D_PT_X86_64, 0x0000000012201083ull, 2, M2D_PROT_WB,
+					     0),
+			 0x0000000012200083ull);
+	/* EPT: drop WB: memtype 6 and IPAT cleared: 0x77 -> 0x07 */
+	assert_int_equal(m2d_pte_change_prot(M2D_PT_EPT, 0x0000000012345077ull, 1, 0, M2D_PROT_WB),
+			 0x0000000012345007ull);
+	/* arm64: XN = 0b01 (bit 53) stays when clearing X; setting X clears both */
+	assert_int_equal(m2d_pte_change_prot(M2D_PT_ARM64_S2, 0x00200000123457ffull, 1, 0,
+					     M2D_PROT_X),
+			 0x00200000123457ffull);
+	assert_int_equal(m2d_pte_change_prot(M2D_PT_ARM64_S2, 0x00600000123457ffull, 1, M2D_PROT_X,
+					     0),
+			 0x00000000123457ffull);
+	/* arm64 WB -> device: MemAttr 0xf -> 0x1: 0x7ff -> 0x7c7 */
+	assert_int_equal(m2d_pte_change_prot(M2D_PT_ARM64_S2, 0x00000000123457ffull, 1, 0,
+					     M2D_PROT_WB),
+			 0x00000000123457c7ull);
+
+	/* The range operations' precomputed masks equal change_prot. */
+	for (int n = 0; n < 200000; n++) {
+		enum m2d_pt_format f;
+		int level;
+		unsigned prot, set, clear;
+		uint64_t pte, r;
+
+		rng += 0x9e3779b97f4a7c15ull;
+		r = (rng ^ (rng >> 31)) * 0xbf58476d1ce4e5b9ull;
+		r ^= r >> 29;
+		f = (enum m2d_pt_format)(r % 3);
+		level = 1 + (int)((r >> 2) % 3);
+		prot = (unsigned)(r >> 8) & 0x7ff;
+		set = (unsigned)(r >> 20) & 0x7ff;
+		clear = (unsigned)(r >> 32) & 0x7ff;
+		pte = m2d_pte_make_leaf(f, level, (r >> 44) << 9, prot);
+		if (!m2d_pte_is_leaf(f, pte, level))
+			continue;
+		if (!pt_prot_masks(f, set, clear, &and_mask, &or_mask))
+			continue;
+		assert_int_equal((pte & and_mask) | or_mask,
+				 m2d_pte_change_prot(f, pte, level, set, clear));
+	}
+}
+
 /* Split preserves attributes bit-exactly, moving x86 PAT from bit 12 to bit 7;
  * collapse moves it back. */
 static void test_pt_encode_split_relevel(void **state)
@@ -797,6 +858,7 @@ int main(void)
 		cmocka_unit_test(test_pt_encode_x86),
 		cmocka_unit_test(test_pt_encode_ept),
 		cmocka_unit_test(test_pt_encode_arm64),
+		cmocka_unit_test(test_pt_encode_change_prot_exact),
 		cmocka_unit_test(test_pt_encode_split_relevel),
 		cmocka_unit_test(test_pt_create_invalid),
 		cmocka_unit_test(test_pt_map_walk_unmap),

@@ -204,6 +204,9 @@ static inline uint64_t pt_leaf_addr_mask(enum m2d_pt_format fmt, int level)
 	return pt_addr_mask(fmt) & ~(m2d_level_size(level) - 1);
 }
 
+bool pt_prot_masks(enum m2d_pt_format fmt, unsigned set, unsigned clear, uint64_t *and_mask,
+		   uint64_t *or_mask);
+uint64_t pt_ad_bit(enum m2d_pt_format fmt, bool dirty);
 uint64_t pt_leaf_relevel(enum m2d_pt_format fmt, uint64_t pte, int from, int to, uint64_t pfn);
 
 /* pt.c internals used by the iterator. */

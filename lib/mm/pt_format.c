@@ -36,23 +36,7 @@
  */
 #include "mm/pt.h"
 
-/* The format-specific attribute bits that m2d_prot describes, for @level. */
-static uint64_t attr_mask(enum m2d_pt_format fmt, int level)
-{
-	switch (fmt) {
-	case M2D_PT_X86_64:
-		return X86_RW | X86_US | X86_PWT | X86_PCD | X86_A | X86_D | X86_G |
-		       (7ull * X86_SW0) | X86_NX |
-		       (level == M2D_LEVEL_4K ? X86_PAT_4K : X86_PAT_LARGE);
-	case M2D_PT_EPT:
-		return EPT_RWX | EPT_MT_MASK | EPT_IPAT | EPT_A | EPT_D | (7ull * EPT_SW0);
-	default:
-		return S2_MEMATTR_MASK | S2_AP_R | S2_AP_W | (3ull << S2_SH_SHIFT) | S2_AF |
-		       S2_XN_MASK | (7ull * S2_SW0);
-	}
-}
-
-/* Encode @prot into the attribute bits of attr_mask(@fmt, @level). */
+/* Encode @prot into attribute bits (everything but the address and leaf type). */
 static uint64_t encode_attrs(enum m2d_pt_format fmt, unsigned prot)
 {
 	uint64_t v = 0;
@@ -273,23 +257,169 @@ unsigned m2d_pte_prot(enum m2d_pt_format fmt, uint64_t pte, int level)
 	return p;
 }
 
+/* The m2d_prot bits that @fmt represents. */
+static unsigned supported_prot(enum m2d_pt_format fmt)
+{
+	unsigned all = M2D_PROT_RWX | M2D_PROT_U | M2D_PROT_A | M2D_PROT_D | M2D_PROT_G |
+		       M2D_PROT_WB | M2D_PROT_SW0 | M2D_PROT_SW1 | M2D_PROT_SW2;
+
+	switch (fmt) {
+	case M2D_PT_X86_64:
+		return all & ~M2D_PROT_R;
+	case M2D_PT_EPT:
+		return all & ~(M2D_PROT_U | M2D_PROT_G);
+	default:
+		return all & ~(M2D_PROT_D | M2D_PROT_U | M2D_PROT_G);
+	}
+}
+
+/*
+ * The raw bits of each m2d_prot bit except WB: @pos gets the bits that are
+ * set when the permission is present, @neg those set when it is absent
+ * (x86 NX, arm64 XN).
+ */
+static void prot_bits(enum m2d_pt_format fmt, unsigned b, uint64_t *pos, uint64_t *neg)
+{
+	*pos = *neg = 0;
+	switch (b) {
+	case M2D_PROT_SW0:
+	case M2D_PROT_SW1:
+	case M2D_PROT_SW2: {
+		uint64_t sw0 = fmt == M2D_PT_X86_64 ? X86_SW0 : fmt == M2D_PT_EPT ? EPT_SW0 : S2_SW0;
+
+		*pos = sw0 << (b == M2D_PROT_SW0 ? 0 : b == M2D_PROT_SW1 ? 1 : 2);
+		return;
+	}
+	default:
+		break;
+	}
+	switch (fmt) {
+	case M2D_PT_X86_64:
+		switch (b) {
+		case M2D_PROT_W: *pos = X86_RW; break;
+		case M2D_PROT_X: *neg = X86_NX; break;
+		case M2D_PROT_U: *pos = X86_US; break;
+		case M2D_PROT_A: *pos = X86_A; break;
+		case M2D_PROT_D: *pos = X86_D; break;
+		case M2D_PROT_G: *pos = X86_G; break;
+		default: break;
+		}
+		break;
+	case M2D_PT_EPT:
+		switch (b) {
+		case M2D_PROT_R: *pos = EPT_R; break;
+		case M2D_PROT_W: *pos = EPT_W; break;
+		case M2D_PROT_X: *pos = EPT_X; break;
+		case M2D_PROT_A: *pos = EPT_A; break;
+		case M2D_PROT_D: *pos = EPT_D; break;
+		default: break;
+		}
+		break;
+	default:
+		switch (b) {
+		case M2D_PROT_R: *pos = S2_AP_R; break;
+		case M2D_PROT_W: *pos = S2_AP_W; break;
+		case M2D_PROT_X: *neg = S2_XN; break;
+		case M2D_PROT_A: *pos = S2_AF; break;
+		default: break;
+		}
+		break;
+	}
+}
+
+/* Raw masks for "add @set, remove @clear" (WB excluded): see pt_prot_masks(). */
+static void prot_masks(enum m2d_pt_format fmt, unsigned set, unsigned clear, uint64_t *and_mask,
+		       uint64_t *or_mask)
+{
+	unsigned sup = supported_prot(fmt) & ~M2D_PROT_WB;
+
+	set &= sup & ~clear;
+	clear &= sup;
+	*and_mask = ~0ull;
+	*or_mask = 0;
+	for (unsigned b = 1; b <= M2D_PROT_SW2; b <<= 1) {
+		uint64_t pos, neg;
+
+		if (!((set | clear) & b))
+			continue;
+		prot_bits(fmt, b, &pos, &neg);
+		if (fmt == M2D_PT_ARM64_S2 && b == M2D_PROT_X)
+			neg = S2_XN_MASK;
+		if (set & b) {
+			*and_mask &= ~neg;
+			*or_mask |= pos;
+		} else {
+			*and_mask &= ~pos;
+			*or_mask |= fmt == M2D_PT_ARM64_S2 && b == M2D_PROT_X ? S2_XN : neg;
+		}
+	}
+}
+
+/*
+ * pt_prot_masks() - raw masks for "add @set, remove @clear" on every
+ * present leaf of @fmt: new = (pte & *and_mask) | *or_mask, equal to
+ * m2d_pte_change_prot() for any leaf.  Every permission but WB is one raw
+ * bit (x86 NX and arm64 XN inverted; gaining X on arm64 clears both XN
+ * bits).  Return: false when no such masks exist: @set or @clear has WB (a
+ * memory-type field), or arm64 loses X (an entry with XN = 0b01 is
+ * already not executable and must stay as it is).
+ */
+bool pt_prot_masks(enum m2d_pt_format fmt, unsigned set, unsigned clear, uint64_t *and_mask,
+		   uint64_t *or_mask)
+{
+	if ((set | clear) & M2D_PROT_WB ||
+	    (fmt == M2D_PT_ARM64_S2 && (clear & M2D_PROT_X)))
+		return false;
+	prot_masks(fmt, set, clear, and_mask, or_mask);
+	return true;
+}
+
 /**
  * m2d_pte_change_prot() - @pte with @set added and @clear removed.
  *
- * Only the attribute bits that m2d_prot describes are rewritten; the
- * address, the leaf type and any other bits (KVM's software bits) are kept.
- * Clearing R|W|X of an EPT entry makes it not present, as in hardware.
+ * Only the bits of permissions that actually change are rewritten: the
+ * address, the leaf type, a memory type that is not being changed (x86 PAT
+ * WC stays WC when W is cleared) and any other bits (KVM's software bits)
+ * are kept.  Bits the format lacks are ignored (x86 R, EPT U/G, arm64
+ * D/U/G).  Clearing R|W|X of an EPT entry makes it not present, as in
+ * hardware.
  * Return: the new entry; @pte unchanged if it is not a present leaf.
  */
 uint64_t m2d_pte_change_prot(enum m2d_pt_format fmt, uint64_t pte, int level, unsigned set,
 			     unsigned clear)
 {
-	unsigned p;
+	uint64_t and_mask, or_mask;
+	unsigned p, np;
 
 	if (!valid_fmt_level(fmt, level) || !pt_is_leaf(fmt, pte, level))
 		return pte;
-	p = (m2d_pte_prot(fmt, pte, level) | set) & ~clear;
-	return (pte & ~attr_mask(fmt, level)) | encode_attrs(fmt, p);
+	p = m2d_pte_prot(fmt, pte, level);
+	np = (p | set) & ~clear;
+	/* touch only the permissions that change */
+	prot_masks(fmt, np & ~p, p & ~np, &and_mask, &or_mask);
+	pte = (pte & and_mask) | or_mask;
+	if ((p ^ np) & M2D_PROT_WB) {
+		/* Only when the memory type changes between WB and not WB. */
+		uint64_t wb_mask = fmt == M2D_PT_X86_64 ? X86_PWT | X86_PCD |
+				   (level == M2D_LEVEL_4K ? X86_PAT_4K : X86_PAT_LARGE)
+				   : fmt == M2D_PT_EPT ? EPT_MT_MASK | EPT_IPAT : S2_MEMATTR_MASK;
+
+		pte = (pte & ~wb_mask) | (encode_attrs(fmt, np & M2D_PROT_WB) & wb_mask);
+	}
+	return pte;
+}
+
+/* The raw accessed (@dirty: dirty) bit of @fmt; 0 if the format has none. */
+uint64_t pt_ad_bit(enum m2d_pt_format fmt, bool dirty)
+{
+	switch (fmt) {
+	case M2D_PT_X86_64:
+		return dirty ? X86_D : X86_A;
+	case M2D_PT_EPT:
+		return dirty ? EPT_D : EPT_A;
+	default:
+		return dirty ? 0 : S2_AF;
+	}
 }
 
 /*
