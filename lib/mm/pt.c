@@ -448,16 +448,16 @@ void m2d_pt_walk(const struct m2d_pt *pt, uint64_t addr, struct m2d_pt_walk *out
 		out->ptep = ptep;
 		out->pte = e;
 		out->level = level;
+		if (!pt_is_present(fmt, e))
+			return;
 		if (pt_is_leaf(fmt, e, level)) {
 			out->present = true;
-			out->pfn = m2d_pte_pfn(fmt, e, level) +
+			out->pfn = ((e & pt_leaf_addr_mask(fmt, level)) >> M2D_PAGE_SHIFT) +
 				   ((addr & (m2d_level_size(level) - 1)) >> M2D_PAGE_SHIFT);
-			out->prot = m2d_pte_prot(fmt, e, level);
+			out->prot = pt_leaf_prot(fmt, e, level);
 			return;
 		}
-		table = pt_child(fmt, e, level);
-		if (!table)
-			return;
+		table = (uint64_t *)(uintptr_t)(e & pt_addr_mask(fmt));
 	}
 }
 
