@@ -193,36 +193,36 @@ static void test_pt_encode_change_prot_exact(void **state)
 {
 	uint64_t and_mask, or_mask, rng = 12345;
 
-	/* x86 4K with PWT only (PAT index 1, WC in the kernel's PAT):
-	 * 0x12345000 | P|RW|PWT = 0xb; clearing W keeps PWT: 0x9. */
-	assert_int_equal(m2d_pte_change_prot(M2D_PT_X86_64, 0x000000001234500bull, 1, 0, M2D_PROT_W),
-			 0x0000000012345009ull);
-	/* ... and clearing WB on it changes nothing (already not WB) */
-	assert_int_equal(m2d_pte_change_prot(M2D_PT_X86_64, 0x000000001234500bull, 1, 0,
-					     M2D_PROT_WB),
-			 0x000000001234500bull);
-	/* setting WB clears PWT/PCD/PAT: 0x...1b (P|RW|PWT|PCD) -> 0x3 */
-	assert_int_equal(m2d_pte_change_prot(M2D_PT_X86_64, 0x000000001234501bull, 1, M2D_PROT_WB,
-					     0),
-			 0x0000000012345003ull);
-	/* 2M: PAT is bit 12: 0x12200000 | P|RW|PS|PAT(0x1000) = 0x12201083 -> WB: 0x12200083 */
-	assert_int_equal(m2d_pte_change_prot(M2D_PT_X86_64, 0x0000000012201083ull, 2, M2D_PROT_WB,
-					     0),
-			 0x0000000012200083ull);
-	/* EPT: drop WB: memtype 6 and IPAT cleared: 0x77 -> 0x07 */
-	assert_int_equal(m2d_pte_change_prot(M2D_PT_EPT, 0x0000000012345077ull, 1, 0, M2D_PROT_WB),
-			 0x0000000012345007ull);
-	/* arm64: XN = 0b01 (bit 53) stays when clearing X; setting X clears both */
-	assert_int_equal(m2d_pte_change_prot(M2D_PT_ARM64_S2, 0x00200000123457ffull, 1, 0,
-					     M2D_PROT_X),
-			 0x00200000123457ffull);
-	assert_int_equal(m2d_pte_change_prot(M2D_PT_ARM64_S2, 0x00600000123457ffull, 1, M2D_PROT_X,
-					     0),
-			 0x00000000123457ffull);
-	/* arm64 WB -> device: MemAttr 0xf -> 0x1: 0x7ff -> 0x7c7 */
-	assert_int_equal(m2d_pte_change_prot(M2D_PT_ARM64_S2, 0x00000000123457ffull, 1, 0,
-					     M2D_PROT_WB),
-			 0x00000000123457c7ull);
+	static const struct {
+		enum m2d_pt_format fmt;
+		int level;
+		uint64_t pte;
+		unsigned set, clear;
+		uint64_t expect;
+	} cases[] = {
+		/* x86 4K with PWT only (PAT index 1, WC in the kernel's PAT):
+		 * 0x12345000 | P|RW|PWT = 0xb; clearing W keeps PWT: 0x9. */
+		{ M2D_PT_X86_64, 1, 0x000000001234500bull, 0, M2D_PROT_W, 0x0000000012345009ull },
+		/* ... and clearing WB on it changes nothing (already not WB) */
+		{ M2D_PT_X86_64, 1, 0x000000001234500bull, 0, M2D_PROT_WB, 0x000000001234500bull },
+		/* setting WB clears PWT/PCD/PAT: 0x1b (P|RW|PWT|PCD) -> 0x3 */
+		{ M2D_PT_X86_64, 1, 0x000000001234501bull, M2D_PROT_WB, 0, 0x0000000012345003ull },
+		/* 2M: PAT is bit 12: P|RW|PS|PAT(0x1000) = 0x1083 -> WB: 0x83 */
+		{ M2D_PT_X86_64, 2, 0x0000000012201083ull, M2D_PROT_WB, 0, 0x0000000012200083ull },
+		/* EPT: drop WB: memtype 6 and IPAT cleared: 0x77 -> 0x07 */
+		{ M2D_PT_EPT, 1, 0x0000000012345077ull, 0, M2D_PROT_WB, 0x0000000012345007ull },
+		/* arm64: XN = 0b01 (bit 53) stays when clearing X ... */
+		{ M2D_PT_ARM64_S2, 1, 0x00200000123457ffull, 0, M2D_PROT_X, 0x00200000123457ffull },
+		/* ... setting X clears both XN bits */
+		{ M2D_PT_ARM64_S2, 1, 0x00600000123457ffull, M2D_PROT_X, 0, 0x00000000123457ffull },
+		/* arm64 WB -> device: MemAttr 0xf -> 0x1: 0x7ff -> 0x7c7 */
+		{ M2D_PT_ARM64_S2, 1, 0x00000000123457ffull, 0, M2D_PROT_WB, 0x00000000123457c7ull },
+	};
+
+	for (unsigned i = 0; i < M2D_ARRAY_SIZE(cases); i++)
+		assert_int_equal(m2d_pte_change_prot(cases[i].fmt, cases[i].pte, cases[i].level,
+						     cases[i].set, cases[i].clear),
+				 cases[i].expect);
 
 	/* The range operations' precomputed masks equal change_prot. */
 	for (int n = 0; n < 200000; n++) {

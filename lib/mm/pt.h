@@ -204,65 +204,8 @@ static inline uint64_t pt_leaf_addr_mask(enum m2d_pt_format fmt, int level)
 	return pt_addr_mask(fmt) & ~(m2d_level_size(level) - 1);
 }
 
-/* m2d_prot bits of a present leaf at @level (pt_format.c has the rules). */
-static inline unsigned pt_leaf_prot(enum m2d_pt_format fmt, uint64_t pte, int level)
-{
-	unsigned p = 0;
-
-	switch (fmt) {
-	case M2D_PT_X86_64: {
-		uint64_t pat = level == M2D_LEVEL_4K ? X86_PAT_4K : X86_PAT_LARGE;
-
-		p |= M2D_PROT_R;
-		if (pte & X86_RW)
-			p |= M2D_PROT_W;
-		if (!(pte & X86_NX))
-			p |= M2D_PROT_X;
-		if (pte & X86_US)
-			p |= M2D_PROT_U;
-		if (pte & X86_A)
-			p |= M2D_PROT_A;
-		if (pte & X86_D)
-			p |= M2D_PROT_D;
-		if (pte & X86_G)
-			p |= M2D_PROT_G;
-		if (!(pte & (X86_PWT | X86_PCD | pat)))
-			p |= M2D_PROT_WB;
-		p |= (unsigned)((pte / X86_SW0) & 7) << 8;
-		break;
-	}
-	case M2D_PT_EPT:
-		if (pte & EPT_R)
-			p |= M2D_PROT_R;
-		if (pte & EPT_W)
-			p |= M2D_PROT_W;
-		if (pte & EPT_X)
-			p |= M2D_PROT_X;
-		if (pte & EPT_A)
-			p |= M2D_PROT_A;
-		if (pte & EPT_D)
-			p |= M2D_PROT_D;
-		if (((pte & EPT_MT_MASK) >> EPT_MT_SHIFT) == EPT_MT_WB)
-			p |= M2D_PROT_WB;
-		p |= (unsigned)((pte / EPT_SW0) & 7) << 8;
-		break;
-	default:
-		if (pte & S2_AP_R)
-			p |= M2D_PROT_R;
-		if (pte & S2_AP_W)
-			p |= M2D_PROT_W;
-		if (!(pte & S2_XN_MASK))
-			p |= M2D_PROT_X;
-		if (pte & S2_AF)
-			p |= M2D_PROT_A;
-		if (((pte & S2_MEMATTR_MASK) >> S2_MEMATTR_SHIFT) == S2_MEMATTR_NORMAL_WB)
-			p |= M2D_PROT_WB;
-		p |= (unsigned)((pte / S2_SW0) & 7) << 8;
-		break;
-	}
-	return p;
-}
-
+/* m2d_prot bits of a present leaf at @level, unchecked (m2d_pte_prot). */
+unsigned pt_leaf_prot(enum m2d_pt_format fmt, uint64_t pte, int level);
 bool pt_prot_masks(enum m2d_pt_format fmt, unsigned set, unsigned clear, uint64_t *and_mask,
 		   uint64_t *or_mask);
 uint64_t pt_ad_bit(enum m2d_pt_format fmt, bool dirty);

@@ -36,57 +36,110 @@
  */
 #include "mm/pt.h"
 
+/*
+ * The permission bits of each format, as data: encode, decode and the
+ * raw masks of the range operations all read these tables.
+ */
+struct prot_bit {
+	unsigned prot;  /* one M2D_PROT_* bit */
+	uint64_t raw;   /* set on encode when the permission is (!inverted) present */
+	uint64_t test;  /* tested on decode (arm64 XN: both XN bits) */
+	bool inverted;  /* raw set means the permission is absent (x86 NX, arm64 XN) */
+};
+
+#define PB(p, r) { (p), (r), (r), false }
+
+static const struct prot_bit x86_bits[] = {
+	PB(M2D_PROT_W, X86_RW), PB(M2D_PROT_U, X86_US), PB(M2D_PROT_A, X86_A),
+	PB(M2D_PROT_D, X86_D), PB(M2D_PROT_G, X86_G), { M2D_PROT_X, X86_NX, X86_NX, true },
+	PB(M2D_PROT_SW0, X86_SW0), PB(M2D_PROT_SW1, X86_SW0 << 1), PB(M2D_PROT_SW2, X86_SW0 << 2),
+	{ 0, 0, 0, false },
+};
+
+static const struct prot_bit ept_bits[] = {
+	PB(M2D_PROT_R, EPT_R), PB(M2D_PROT_W, EPT_W), PB(M2D_PROT_X, EPT_X),
+	PB(M2D_PROT_A, EPT_A), PB(M2D_PROT_D, EPT_D),
+	PB(M2D_PROT_SW0, EPT_SW0), PB(M2D_PROT_SW1, EPT_SW0 << 1), PB(M2D_PROT_SW2, EPT_SW0 << 2),
+	{ 0, 0, 0, false },
+};
+
+static const struct prot_bit s2_bits[] = {
+	PB(M2D_PROT_R, S2_AP_R), PB(M2D_PROT_W, S2_AP_W), PB(M2D_PROT_A, S2_AF),
+	{ M2D_PROT_X, S2_XN, S2_XN_MASK, true },
+	PB(M2D_PROT_SW0, S2_SW0), PB(M2D_PROT_SW1, S2_SW0 << 1), PB(M2D_PROT_SW2, S2_SW0 << 2),
+	{ 0, 0, 0, false },
+};
+
+#undef PB
+
+static const struct prot_bit *const fmt_bits[M2D_PT_FORMAT_NR] = {
+	[M2D_PT_X86_64] = x86_bits,
+	[M2D_PT_EPT] = ept_bits,
+	[M2D_PT_ARM64_S2] = s2_bits,
+};
+
+/*
+ * The memory-type field and its write-back and non-write-back values
+ * (x86: PAT index 0 vs 3 = UC; EPT: memtype 6 + IPAT vs memtype 0 (UC);
+ * arm64: MemAttr Normal-WB 0xF vs Device-nGnRE 0x1).  WB is decoded from
+ * the type alone (x86 PWT, PCD and PAT clear; EPT memtype 6).
+ */
+static uint64_t memtype_field(enum m2d_pt_format fmt, int level)
+{
+	switch (fmt) {
+	case M2D_PT_X86_64:
+		return X86_PWT | X86_PCD | (level == M2D_LEVEL_4K ? X86_PAT_4K : X86_PAT_LARGE);
+	case M2D_PT_EPT:
+		return EPT_MT_MASK | EPT_IPAT;
+	default:
+		return S2_MEMATTR_MASK;
+	}
+}
+
+static uint64_t memtype_value(enum m2d_pt_format fmt, bool wb)
+{
+	switch (fmt) {
+	case M2D_PT_X86_64:
+		return wb ? 0 : X86_PWT | X86_PCD;
+	case M2D_PT_EPT:
+		return wb ? (EPT_MT_WB << EPT_MT_SHIFT) | EPT_IPAT : 0;
+	default:
+		return (wb ? S2_MEMATTR_NORMAL_WB : S2_MEMATTR_DEVICE_nGnRE) << S2_MEMATTR_SHIFT;
+	}
+}
+
+static bool memtype_is_wb(enum m2d_pt_format fmt, uint64_t pte, int level)
+{
+	switch (fmt) {
+	case M2D_PT_X86_64:
+		return !(pte & memtype_field(fmt, level));
+	case M2D_PT_EPT:
+		return (pte & EPT_MT_MASK) == EPT_MT_WB << EPT_MT_SHIFT;
+	default:
+		return (pte & S2_MEMATTR_MASK) == S2_MEMATTR_NORMAL_WB << S2_MEMATTR_SHIFT;
+	}
+}
+
 /* Encode @prot into attribute bits (everything but the address and leaf type). */
 static uint64_t encode_attrs(enum m2d_pt_format fmt, unsigned prot)
 {
-	uint64_t v = 0;
-	uint64_t sw = (prot >> 8) & 7; /* M2D_PROT_SW0..2 */
+	uint64_t v = memtype_value(fmt, prot & M2D_PROT_WB);
 
-	switch (fmt) {
-	case M2D_PT_X86_64:
-		if (prot & M2D_PROT_W)
-			v |= X86_RW;
-		if (prot & M2D_PROT_U)
-			v |= X86_US;
-		if (prot & M2D_PROT_A)
-			v |= X86_A;
-		if (prot & M2D_PROT_D)
-			v |= X86_D;
-		if (prot & M2D_PROT_G)
-			v |= X86_G;
-		if (!(prot & M2D_PROT_X))
-			v |= X86_NX;
-		if (!(prot & M2D_PROT_WB))
-			v |= X86_PWT | X86_PCD; /* PAT index 3: UC */
-		return v | sw * X86_SW0;
-	case M2D_PT_EPT:
-		if (prot & M2D_PROT_R)
-			v |= EPT_R;
-		if (prot & M2D_PROT_W)
-			v |= EPT_W;
-		if (prot & M2D_PROT_X)
-			v |= EPT_X;
-		if (prot & M2D_PROT_WB)
-			v |= (EPT_MT_WB << EPT_MT_SHIFT) | EPT_IPAT;
-		if (prot & M2D_PROT_A)
-			v |= EPT_A;
-		if (prot & M2D_PROT_D)
-			v |= EPT_D;
-		return v | sw * EPT_SW0;
-	default:
-		v = ((prot & M2D_PROT_WB) ? S2_MEMATTR_NORMAL_WB : S2_MEMATTR_DEVICE_nGnRE)
-		    << S2_MEMATTR_SHIFT;
-		if (prot & M2D_PROT_R)
-			v |= S2_AP_R;
-		if (prot & M2D_PROT_W)
-			v |= S2_AP_W;
-		v |= S2_SH_IS;
-		if (prot & M2D_PROT_A)
-			v |= S2_AF;
-		if (!(prot & M2D_PROT_X))
-			v |= S2_XN;
-		return v | sw * S2_SW0;
-	}
+	for (const struct prot_bit *b = fmt_bits[fmt]; b->prot; b++)
+		if (!(prot & b->prot) == b->inverted)
+			v |= b->raw;
+	return fmt == M2D_PT_ARM64_S2 ? v | S2_SH_IS : v;
+}
+
+/* The m2d_prot bits of a present leaf at @level (no checks). */
+unsigned pt_leaf_prot(enum m2d_pt_format fmt, uint64_t pte, int level)
+{
+	unsigned p = fmt == M2D_PT_X86_64 ? M2D_PROT_R : 0; /* x86: present => R */
+
+	for (const struct prot_bit *b = fmt_bits[fmt]; b->prot; b++)
+		if (!(pte & b->test) == b->inverted)
+			p |= b->prot;
+	return memtype_is_wb(fmt, pte, level) ? p | M2D_PROT_WB : p;
 }
 
 /* The bits that make an entry a present leaf at @level (P+PS, large, V+T). */
@@ -204,101 +257,21 @@ unsigned m2d_pte_prot(enum m2d_pt_format fmt, uint64_t pte, int level)
 	return pt_leaf_prot(fmt, pte, level);
 }
 
-/* The m2d_prot bits that @fmt represents. */
-static unsigned supported_prot(enum m2d_pt_format fmt)
-{
-	unsigned all = M2D_PROT_RWX | M2D_PROT_U | M2D_PROT_A | M2D_PROT_D | M2D_PROT_G |
-		       M2D_PROT_WB | M2D_PROT_SW0 | M2D_PROT_SW1 | M2D_PROT_SW2;
-
-	switch (fmt) {
-	case M2D_PT_X86_64:
-		return all & ~M2D_PROT_R;
-	case M2D_PT_EPT:
-		return all & ~(M2D_PROT_U | M2D_PROT_G);
-	default:
-		return all & ~(M2D_PROT_D | M2D_PROT_U | M2D_PROT_G);
-	}
-}
-
-/*
- * The raw bits of each m2d_prot bit except WB: @pos gets the bits that are
- * set when the permission is present, @neg those set when it is absent
- * (x86 NX, arm64 XN).
- */
-static void prot_bits(enum m2d_pt_format fmt, unsigned b, uint64_t *pos, uint64_t *neg)
-{
-	*pos = *neg = 0;
-	switch (b) {
-	case M2D_PROT_SW0:
-	case M2D_PROT_SW1:
-	case M2D_PROT_SW2: {
-		uint64_t sw0 = fmt == M2D_PT_X86_64 ? X86_SW0 : fmt == M2D_PT_EPT ? EPT_SW0 : S2_SW0;
-
-		*pos = sw0 << (b == M2D_PROT_SW0 ? 0 : b == M2D_PROT_SW1 ? 1 : 2);
-		return;
-	}
-	default:
-		break;
-	}
-	switch (fmt) {
-	case M2D_PT_X86_64:
-		switch (b) {
-		case M2D_PROT_W: *pos = X86_RW; break;
-		case M2D_PROT_X: *neg = X86_NX; break;
-		case M2D_PROT_U: *pos = X86_US; break;
-		case M2D_PROT_A: *pos = X86_A; break;
-		case M2D_PROT_D: *pos = X86_D; break;
-		case M2D_PROT_G: *pos = X86_G; break;
-		default: break;
-		}
-		break;
-	case M2D_PT_EPT:
-		switch (b) {
-		case M2D_PROT_R: *pos = EPT_R; break;
-		case M2D_PROT_W: *pos = EPT_W; break;
-		case M2D_PROT_X: *pos = EPT_X; break;
-		case M2D_PROT_A: *pos = EPT_A; break;
-		case M2D_PROT_D: *pos = EPT_D; break;
-		default: break;
-		}
-		break;
-	default:
-		switch (b) {
-		case M2D_PROT_R: *pos = S2_AP_R; break;
-		case M2D_PROT_W: *pos = S2_AP_W; break;
-		case M2D_PROT_X: *neg = S2_XN; break;
-		case M2D_PROT_A: *pos = S2_AF; break;
-		default: break;
-		}
-		break;
-	}
-}
-
 /* Raw masks for "add @set, remove @clear" (WB excluded): see pt_prot_masks(). */
 static void prot_masks(enum m2d_pt_format fmt, unsigned set, unsigned clear, uint64_t *and_mask,
 		       uint64_t *or_mask)
 {
-	unsigned sup = supported_prot(fmt) & ~M2D_PROT_WB;
-
-	set &= sup & ~clear;
-	clear &= sup;
 	*and_mask = ~0ull;
 	*or_mask = 0;
-	for (unsigned b = 1; b <= M2D_PROT_SW2; b <<= 1) {
-		uint64_t pos, neg;
+	for (const struct prot_bit *b = fmt_bits[fmt]; b->prot; b++) {
+		bool lose = clear & b->prot, gain = !lose && (set & b->prot);
 
-		if (!((set | clear) & b))
+		if (!lose && !gain)
 			continue;
-		prot_bits(fmt, b, &pos, &neg);
-		if (fmt == M2D_PT_ARM64_S2 && b == M2D_PROT_X)
-			neg = S2_XN_MASK;
-		if (set & b) {
-			*and_mask &= ~neg;
-			*or_mask |= pos;
-		} else {
-			*and_mask &= ~pos;
-			*or_mask |= fmt == M2D_PT_ARM64_S2 && b == M2D_PROT_X ? S2_XN : neg;
-		}
+		if (gain != b->inverted)
+			*or_mask |= b->raw;
+		else
+			*and_mask &= ~b->test;
 	}
 }
 
@@ -345,14 +318,8 @@ uint64_t m2d_pte_change_prot(enum m2d_pt_format fmt, uint64_t pte, int level, un
 	/* touch only the permissions that change */
 	prot_masks(fmt, np & ~p, p & ~np, &and_mask, &or_mask);
 	pte = (pte & and_mask) | or_mask;
-	if ((p ^ np) & M2D_PROT_WB) {
-		/* Only when the memory type changes between WB and not WB. */
-		uint64_t wb_mask = fmt == M2D_PT_X86_64 ? X86_PWT | X86_PCD |
-				   (level == M2D_LEVEL_4K ? X86_PAT_4K : X86_PAT_LARGE)
-				   : fmt == M2D_PT_EPT ? EPT_MT_MASK | EPT_IPAT : S2_MEMATTR_MASK;
-
-		pte = (pte & ~wb_mask) | (encode_attrs(fmt, np & M2D_PROT_WB) & wb_mask);
-	}
+	if ((p ^ np) & M2D_PROT_WB) /* only when the memory type changes to or from WB */
+		pte = (pte & ~memtype_field(fmt, level)) | memtype_value(fmt, np & M2D_PROT_WB);
 	return pte;
 }
 
