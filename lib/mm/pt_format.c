@@ -131,16 +131,44 @@ static uint64_t encode_attrs(enum m2d_pt_format fmt, unsigned prot)
 	return fmt == M2D_PT_ARM64_S2 ? v | S2_SH_IS : v;
 }
 
-/* The m2d_prot bits of a present leaf at @level (no checks). */
+/* @n: entries of @tbl (a constant, so the loop is unrolled and folded). */
+static inline __attribute__((always_inline)) unsigned decode_bits(const struct prot_bit *tbl,
+								   unsigned n, uint64_t pte)
+{
+	unsigned p = 0;
+
+#pragma GCC unroll 16
+	for (unsigned i = 0; i < n; i++)
+		if (!(pte & tbl[i].test) == tbl[i].inverted)
+			p |= tbl[i].prot;
+	return p;
+}
+
+#define DECODE(tbl, pte) decode_bits((tbl), M2D_ARRAY_SIZE(tbl) - 1, (pte))
+
+/*
+ * The m2d_prot bits of a present leaf at @level (no checks).  On the walk
+ * path: one instance per format so the table loops are unrolled.
+ */
 unsigned pt_leaf_prot(enum m2d_pt_format fmt, uint64_t pte, int level)
 {
-	unsigned p = fmt == M2D_PT_X86_64 ? M2D_PROT_R : 0; /* x86: present => R */
+	unsigned p;
 
-	for (const struct prot_bit *b = fmt_bits[fmt]; b->prot; b++)
-		if (!(pte & b->test) == b->inverted)
-			p |= b->prot;
+	switch (fmt) {
+	case M2D_PT_X86_64:
+		p = M2D_PROT_R | DECODE(x86_bits, pte); /* x86: present => R */
+		break;
+	case M2D_PT_EPT:
+		p = DECODE(ept_bits, pte);
+		break;
+	default:
+		p = DECODE(s2_bits, pte);
+		break;
+	}
 	return memtype_is_wb(fmt, pte, level) ? p | M2D_PROT_WB : p;
 }
+
+#undef DECODE
 
 /* The bits that make an entry a present leaf at @level (P+PS, large, V+T). */
 static uint64_t leaf_type_bits(enum m2d_pt_format fmt, int level)
