@@ -309,6 +309,78 @@ static void test_pt_encode_split_relevel(void **state)
 }
 
 
+/* decode(encode(prot)) is prot, minus the bits a format lacks. */
+static void test_pt_encode_roundtrip(void **state)
+{
+	static const unsigned lacks[M2D_PT_FORMAT_NR] = {
+		[M2D_PT_X86_64] = 0,
+		[M2D_PT_EPT] = M2D_PROT_U | M2D_PROT_G,
+		[M2D_PT_ARM64_S2] = M2D_PROT_U | M2D_PROT_G | M2D_PROT_D,
+	};
+
+	for (int f = 0; f < M2D_PT_FORMAT_NR; f++) {
+		for (int level = 1; level <= 3; level++) {
+			for (unsigned p = 0; p < 0x800; p++) {
+				uint64_t pte = m2d_pte_make_leaf(f, level, 0x40000, p);
+				unsigned want = p & ~lacks[f];
+
+				if (f == M2D_PT_X86_64)
+					want |= M2D_PROT_R; /* present => readable */
+				if (f == M2D_PT_EPT && !(p & M2D_PROT_RWX)) {
+					assert_false(m2d_pte_is_present(f, pte));
+					continue;
+				}
+				assert_true(m2d_pte_is_leaf(f, pte, level));
+				assert_int_equal(m2d_pte_pfn(f, pte, level), 0x40000);
+				assert_int_equal(m2d_pte_prot(f, pte, level), want);
+			}
+		}
+	}
+}
+
+/* Running out of memory: -ENOMEM, consistent state, nothing leaked. */
+static void test_pt_enomem(void **state)
+{
+	struct m2d_pt *pt = new_pt(M2D_PT_X86_64, 4);
+	struct m2d_pt_stats st;
+	struct m2d_pt_walk w;
+
+	/* Fill the first 64-page chunk exactly: root + L3 table (the 1G leaf at
+	 * 0) + the L2 table of [1G, 2G) + 60 L1 tables = 63 table pages. */
+	assert_int_equal(m2d_pt_map_range(pt, 0, G, 0, 3, RWX_WB), 0);
+	for (int i = 0; i < 60; i++)
+		assert_int_equal(m2d_pt_map_range(pt, G + i * M2, K4, i, 1, RWX_WB), 0);
+	m2d_pt_stats_get(pt, &st);
+	assert_int_equal(st.table_bytes, 63 * 4096);
+
+	/* map needing two new tables fails */
+	m2d_alloc_fail_after(1);
+	assert_int_equal(m2d_pt_map_range(pt, G + 100 * M2, K4, 7, 1, RWX_WB), -ENOMEM);
+	m2d_pt_walk(pt, G + 100 * M2, &w);
+	assert_false(w.present);
+	/* split fails, the leaf stays */
+	m2d_alloc_fail_after(1);
+	assert_int_equal(m2d_pt_split(pt, 0, 3), -ENOMEM);
+	m2d_pt_walk(pt, 5 * K4, &w);
+	assert_true(w.present);
+	assert_int_equal(w.level, 3);
+	/* unmap of 4K of the 1G leaf cannot split: the whole leaf goes */
+	m2d_alloc_fail_after(1);
+	assert_int_equal(m2d_pt_unmap_range(pt, 0, K4), 1);
+	m2d_alloc_fail_after(0);
+	m2d_pt_walk(pt, 5 * M2, &w);
+	assert_false(w.present);
+	m2d_pt_stats_get(pt, &st);
+	assert_int_equal(st.leaves[3], 0);
+	assert_int_equal(st.leaves[1], 60);
+	assert_int_equal(st.table_bytes, 63 * 4096);
+	/* and it works again afterwards */
+	assert_int_equal(m2d_pt_map_range(pt, G + 100 * M2, K4, 7, 1, RWX_WB), 0);
+	m2d_pt_walk(pt, G + 100 * M2, &w);
+	assert_int_equal(w.pfn, 7);
+	m2d_pt_destroy(&pt);
+}
+
 /* ---- shape counts ---------------------------------------------------------- */
 
 /*
@@ -860,6 +932,8 @@ int main(void)
 		cmocka_unit_test(test_pt_encode_arm64),
 		cmocka_unit_test(test_pt_encode_change_prot_exact),
 		cmocka_unit_test(test_pt_encode_split_relevel),
+		cmocka_unit_test(test_pt_encode_roundtrip),
+		cmocka_unit_test(test_pt_enomem),
 		cmocka_unit_test(test_pt_create_invalid),
 		cmocka_unit_test(test_pt_map_walk_unmap),
 		cmocka_unit_test(test_pt_shape_128g_4k),
