@@ -12,10 +12,18 @@
 
 #if M2D_HAVE_JEMALLOC
 #include <jemalloc/jemalloc.h>
-#define sys_malloc(sz) malloc(sz)
+/*
+ * Only jemalloc's own entry points: they exist in libjemalloc alone, so they
+ * bind to it whatever the symbol lookup order.  malloc()/realloc() may bind
+ * to glibc's instead (libc precedes libjemalloc in the global scope when
+ * only libmmu2d, not the executable, links jemalloc), and sdallocx() of a
+ * glibc pointer corrupts the heap (seen as a crash freeing a realloc'd
+ * buffer in m2d_sim_destroy).
+ */
+#define sys_malloc(sz) mallocx((sz), 0)
 #define sys_free_sized(p, sz) sdallocx((p), (sz), 0)
-#define sys_aligned(al, sz) aligned_alloc((al), (sz))
-#define sys_realloc(p, sz) realloc((p), (sz))
+#define sys_aligned(al, sz) mallocx((sz), MALLOCX_ALIGN(al))
+#define sys_realloc(p, sz) rallocx((p), (sz), 0)
 #else
 #define sys_malloc(sz) malloc(sz)
 #define sys_free_sized(p, sz) free(p)
