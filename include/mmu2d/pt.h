@@ -94,7 +94,9 @@ M2D_API uint64_t m2d_pte_make_leaf(enum m2d_pt_format fmt, int level, uint64_t p
 				   unsigned prot);
 /* A non-leaf entry pointing at table page @table (full permissions):
  * x86 P|RW|US|A|D (_PAGE_TABLE, 0x67), EPT R|W|X (7), S2 valid|table (3).
- * 0 if @table is not 4 KiB aligned or does not fit the address field. */
+ * 0 if @table is not 4 KiB aligned or does not fit the address field.
+ * The address is a host pointer: non-leaf entry values differ from run to
+ * run, so never print, hash or order anything that affects results by them. */
 M2D_API uint64_t m2d_pte_make_table(enum m2d_pt_format fmt, const uint64_t *table);
 M2D_API bool m2d_pte_is_present(enum m2d_pt_format fmt, uint64_t pte);
 /* Present and a leaf at @level (level 1 entries are always leaves). */
