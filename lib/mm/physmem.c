@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "mm/directmap.h"
 #include "mm/physmem.h"
 
 #define PAGES_PER_2M 512u
@@ -787,6 +788,8 @@ int m2d_host_create(struct m2d_sim *sim, const struct m2d_host_config *cfg,
 	ret = host_layout(host, cfg);
 	for (unsigned n = 0; !ret && n < host->nr_nodes; n++)
 		build_zonelist(host, n);
+	if (!ret)
+		ret = m2d_directmap_create(host);
 	m2d_engine_leave(sim);
 	if (ret)
 		goto err_free_host;
@@ -805,8 +808,11 @@ void m2d_host_destroy(struct m2d_host **hostp)
 
 	if (!host)
 		return;
+	m2d_engine_enter(host->sim); /* table pages still waiting for RCU */
 	if (host->rmp_destroy)
 		host->rmp_destroy(host);
+	m2d_directmap_destroy(host);
+	m2d_engine_leave(host->sim);
 	pmc = host->subpage_mapcounts;
 	if (pmc) {
 		for (uint64_t i = 0; i < pmc->cap; i++)
