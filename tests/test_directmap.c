@@ -262,7 +262,7 @@ static void test_directmap_nr_pages_aligned_2m_no_split(void **state)
 	assert_int_equal(ctr(&e, "cpa_large_preserved"), 1);
 	assert_false(m2d_directmap_present(e.host, P1G + 3 * P2M, &level));
 	assert_int_equal(level, M2D_LEVEL_2M);
-	/* Two steps of the CPA loop: the whole 2M in one (after the split). */
+	/* One CPA step (the 2M is preserved after the split) + the re-take after the allocation. */
 	assert_int_equal(ctr(&e, "cpa_lock_acquisitions"), 1 + 1);
 	env_destroy(&e);
 }

@@ -124,7 +124,8 @@ M2D_API int m2d_physmem_release_filler(struct m2d_host *host, unsigned nid);
 
 /*
  * m2d_folio_alloc() - allocate a folio of 2^@order pages, preferably on
- * node @nid (-1: node 0 first).  The folio has refcount 1, no mappings.
+ * node @nid (-1, NUMA_NO_NODE: the node of the calling thread's CPU, as
+ * numa_node_id()).  The folio has refcount 1, no mappings.
  * Return: 0, -EINVAL (order or node out of range, unknown flags), -ENOMEM
  * (no free block of that order on any allowed node; or metadata allocation
  * failed).
