@@ -17,6 +17,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "core/alloc.h"
 #include "core/engine.h"
 #include "mm/directmap.h"
 
@@ -212,7 +213,8 @@ static void test_directmap_cpa_lock_none(void **state)
 	assert_int_equal(ctr(&e, "directmap_splits"), 1);
 	assert_int_equal(ctr(&e, "pgd_lock_acquisitions"), 2);
 	/* Switch at run time. */
-	m2d_directmap_set_cpa_lock(e.host, M2D_CPA_LOCK_GLOBAL);
+	assert_int_equal(m2d_directmap_set_policy(e.host, M2D_CPA_LOCK_GLOBAL, false), 0);
+	assert_int_equal(m2d_directmap_set_policy(e.host, 7, false), -EINVAL);
 	assert_int_equal(set_direct_map_default_noflush(e.host, 0), 0);
 	assert_int_equal(ctr(&e, "cpa_lock_acquisitions"), 1);
 	env_destroy(&e);
@@ -391,6 +393,109 @@ static void test_directmap_bad_input(void **state)
 	env_destroy(&e);
 }
 
+/* A pfn in the hole between two nodes: no entry, one page consumed, success. */
+static void test_directmap_hole_between_nodes(void **state)
+{
+	struct m2d_sim_config sc;
+	struct m2d_host_config hc;
+	struct env e;
+	uint64_t start, nr;
+
+	m2d_sim_config_default(&sc);
+	sc.nodes = 2;
+	sc.cpus = 8;
+	assert_int_equal(m2d_sim_create(&e.sim, &sc), 0);
+	m2d_host_config_default(&hc);
+	hc.nodes = 2;
+	hc.node_bytes[0] = M2D_SZ_1G + 4 * M2D_SZ_1M;
+	hc.node_bytes[1] = M2D_SZ_1G;
+	m2d_engine_enter(e.sim);
+	assert_int_equal(m2d_host_create(e.sim, &hc, &e.host), 0);
+	assert_int_equal(m2d_host_node_range(e.host, 1, &start, &nr), 0);
+	assert_int_equal(start, 2 * P1G);
+	assert_int_equal(info(&e).directmap_1g, 2 * M2D_SZ_1G);
+	assert_int_equal(info(&e).directmap_2m, 4 * M2D_SZ_1M);
+	assert_int_equal(set_direct_map_invalid_noflush(e.host, P1G + 100 * P2M), 0);
+	assert_int_equal(set_direct_map_valid_noflush(e.host, P1G + 2 * P2M - 1, 3, false), 0);
+	assert_int_equal(ctr(&e, "directmap_splits"), 1); /* the 2M entry at 1G + 2M */
+	assert_false(m2d_directmap_present(e.host, P1G + P2M + 511, NULL));
+	assert_false(m2d_directmap_present(e.host, P1G + 2 * P2M, NULL));
+	assert_true(m2d_directmap_present(e.host, P1G + P2M + 510, NULL));
+	assert_int_equal(set_direct_map_invalid_noflush(e.host, 3 * P1G), -EINVAL);
+	env_destroy(&e);
+}
+
+/*
+ * A split whose table allocation fails: -ENOMEM, the mapping unchanged.
+ * Table pages come in chunks, so split 2M regions until one needs memory.
+ */
+static void test_directmap_split_enomem(void **state)
+{
+	struct env e;
+	struct m2d_directmap_info before, now;
+	uint64_t r;
+	int ret = 0;
+
+	env_create(&e, M2D_SZ_1G, M2D_LEVEL_2M, false, M2D_CPA_LOCK_GLOBAL);
+	for (r = 0; r < 512; r++) {
+		before = info(&e);
+		m2d_alloc_fail_after(1);
+		ret = set_direct_map_invalid_noflush(e.host, r * P2M + 5);
+		m2d_alloc_fail_after(0);
+		if (ret)
+			break;
+	}
+	assert_int_equal(ret, -ENOMEM);
+	now = info(&e);
+	assert_memory_equal(&before, &now, sizeof(before));
+	assert_true(m2d_directmap_present(e.host, r * P2M + 5, NULL));
+	assert_int_equal(ctr(&e, "directmap_splits"), r);
+	/* Memory again: it works. */
+	assert_int_equal(set_direct_map_invalid_noflush(e.host, r * P2M + 5), 0);
+	assert_false(m2d_directmap_present(e.host, r * P2M + 5, NULL));
+	assert_int_equal(ctr(&e, "directmap_splits"), r + 1);
+	env_destroy(&e);
+}
+
+/* The public entry point, from a simulated thread. */
+struct public_ctx {
+	struct m2d_host *host;
+	int ret[4];
+};
+
+static void public_thread(void *arg)
+{
+	struct public_ctx *c = arg;
+
+	c->ret[0] = m2d_directmap_change(c->host, M2D_CPA_INVALID_NOFLUSH, 7 * P2M, P2M);
+	c->ret[1] = m2d_directmap_change(c->host, M2D_CPA_OP_NR, 0, 1);
+	c->ret[2] = m2d_directmap_change(c->host, M2D_CPA_VALID_NR_NOFLUSH, 7 * P2M, P2M);
+	c->ret[3] = m2d_directmap_change(c->host, M2D_CPA_NP, P1G - 1, 2);
+}
+
+static void test_directmap_public_change(void **state)
+{
+	struct public_ctx c = { 0 };
+	struct env e;
+
+	env_create(&e, M2D_SZ_1G, M2D_LEVEL_2M, false, M2D_CPA_LOCK_GLOBAL);
+	m2d_engine_leave(e.sim);
+	c.host = e.host;
+	assert_int_equal(m2d_sim_spawn(e.sim, 1, "cpa", public_thread, &c), 0);
+	assert_int_equal(m2d_sim_run(e.sim), 0);
+	m2d_engine_enter(e.sim);
+	assert_int_equal(c.ret[0], 0);
+	assert_int_equal(c.ret[1], -EINVAL);
+	assert_int_equal(c.ret[2], 0);
+	assert_int_equal(c.ret[3], -EINVAL);
+	assert_int_equal(ctr(&e, "cpa_requests"), 512 + 1);
+	assert_int_equal(ctr(&e, "cpa_lock_acquisitions"), 512 + 1 + 512);
+	assert_int_equal(ctr(&e, "directmap_splits"), 1);
+	assert_true(m2d_directmap_present(e.host, 7 * P2M + 3, NULL));
+	assert_int_equal(ctr(&e, "flush_tlb_all"), 1);
+	env_destroy(&e);
+}
+
 /* ---- randomized, against a reference model ---------------------------------------- */
 
 static void test_directmap_random_model(void **state)
@@ -476,6 +581,9 @@ int main(void)
 		cmocka_unit_test(test_directmap_set_memory_4k),
 		cmocka_unit_test(test_directmap_set_memory_np_p),
 		cmocka_unit_test(test_directmap_bad_input),
+		cmocka_unit_test(test_directmap_hole_between_nodes),
+		cmocka_unit_test(test_directmap_split_enomem),
+		cmocka_unit_test(test_directmap_public_change),
 		cmocka_unit_test(test_directmap_random_model),
 	};
 

@@ -639,16 +639,44 @@ bool m2d_directmap_present(const struct m2d_host *host, uint64_t pfn, int *level
 	return w.present;
 }
 
-void m2d_directmap_set_cpa_lock(struct m2d_host *host, enum m2d_cpa_lock_policy p)
+int m2d_directmap_set_policy(struct m2d_host *host, enum m2d_cpa_lock_policy cpa_lock,
+			     bool restore_2m)
 {
-	if (host && host->directmap)
-		host->directmap->cpa_lock_policy = p;
+	if (!host || !host->directmap ||
+	    (cpa_lock != M2D_CPA_LOCK_GLOBAL && cpa_lock != M2D_CPA_LOCK_NONE))
+		return -EINVAL;
+	host->directmap->cpa_lock_policy = cpa_lock;
+	host->directmap->restore_2m = restore_2m;
+	return 0;
 }
 
-void m2d_directmap_set_restore_2m(struct m2d_host *host, bool on)
+int m2d_directmap_change(struct m2d_host *host, enum m2d_cpa_op op, uint64_t pfn, uint64_t nr)
 {
-	if (host && host->directmap)
-		host->directmap->restore_2m = on;
+	int ret = check_range(host, pfn, nr);
+
+	if (ret)
+		return ret;
+	switch (op) {
+	case M2D_CPA_INVALID_NOFLUSH:
+	case M2D_CPA_DEFAULT_NOFLUSH:
+		for (uint64_t i = 0; i < nr && !ret; i++)
+			ret = op == M2D_CPA_INVALID_NOFLUSH ?
+				      set_direct_map_invalid_noflush(host, pfn + i) :
+				      set_direct_map_default_noflush(host, pfn + i);
+		return ret;
+	case M2D_CPA_INVALID_NR_NOFLUSH:
+		return set_direct_map_valid_noflush(host, pfn, nr, false);
+	case M2D_CPA_VALID_NR_NOFLUSH:
+		return set_direct_map_valid_noflush(host, pfn, nr, true);
+	case M2D_CPA_SET_4K:
+		return set_memory_4k(host, pfn, nr);
+	case M2D_CPA_NP:
+		return set_memory_np(host, pfn, nr);
+	case M2D_CPA_P:
+		return set_memory_p(host, pfn, nr);
+	default:
+		return -EINVAL;
+	}
 }
 
 void m2d_host_directmap_info(const struct m2d_host *host, struct m2d_directmap_info *out)
