@@ -570,9 +570,9 @@ int set_direct_map_valid_noflush(struct m2d_host *host, uint64_t pfn, uint64_t n
 }
 
 /*
- * change_page_attr_set_clr(): kmap_flush_unused() + vm_unmap_aliases()
- * (charged in CPA_CALL), the CPA loop, then cpa_flush() if anything
- * changed; restore-2m collapses after the flush, as CPA_COLLAPSE does.
+ * change_page_attr_set_clr(): kmap_flush_unused() + vm_unmap_aliases(),
+ * the CPA loop, then cpa_flush() if anything changed; restore-2m collapses
+ * after the flush, as CPA_COLLAPSE does.
  */
 static int change_page_attr_set_clr(struct m2d_host *host, uint64_t pfn, uint64_t nr,
 				    uint64_t mask_set, uint64_t mask_clr, bool force_split,
@@ -592,6 +592,8 @@ static int change_page_attr_set_clr(struct m2d_host *host, uint64_t pfn, uint64_
 		return ret;
 	if (!mask_set && !mask_clr && !force_split)
 		return 0;
+	/* Must avoid aliasing mappings in the highmem code. */
+	m2d_delay(M2D_COST_CPA_VM_UNMAP_ALIASES, 1); /* kmap_flush_unused + vm_unmap_aliases */
 	ret = __change_page_attr_set_clr(dm_of(host), &cpa);
 	if (!(cpa.flags & CPA_FLUSHTLB))
 		return ret;
