@@ -14,9 +14,10 @@
 #if M2D_HAVE_JEMALLOC
 #include <jemalloc/jemalloc.h>
 /*
- * Only jemalloc's own *allocx names: in a program linked against the
- * shared library, plain malloc() may bind to libc's (libc comes before
- * libjemalloc in the lookup order), and sdallocx() on a libc pointer crashes.
+ * jemalloc's own entry points throughout: plain malloc() may resolve to
+ * libc's in executables that do not link jemalloc themselves (symbol
+ * interposition follows load order), and sdallocx() of a libc pointer
+ * crashes.
  */
 #define sys_malloc(sz) mallocx((sz), 0)
 #define sys_free_sized(p, sz) sdallocx((p), (sz), 0)
