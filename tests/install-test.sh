@@ -1,12 +1,19 @@
 #!/bin/sh
-# tests/install-test.sh BUILDDIR SRCDIR PREFIX LIBDIR CC - install into a
-# temporary DESTDIR and build examples/version.c against it with pkg-config.
+# tests/install-test.sh BUILDDIR SRCDIR PREFIX LIBDIR CC SANITIZE - install
+# into a temporary DESTDIR and build examples/version.c against it with
+# pkg-config.  Skipped (77) without pkg-config or in sanitizer builds (the
+# example would need the sanitizer runtime).
 set -eu
 builddir=$1
 srcdir=$2
 prefix=$3
 libdir=$4
 cc=$5
+sanitize=${6:-none}
+if [ "$sanitize" != none ] || ! command -v pkg-config >/dev/null 2>&1; then
+	echo "skipped: sanitize=$sanitize or no pkg-config"
+	exit 77
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 case $libdir in /*) ;; *) libdir=$prefix/$libdir ;; esac
