@@ -451,7 +451,8 @@ static void test_physmem_random_model(void **state)
 	struct m2d_folio **live;
 	uint64_t nlive = 0, init_bi[2][M2D_NR_ORDERS], bi[M2D_NR_ORDERS], mbi[M2D_NR_ORDERS];
 	uint32_t next_id = 1;
-	const unsigned steps = 3000;
+	const unsigned steps = 10000;
+	unsigned n_alloc = 0, n_enomem = 0, n_split = 0, n_free = 0;
 
 	print_message("test_physmem_random_model: seed %llu (M2D_TEST_SEED)\n",
 		      (unsigned long long)s);
@@ -489,8 +490,10 @@ static void test_physmem_random_model(void **state)
 			ret = m2d_folio_alloc(host, order, (int)nid, flags, &f);
 			if (exp == UINT64_MAX) {
 				assert_int_equal(ret, -ENOMEM);
+				n_enomem++;
 				continue;
 			}
+			n_alloc++;
 			assert_int_equal(ret, 0);
 			assert_int_equal(m2d_folio_pfn(f), exp);
 			assert_int_equal(m2d_folio_nid(f), exp_nid);
@@ -509,6 +512,7 @@ static void test_physmem_random_model(void **state)
 				uint32_t id0 = m.owner[pfn - m.base];
 
 				assert_int_equal(m2d_folio_split(host, f, no), 0);
+				n_split++;
 				live[k] = m2d_pfn_folio(host, pfn);
 				for (uint64_t i = 1; i < n; i++) {
 					uint64_t q = pfn + (i << no);
@@ -529,6 +533,7 @@ static void test_physmem_random_model(void **state)
 			}
 			model_set(&m, pfn, m2d_folio_order(f), 0);
 			m2d_folio_put(host, f);
+			n_free++;
 			live[k] = live[--nlive];
 		}
 		/* Check buddyinfo exactly (and pfn_folio at random pages) now and then. */
@@ -558,6 +563,8 @@ static void test_physmem_random_model(void **state)
 			}
 		}
 	}
+	print_message("%u allocations, %u -ENOMEM, %u splits, %u frees, %llu live at the end\n",
+		      n_alloc, n_enomem, n_split, n_free, (unsigned long long)nlive);
 	/* Free everything in random order: back to the initial state. */
 	while (nlive) {
 		uint64_t k = rnd() % nlive;
