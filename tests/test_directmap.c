@@ -527,6 +527,10 @@ static void test_directmap_random_model(void **state)
 		pfn = ((r >> 8) % 8) * P1G / 4 + ((r >> 16) % 4) * P2M + (r >> 24) % P2M;
 		pfn %= npages;
 		nr = op >= 4 ? ((r >> 40) % 3 == 0 ? P2M - pfn % P2M : 1 + (r >> 44) % 700) : 1;
+		if (op == 4 && ((r >> 52) & 1)) { /* whole aligned 2M: preserved in place */
+			pfn = M2D_ALIGN_DOWN(pfn, P2M);
+			nr = P2M;
+		}
 		nr = M2D_MIN(nr, npages - pfn);
 		switch (op) {
 		case 0:
@@ -564,6 +568,11 @@ static void test_directmap_random_model(void **state)
 					 ctr(&e, "directmap_splits"));
 		}
 	}
+	print_message("restore_2m %d: %llu requests, %llu splits, %llu collapses, %llu preserved\n",
+		      (int)(seed & 1), (unsigned long long)ctr(&e, "cpa_requests"),
+		      (unsigned long long)ctr(&e, "directmap_splits"),
+		      (unsigned long long)ctr(&e, "directmap_collapses"),
+		      (unsigned long long)ctr(&e, "cpa_large_preserved"));
 	free(present);
 	env_destroy(&e);
 }
