@@ -647,6 +647,56 @@ static void test_mm_thp_fault_and_split(void **state)
 	fx_fini(&f);
 }
 
+/* Anonymous MADV_COLLAPSE (khugepaged): a partly populated PTE-mapped 2M region becomes one THP. */
+static void test_mm_thp_collapse_anon(void **state)
+{
+	struct m2d_mm_config cfg;
+	struct fx f = { 0 };
+	struct m2d_mm_xlate x;
+	struct m2d_mm_stats s0, s1;
+	uint64_t anon, free0;
+
+	m2d_mm_config_default(&cfg);
+	cfg.thp = M2D_MM_THP_NEVER; /* MADV_COLLAPSE ignores the sysfs setting */
+	fx_init(&f, 4 * GiB, &cfg);
+	assert_int_equal(m2d_mm_mmap(f.mm, 0, 4 * MiB, M2D_PROT_READ | M2D_PROT_WRITE,
+				     M2D_MAP_PRIVATE | M2D_MAP_ANONYMOUS, NULL, 0, &anon), 0);
+	assert_int_equal(anon & (2 * MiB - 1), 0);
+	for (uint64_t i = 0; i < 300; i++)
+		assert_int_equal(m2d_mm_fault(f.mm, anon + i * 4096, i & 1), 0);
+	m2d_mm_xlate(f.mm, anon, &x);
+	assert_int_equal(x.level, M2D_LEVEL_4K);
+	free0 = m2d_physmem_free_pages(f.host, -1);
+	s0 = stats(&f);
+	rec_reset(f.rec);
+	assert_int_equal(m2d_mm_madvise(f.mm, anon, 4 * MiB, M2D_MADV_COLLAPSE), 0);
+	s1 = stats(&f);
+	/* one CLEAR pair for the populated region; the empty second region is skipped */
+	assert_int_equal(f.rec->nr_start, 1);
+	assert_int_equal(f.rec->r[0].event, M2D_MMU_NOTIFY_CLEAR);
+	assert_int_equal(f.rec->r[0].start, anon);
+	assert_int_equal(f.rec->r[0].end, anon + 2 * MiB);
+	assert_int_equal(s1.collapses - s0.collapses, 1);
+	assert_int_equal(s1.ptes_zapped - s0.ptes_zapped, 300);
+	assert_int_equal(s1.tables_freed - s0.tables_freed, 1);
+	/* 300 order-0 _mapcount decrements, then the entire mapping (+2) */
+	assert_int_equal(s1.mapcount_counters - s0.mapcount_counters, 300);
+	assert_int_equal(s1.mapcount_atomics - s0.mapcount_atomics, 302);
+	assert_int_equal(s1.rss_anon, 2 * MiB);
+	assert_int_equal(m2d_physmem_free_pages(f.host, -1), free0 + 300 - 512);
+	m2d_mm_xlate(f.mm, anon + 12345, &x);
+	assert_true(x.present);
+	assert_int_equal(x.level, M2D_LEVEL_2M);
+	assert_true(x.writable);
+	/* VM_NOHUGEPAGE VMAs are not eligible */
+	assert_int_equal(m2d_mm_madvise(f.mm, anon + 2 * MiB, 2 * MiB, M2D_MADV_NOHUGEPAGE), 0);
+	assert_int_equal(m2d_mm_fault(f.mm, anon + 2 * MiB, true), 0);
+	assert_int_equal(m2d_mm_madvise(f.mm, anon + 2 * MiB, 2 * MiB, M2D_MADV_COLLAPSE), -EINVAL);
+	assert_int_equal(m2d_mm_munmap(f.mm, anon, 4 * MiB), 0);
+	assert_int_equal(m2d_physmem_free_pages(f.host, -1), free0 + 300);
+	fx_fini(&f);
+}
+
 static void test_mm_pfnmap_huge(void **state)
 {
 	struct fx f = { 0 };
@@ -874,7 +924,7 @@ static void test_mm_bad_input(void **state)
 	/* MADV_SPLIT only on shared HugeTLB */
 	assert_int_equal(m2d_mm_mmap(f.mm, 0, 4096, M2D_PROT_READ, M2D_MAP_SHARED, file, 0, &a), 0);
 	assert_int_equal(m2d_mm_madvise(f.mm, a, 4096, M2D_MADV_SPLIT), -EINVAL);
-	assert_int_equal(m2d_mm_madvise(f.mm, a, 4096, M2D_MADV_COLLAPSE), -EINVAL);
+	assert_int_equal(m2d_mm_madvise(f.mm, a, 4096, M2D_MADV_COLLAPSE), -EINVAL); /* shmem */
 	assert_int_equal(m2d_mmu_notifier_register(&f.rec->mn, f.mm), -EINVAL); /* twice */
 	m2d_file_put(&file);
 	fx_fini(&f);
@@ -1403,6 +1453,7 @@ int main(void)
 		cmocka_unit_test(test_mm_protnone),
 		cmocka_unit_test(test_mm_dontneed_unmaps_and_notifies),
 		cmocka_unit_test(test_mm_thp_fault_and_split),
+		cmocka_unit_test(test_mm_thp_collapse_anon),
 		cmocka_unit_test(test_mm_pfnmap_huge),
 		cmocka_unit_test(test_mm_munmap_frees_tables),
 		cmocka_unit_test(test_mm_kvm_host_ops),
