@@ -210,6 +210,16 @@ static void test_gmem_first_2m_fault_counts(void **state)
 	assert_int_equal(st.file_huge_bytes, 2 << 20);
 	assert_int_equal(st.private_2m_bytes, 2 << 20);
 	assert_int_equal(st.prepared_bytes, 2 << 20);
+	/* By file offset: the same page through the binding. */
+	{
+		m2d_pfn_t p1, p2;
+		int mo;
+
+		assert_int_equal(m2d_gmem_get_pfn(c->f, &c->slot_a, m2d_gfn_from_u64(0x1000 + 600), &p1, &mo), 0);
+		assert_int_equal(m2d_gmem_get_pfn_pgoff(c->f, 600, &p2, &mo), 0);
+		assert_int_equal(p1.v, p2.v);
+		assert_int_equal(mo, 9);
+	}
 	/* The rest of the 2M is prepared: no zeroing, no prepare, no RMP reads
 	 * from guest_memfd; only KVM's mapping-level lookup. */
 	assert_int_equal(fault(c, &c->slot_a, 0x1000 + 512 + 300, NULL), 0);
@@ -420,6 +430,7 @@ static void test_gmem_bad_input(void **state)
 	assert_int_equal(m2d_gmem_get_pfn(c->f, &c->slot_a, m2d_gfn_from_u64(0x100 + 1024), &pfn, NULL), -EIO);
 	assert_int_equal(m2d_gmem_get_pfn(c->f, &c->slot_a, m2d_gfn_from_u64(0xff), &pfn, NULL), -EIO);
 	assert_int_equal(m2d_gmem_get_pfn(c->f, &other, m2d_gfn_from_u64(0x100), &pfn, NULL), -EFAULT);
+	assert_int_equal(m2d_gmem_get_pfn_pgoff(c->f, 1024, &pfn, NULL), -EIO);
 
 	m2d_gmem_stats_get(c->g, &after);
 	assert_memory_equal(&before, &after, sizeof(before));

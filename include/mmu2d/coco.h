@@ -361,6 +361,15 @@ M2D_API int m2d_gmem_get_pfn(struct m2d_gmem_file *f, void *slot, m2d_gfn_t gfn,
 		     int *max_order);
 
 /*
+ * m2d_gmem_get_pfn_pgoff() - the same for file page @pgoff, through the
+ * memslot bound there (for callers that index by file offset, as
+ * kvm_gmem_get_pfn's index = gfn - base_gfn + pgoff).
+ * Return: as m2d_gmem_get_pfn; -EIO if no memslot is bound at @pgoff.
+ */
+M2D_API int m2d_gmem_get_pfn_pgoff(struct m2d_gmem_file *f, uint64_t pgoff, m2d_pfn_t *pfn,
+				   int *max_order);
+
+/*
  * m2d_gmem_fallocate() - kvm_gmem_fallocate() (+ vfs_fallocate's checks).
  * KEEP_SIZE: preallocate folios (no zeroing, no prepare);
  * KEEP_SIZE|PUNCH_HOLE: punch per the inode's policy.
