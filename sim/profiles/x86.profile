@@ -9,3 +9,25 @@ rmp_entry_read = 5  # fitted
 clflush = 40  # fitted
 gmem_zero = 116.9  # CLR-ICX-2MB-base: 1024 B / 8.76 GB/s (Icelake-X, page-by-page clear)
 gmem_folio_lookup = 150  # fitted
+# kvm: fault path, zaps, flushes, exits
+kvm_exit_entry = 1000  # fitted
+kvm_fault_overhead = 1500  # fitted
+kvm_mmu_page_alloc = 568  # CLR-ICX-2MB-base: zero 4 KiB at 8.76 GB/s = 468 ns, + 100 ns allocation (fitted)
+kvm_spte_cmpxchg = 20  # fitted
+kvm_spte_write = 60  # fitted
+kvm_tdp_iter_step = 5  # fitted
+kvm_gup_fast = 100  # fitted
+kvm_memslot_visit = 30  # fitted
+kvm_remote_flush_req = 100  # fitted
+kvm_make_request = 20  # fitted
+kvm_tlb_flush_guest = 500  # fitted
+kvm_userspace_exit = 2000  # fitted
+kvm_xa_store = 50  # fitted
+kvm_guest_access = 50.8  # PFN-STOP-x86-run2: 0.035537803 s / 699,050 stores per vCPU
+kvm_dirty_bitmap_word = 5  # fitted
+kvm_pml_full_exit = 3000  # fitted
+kvm_s2_tlbi = 200  # fitted (arm64 only)
+kvm_s2_tlbi_vmid = 500  # fitted (arm64 only)
+kvm_s2_dcache_cmo = 300  # fitted (arm64 only; PFN-STOP-arm64-ro bounds TLBI + 4 x CMO per page)
+kvm_s2_fwb = 0  # n/a on x86
+kvm_rwlock_needbreak = 0  # fitted: host preemption model voluntary/none (rwlock_needbreak() returns 0)
