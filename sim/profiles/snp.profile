@@ -31,3 +31,13 @@ kvm_s2_tlbi_vmid = 500  # fitted (arm64 only)
 kvm_s2_dcache_cmo = 300  # fitted (arm64 only; PFN-STOP-arm64-ro bounds TLBI + 4 x CMO per page)
 kvm_s2_fwb = 0  # n/a on x86
 kvm_rwlock_needbreak = 0  # fitted: host preemption model voluntary/none (rwlock_needbreak() returns 0)
+# mm: physical memory
+buddy_alloc = 150  # fitted
+buddy_free = 100  # fitted
+# mm: direct map and CPA
+cpa_call = 150  # fitted
+cpa_lookup = 25  # fitted
+cpa_pte_write = 20  # fitted
+cpa_table_alloc = 300  # fitted
+cpa_split_entry = 2  # fitted
+cpa_collapse_entry = 1  # fitted
