@@ -315,6 +315,15 @@ struct m2d_gmem_kvm_ops {
 	int (*arch_prepare)(void *kvm, m2d_gfn_t gfn, m2d_pfn_t pfn, int max_order);
 };
 
+struct m2d_host;
+
+/*
+ * Folio ops over a lib/mm host (include/mmu2d/physmem.h): m2d_folio_alloc
+ * on the node of the allocating CPU (the default mempolicy), m2d_folio_put,
+ * m2d_folio_split.  Pass the struct m2d_host * as @pm of m2d_gmem_create().
+ */
+M2D_API extern const struct m2d_gmem_folio_ops m2d_gmem_host_folio_ops;
+
 /*
  * m2d_gmem_create() - kvm_gmem_create(): a guest_memfd inode of
  * @cfg->size bytes.  @rmp: the host RMP for kvm_arch_gmem_invalidate on
