@@ -131,6 +131,24 @@ static void hva_to_pfn(struct m2d_vm *kvm, struct kvm_page_fault *fault)
 	long npages;
 
 	m2d_delay(M2D_COST_KVM_GUP_FAST, 1);
+	if (fault->slot->flags & M2D_MEM_READONLY) {
+		/*
+		 * __gfn_to_hva_many: a write to a read-only slot is
+		 * KVM_PFN_ERR_RO_FAULT (emulated as MMIO; here an -EFAULT exit);
+		 * reads map read-only.
+		 */
+		if (fault->write) {
+			fault->pfn_err = -EFAULT;
+			return;
+		}
+		if (ops->gup_slow(mm, fault->hva, false, false, &pfn, &writable) == 1) {
+			fault->pfn = pfn;
+			fault->map_writable = false;
+		} else {
+			fault->pfn_err = -EFAULT;
+		}
+		return;
+	}
 	/* hva_to_pfn_fast: FOLL_WRITE for writes and for map_writable. */
 	if (ops->gup_fast(mm, fault->hva, true, &pfn, &writable)) {
 		fault->pfn = pfn;
