@@ -114,11 +114,20 @@ struct m2d_kvm_host_ops {
 	/* kvm_release_pfn (put_page); may be NULL. */
 	void (*put_page)(uint64_t pfn);
 	/*
-	 * kvm_gmem_get_pfn.  Return: 0 with *@pfn and *@max_order (folio
-	 * order), or a negative errno (-EFAULT, -EHWPOISON ...).  NULL if the
-	 * host has no guest_memfd.
+	 * kvm_gmem_get_pfn for @gfn of memslot @slot (the opaque slot pointer
+	 * given to @gmem_bind).  Return: 0 with *@pfn and *@max_order (folio
+	 * order usable for the mapping), or a negative errno (-EFAULT, -EIO,
+	 * -EHWPOISON ...).  NULL if the host has no guest_memfd.
 	 */
-	int (*gmem_get_pfn)(void *gmem, uint64_t pgoff, uint64_t *pfn, int *max_order);
+	int (*gmem_get_pfn)(void *gmem, void *slot, uint64_t gfn, uint64_t *pfn, int *max_order);
+	/*
+	 * kvm_gmem_bind / kvm_gmem_unbind at memslot creation / deletion:
+	 * file pages [@offset / 4K, + @npages) back @slot from @base_gfn.
+	 * May be NULL.  Return (bind): 0 or a negative errno.
+	 */
+	int (*gmem_bind)(void *gmem, void *slot, uint64_t base_gfn, uint64_t npages,
+			 uint64_t offset);
+	void (*gmem_unbind)(void *gmem, void *slot);
 	/*
 	 * kvm_x86_ops.private_max_mapping_level (SNP: the RMP level).  NULL =
 	 * no limit.  Return: a level 1..3.
@@ -179,6 +188,22 @@ M2D_API void m2d_vm_mmu_notifier_invalidate_range_start(struct m2d_vm *vm, uint6
 							 uint64_t end, bool may_block);
 M2D_API void m2d_vm_mmu_notifier_invalidate_range_end(struct m2d_vm *vm, uint64_t start,
 						       uint64_t end);
+
+/*
+ * guest_memfd -> KVM callbacks (struct m2d_gmem_kvm_ops of <mmu2d/coco.h>;
+ * @kvm is the struct m2d_vm, @slot the pointer given to gmem_bind), called
+ * where virt/kvm/guest_memfd.c calls KVM:
+ *   __kvm_gmem_invalidate_begin: invalidate_begin (KVM_MMU_LOCK +
+ *     kvm_mmu_invalidate_begin) on the first bound slot, zap
+ *     (kvm_mmu_unmap_gfn_range: range_add + zap) per slot, then
+ *     invalidate_unlock (kvm_flush_remote_tlbs if @flush; KVM_MMU_UNLOCK);
+ *   __kvm_gmem_invalidate_end: invalidate_end (lock, kvm_mmu_invalidate_end,
+ *     unlock).
+ */
+M2D_API void m2d_vm_gmem_invalidate_begin(void *kvm);
+M2D_API bool m2d_vm_gmem_zap(void *kvm, void *slot, m2d_gfn_t start, m2d_gfn_t end);
+M2D_API void m2d_vm_gmem_invalidate_unlock(void *kvm, bool flush);
+M2D_API void m2d_vm_gmem_invalidate_end(void *kvm);
 
 /* ---- memory attributes, dirty logging ------------------------------------- */
 

@@ -448,6 +448,8 @@ static int vm_delete_memslot(struct m2d_vm *kvm, struct m2d_memslot *slot)
 		if (kvm->vcpus[i]->last_used_slot == slot)
 			kvm->vcpus[i]->last_used_slot = NULL;
 	m2d_memslots_remove(&kvm->slots, slot);
+	if ((slot->flags & M2D_MEM_GUEST_MEMFD) && kvm->ops.gmem_unbind)
+		kvm->ops.gmem_unbind(slot->gmem, slot);
 	kvm_free_memslot(slot);
 	return 0;
 }
@@ -503,11 +505,20 @@ static int vm_create_memslot(struct m2d_vm *kvm, const struct m2d_memslot_desc *
 		if (kvm->cfg.manual_protect && kvm->cfg.initially_all_set)
 			dirty_bitmap_set_all(slot);
 	}
+	if ((slot->flags & M2D_MEM_GUEST_MEMFD) && kvm->ops.gmem_bind) {
+		ret = kvm->ops.gmem_bind(slot->gmem, slot, slot->base_gfn, slot->npages,
+					 d->gmem_offset);
+		if (ret)
+			goto err_free;
+	}
 	ret = m2d_memslots_insert(&kvm->slots, slot);
 	if (ret)
-		goto err_free;
+		goto err_unbind;
 	return 0;
 
+err_unbind:
+	if ((slot->flags & M2D_MEM_GUEST_MEMFD) && kvm->ops.gmem_unbind)
+		kvm->ops.gmem_unbind(slot->gmem, slot);
 err_free:
 	kvm_free_memslot(slot);
 	return ret;
@@ -798,4 +809,52 @@ out_unlock:
 	mutex_unlock(&kvm->slots_lock);
 	kvm_engine_leave(kvm, entered);
 	return ret;
+}
+
+/* ---- guest_memfd callbacks (virt/kvm/guest_memfd.c -> KVM) ------------------------ */
+
+/* __kvm_gmem_invalidate_begin, first bound slot: KVM_MMU_LOCK + begin. */
+void m2d_vm_gmem_invalidate_begin(void *p)
+{
+	struct m2d_vm *kvm = p;
+
+	write_lock(&kvm->mmu_lock);
+	kvm_mmu_invalidate_begin(kvm);
+}
+
+/*
+ * kvm_mmu_unmap_gfn_range for one bound slot (attr_filter PRIVATE: the
+ * single root holds both, so the range is zapped).  mmu_lock held (write).
+ * Return: true if a TLB flush is owed.
+ */
+bool m2d_vm_gmem_zap(void *p, void *slot, m2d_gfn_t start, m2d_gfn_t end)
+{
+	struct kvm_gfn_range range = {
+		.slot = slot,
+		.start = m2d_gfn_as_u64(start),
+		.end = m2d_gfn_as_u64(end),
+		.may_block = true,
+	};
+
+	return kvm_mmu_unmap_gfn_range(p, &range);
+}
+
+/* End of __kvm_gmem_invalidate_begin: flush if owed, KVM_MMU_UNLOCK. */
+void m2d_vm_gmem_invalidate_unlock(void *p, bool flush)
+{
+	struct m2d_vm *kvm = p;
+
+	if (flush)
+		kvm_flush_remote_tlbs(kvm);
+	write_unlock(&kvm->mmu_lock);
+}
+
+/* __kvm_gmem_invalidate_end */
+void m2d_vm_gmem_invalidate_end(void *p)
+{
+	struct m2d_vm *kvm = p;
+
+	write_lock(&kvm->mmu_lock);
+	kvm_mmu_invalidate_end(kvm);
+	write_unlock(&kvm->mmu_lock);
 }

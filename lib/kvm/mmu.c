@@ -241,9 +241,7 @@ static int kvm_mmu_faultin_pfn_private(struct m2d_vcpu *vcpu, struct kvm_page_fa
 		kvm_mmu_prepare_memory_fault_exit(vcpu, fault, M2D_KVM_EXIT_MEMORY_FAULT);
 		return -EFAULT;
 	}
-	r = kvm->ops.gmem_get_pfn(fault->slot->gmem,
-				  fault->slot->gmem_pgoff + (fault->gfn - fault->slot->base_gfn),
-				  &pfn, &max_order);
+	r = kvm->ops.gmem_get_pfn(fault->slot->gmem, fault->slot, fault->gfn, &pfn, &max_order);
 	if (r) {
 		kvm_mmu_prepare_memory_fault_exit(vcpu, fault, M2D_KVM_EXIT_MEMORY_FAULT);
 		return r;
