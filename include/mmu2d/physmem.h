@@ -143,8 +143,10 @@ M2D_API struct m2d_folio *m2d_pfn_folio(const struct m2d_host *host, uint64_t pf
 /*
  * m2d_folio_split() - split an allocated, unmapped folio with refcount 1
  * into 2^(order - @new_order) folios of order @new_order, each refcount 1
- * (split_page / __split_huge_page's buddy side).  The folio pointer stays
- * valid as the first piece; use m2d_pfn_folio() for the others.
+ * (split_page / __split_huge_page's buddy side).  Flags and private are
+ * copied to every piece.  On success @folio is no longer valid (the
+ * metadata may move from 2M granularity into a 4K memmap): find the pieces
+ * with m2d_pfn_folio().
  * Return: 0, -EINVAL (new_order >= order), -EBUSY (mapped or extra refs), -ENOMEM.
  */
 M2D_API int m2d_folio_split(struct m2d_host *host, struct m2d_folio *folio,

@@ -70,4 +70,7 @@ struct m2d_host {
 	void *subpage_mapcounts;           /* pfn -> int32_t[2^order] (physmem.c) */
 };
 
+/* Split 2M blocks (2M blocks with 4K state) of all nodes: 0 if nothing was split below 2M. */
+uint64_t m2d_physmem_split_blocks(const struct m2d_host *host);
+
 #endif /* M2D_LIB_MM_PHYSMEM_H */
