@@ -24,6 +24,7 @@
 #ifndef M2D_KVM_H
 #define M2D_KVM_H
 
+#include <mmu2d/coco.h>
 #include <mmu2d/types.h>
 
 #ifdef __cplusplus
@@ -204,6 +205,25 @@ M2D_API void m2d_vm_gmem_invalidate_begin(void *kvm);
 M2D_API bool m2d_vm_gmem_zap(void *kvm, void *slot, m2d_gfn_t start, m2d_gfn_t end);
 M2D_API void m2d_vm_gmem_invalidate_unlock(void *kvm, bool flush);
 M2D_API void m2d_vm_gmem_invalidate_end(void *kvm);
+
+/*
+ * The callbacks above as the table guest_memfd takes
+ * (m2d_gmem_file_create(gmem, vm, m2d_vm_gmem_kvm_ops(), &file)); its
+ * arch_prepare is sev_gmem_prepare when the VM is an SNP guest.
+ */
+M2D_API const struct m2d_gmem_kvm_ops *m2d_vm_gmem_kvm_ops(void);
+/*
+ * Fill the guest_memfd callbacks of @ops with lib/coco's guest_memfd: the
+ * memslot's gmem handle is then a struct m2d_gmem_file (kvm_gmem_get_pfn,
+ * kvm_gmem_bind, kvm_gmem_unbind).
+ */
+M2D_API void m2d_kvm_host_ops_set_gmem(struct m2d_kvm_host_ops *ops);
+/*
+ * Make @vm an SEV-SNP guest (struct kvm_sev_info): private faults are
+ * limited by the RMP level (sev_gmem_max_mapping_level) and guest_memfd
+ * prepares pages with sev_gmem_prepare.  @sev must outlive the VM.
+ */
+M2D_API void m2d_vm_set_sev(struct m2d_vm *vm, struct m2d_sev_vm *sev);
 
 /* ---- memory attributes, dirty logging ------------------------------------- */
 

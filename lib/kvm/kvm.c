@@ -858,3 +858,59 @@ void m2d_vm_gmem_invalidate_end(void *p)
 	kvm_mmu_invalidate_end(kvm);
 	write_unlock(&kvm->mmu_lock);
 }
+
+/* kvm_arch_gmem_prepare: sev_gmem_prepare for SNP guests. */
+static int kvm_arch_gmem_prepare(void *p, m2d_gfn_t gfn, m2d_pfn_t pfn, int max_order)
+{
+	struct m2d_vm *kvm = p;
+
+	if (!kvm->sev || !kvm->sev->snp)
+		return 0;
+	return m2d_sev_gmem_prepare(kvm->sev, pfn, gfn, max_order);
+}
+
+static const struct m2d_gmem_kvm_ops kvm_gmem_kvm_ops = {
+	.invalidate_begin = m2d_vm_gmem_invalidate_begin,
+	.zap = m2d_vm_gmem_zap,
+	.invalidate_unlock = m2d_vm_gmem_invalidate_unlock,
+	.invalidate_end = m2d_vm_gmem_invalidate_end,
+	.arch_prepare = kvm_arch_gmem_prepare,
+};
+
+const struct m2d_gmem_kvm_ops *m2d_vm_gmem_kvm_ops(void)
+{
+	return &kvm_gmem_kvm_ops;
+}
+
+void m2d_vm_set_sev(struct m2d_vm *kvm, struct m2d_sev_vm *sev)
+{
+	kvm->sev = sev;
+}
+
+static int coco_gmem_get_pfn(void *gmem, void *slot, uint64_t gfn, uint64_t *pfn, int *max_order)
+{
+	m2d_pfn_t p;
+	int ret = m2d_gmem_get_pfn(gmem, slot, m2d_gfn_from_u64(gfn), &p, max_order);
+
+	if (!ret)
+		*pfn = m2d_pfn_as_u64(p);
+	return ret;
+}
+
+static int coco_gmem_bind(void *gmem, void *slot, uint64_t base_gfn, uint64_t npages,
+			  uint64_t offset)
+{
+	return m2d_gmem_bind(gmem, slot, m2d_gfn_from_u64(base_gfn), npages, (int64_t)offset);
+}
+
+static void coco_gmem_unbind(void *gmem, void *slot)
+{
+	m2d_gmem_unbind(gmem, slot);
+}
+
+void m2d_kvm_host_ops_set_gmem(struct m2d_kvm_host_ops *ops)
+{
+	ops->gmem_get_pfn = coco_gmem_get_pfn;
+	ops->gmem_bind = coco_gmem_bind;
+	ops->gmem_unbind = coco_gmem_unbind;
+}

@@ -108,6 +108,7 @@ struct m2d_vm {
 	struct kvm_attr_range *attrs;
 	unsigned nr_attrs, attrs_cap;
 
+	struct m2d_sev_vm *sev;        /* SEV-SNP state (kvm->arch.sev_info), or NULL */
 	struct m2d_pt *pt;             /* the (single) root of the second dimension */
 	uint64_t pages[4];             /* kvm->stat.pages[level - 1] (pages_4k/2m/1g) */
 	uint64_t mmu_pages;            /* tdp_mmu_pages + root */

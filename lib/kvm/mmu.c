@@ -224,9 +224,15 @@ static int kvm_max_private_mapping_level(struct m2d_vm *kvm, const struct kvm_pa
 		max_level = M2D_MIN(max_level, M2D_LEVEL_2M);
 	else
 		max_level = M2D_LEVEL_4K;
-	if (max_level == M2D_LEVEL_4K || !kvm->ops.private_max_mapping_level)
+	if (max_level == M2D_LEVEL_4K)
 		return max_level;
-	req = kvm->ops.private_max_mapping_level(fault->slot->gmem, fault->pfn);
+	/* kvm_x86_ops.private_max_mapping_level: SNP's RMP level, or the host hook. */
+	if (kvm->sev)
+		req = m2d_sev_gmem_max_mapping_level(kvm->sev, m2d_pfn_from_u64(fault->pfn));
+	else if (kvm->ops.private_max_mapping_level)
+		req = kvm->ops.private_max_mapping_level(fault->slot->gmem, fault->pfn);
+	else
+		req = 0;
 	return req ? M2D_MIN(max_level, req) : max_level;
 }
 
