@@ -136,6 +136,13 @@ struct m2d_kvm_host_ops {
 	int (*private_max_mapping_level)(void *gmem, uint64_t pfn);
 };
 
+/*
+ * Fill @ops with lib/mm's host (lib/kvm/host_mm.c): a memslot's mm handle
+ * is then a struct m2d_mm.  The guest_memfd callbacks are left alone.
+ */
+struct m2d_mm;
+M2D_API void m2d_kvm_host_ops_set_mm(struct m2d_kvm_host_ops *ops);
+
 /* ---- VM ------------------------------------------------------------------ */
 
 /*
@@ -224,6 +231,13 @@ M2D_API void m2d_kvm_host_ops_set_gmem(struct m2d_kvm_host_ops *ops);
  * prepares pages with sev_gmem_prepare.  @sev must outlive the VM.
  */
 M2D_API void m2d_vm_set_sev(struct m2d_vm *vm, struct m2d_sev_vm *sev);
+
+/*
+ * kvm_init_mmu_notifier: subscribe @vm to @mm's mmu_notifier (the VM's
+ * memslots' HVAs live in @mm).  Unsubscribed when the VM is destroyed.
+ * Return: 0, -EINVAL, -EBUSY (already registered).
+ */
+M2D_API int m2d_vm_mmu_notifier_register(struct m2d_vm *vm, struct m2d_mm *mm);
 
 /* ---- memory attributes, dirty logging ------------------------------------- */
 

@@ -96,6 +96,7 @@ void m2d_vm_destroy(struct m2d_vm **pvm)
 	if (!kvm)
 		return;
 	m2d_engine_enter(kvm->sim);
+	kvm_mmu_notifier_unregister(kvm);
 	kvm_mmu_uninit_vm(kvm);
 	m2d_engine_leave(kvm->sim);
 	m2d_memslots_fini(&kvm->slots);

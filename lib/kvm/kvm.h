@@ -14,6 +14,7 @@
 #include <mmu2d/pt.h>
 
 #include "core/kernel.h"
+#include "mm/mm.h"
 
 #define INVALID_GPA (~0ull)
 #define KVM_NR_HUGE_LEVELS 2             /* lpage_info for 2M and 1G */
@@ -109,6 +110,8 @@ struct m2d_vm {
 	unsigned nr_attrs, attrs_cap;
 
 	struct m2d_sev_vm *sev;        /* SEV-SNP state (kvm->arch.sev_info), or NULL */
+	struct m2d_mmu_notifier mmu_notifier; /* kvm->mmu_notifier (host_mm.c) */
+	struct m2d_mm *mmu_notifier_mm;       /* the mm it is registered on, or NULL */
 	struct m2d_pt *pt;             /* the (single) root of the second dimension */
 	uint64_t pages[4];             /* kvm->stat.pages[level - 1] (pages_4k/2m/1g) */
 	uint64_t mmu_pages;            /* tdp_mmu_pages + root */
@@ -163,6 +166,9 @@ bool kvm_mem_is_private(const struct m2d_vm *kvm, uint64_t gfn);
 /* True if every gfn in [start, end) has exactly @attrs. */
 bool kvm_range_has_memory_attributes(const struct m2d_vm *kvm, uint64_t start, uint64_t end,
 				     uint64_t attrs);
+
+/* host_mm.c: mmu_notifier_unregister at VM destruction. */
+void kvm_mmu_notifier_unregister(struct m2d_vm *kvm);
 
 /* ---- memslot.c ------------------------------------------------------------ */
 
