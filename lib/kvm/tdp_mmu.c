@@ -539,10 +539,11 @@ bool kvm_tdp_mmu_wrprot_gfns(struct m2d_vm *kvm, struct m2d_memslot *slot, uint6
  * kvm_tdp_mmu_try_split_huge_pages / tdp_mmu_split_huge_pages_root:
  * pre-order walk from @target_level + 1; each present huge SPTE is split
  * one level (a 1G page becomes 512 2M, and each 2M is then split on the way
- * down).  Under the read lock (@shared, enabling dirty logging) or the
- * write lock (CLEAR_DIRTY_LOG, legacy) each table is allocated after
+ * down).  TDP MMU: under the read lock (@shared, enabling dirty logging)
+ * or the write lock (CLEAR_DIRTY_LOG) each table is allocated after
  * dropping mmu_lock and RCU (tdp_mmu_alloc_sp_for_split), then the walk
- * restarts from the root.
+ * restarts from the root.  Legacy MMU: under the write lock, allocated in
+ * place (the shadow MMU's split cache).
  */
 void kvm_tdp_mmu_try_split_huge_pages(struct m2d_vm *kvm, struct m2d_memslot *slot,
 				      uint64_t start, uint64_t end, int target_level, bool shared)
@@ -564,6 +565,18 @@ retry:
 		if (spt && spt_level != iter.level - 1) {
 			tdp_mmu_free_sp(kvm, spt);
 			spt = NULL;
+		}
+		if (!spt && kvm->cfg.mmu == M2D_KVM_MMU_LEGACY) {
+			/*
+			 * Shadow MMU eager split (kvm_shadow_mmu_try_split_huge_pages):
+			 * the page comes from a split cache under the write lock.
+			 */
+			spt_level = iter.level - 1;
+			m2d_delay(M2D_COST_KVM_MMU_PAGE_ALLOC, 1);
+			spt = m2d_pt_alloc_table(kvm->pt, spt_level);
+			if (!spt)
+				break;
+			m2d_count(M2D_CTR_tables_allocated, 1);
 		}
 		if (!spt) {
 			/*
