@@ -904,6 +904,58 @@ static void test_kvm_dirty_log_reference(void **state)
 	check_dirty_log(M2D_KVM_MMU_ARM64_S2, M2D_KVM_VENDOR_INTEL, false, seed + 4);
 }
 
+/*
+ * Eager page splitting (MECHANISMS.md 4.6): enabling dirty logging on a
+ * slot mapped by one 1G SPTE splits it to 512 2M, then each 2M to 512 4K:
+ * 1 + 512 tables and splits, 262144 4K leaves, one flush.  With manual
+ * protect + initially-all-set nothing happens at enable; CLEAR_DIRTY_LOG
+ * of a 64-page chunk splits only what covers it (1G -> 2M -> 4K once).
+ */
+static void test_kvm_eager_split_counts(void **state)
+{
+	struct env e;
+	uint64_t hva = 1ull << 40, bits[1] = { ~0ull };
+	struct m2d_memslot_desc d;
+	struct m2d_vm_stats st;
+
+	for (int initially_set = 0; initially_set < 2; initially_set++) {
+		env_init(&e, M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_AMD);
+		e.vm->cfg.manual_protect = initially_set;
+		e.vm->cfg.initially_all_set = initially_set;
+		e.mm = (struct fake_mm){ .base = hva, .size = G1, .writable = true, .level = 3 };
+		d = (struct m2d_memslot_desc){ .id = 1, .guest_phys = G1, .size = G1,
+					       .userspace_addr = hva, .mm = &e.mm };
+		assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+		assert_int_equal(fault(&e, G1, M2D_ACCESS_WRITE), RET_PF_FIXED);
+		assert_int_equal(ctr(&e, "spte_installs_1g"), 1);
+		assert_int_equal(ctr(&e, "tables_allocated"), 1);
+		d.flags = M2D_MEM_LOG_DIRTY_PAGES;
+		assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+		m2d_vm_stats_get(e.vm, &st);
+		if (!initially_set) {
+			assert_int_equal(ctr(&e, "huge_splits"), 513);
+			assert_int_equal(ctr(&e, "tables_allocated"), 1 + 513);
+			assert_int_equal(st.pages[1], 262144);
+			assert_int_equal(st.pages[2], 0);
+			assert_int_equal(st.pages[3], 0);
+			assert_int_equal(ctr(&e, "remote_tlb_flushes"), 1);
+			assert_false(kvm_tdp_mmu_spte_allows(e.vm, G1 + 5 * K4, true));
+		} else {
+			assert_int_equal(ctr(&e, "huge_splits"), 0);
+			assert_int_equal(st.pages[3], 1);
+			assert_int_equal(m2d_vm_clear_dirty_log(e.vm, 1, 64, 64, bits), 0);
+			m2d_vm_stats_get(e.vm, &st);
+			assert_int_equal(ctr(&e, "huge_splits"), 2);
+			assert_int_equal(st.pages[2], 511);
+			assert_int_equal(st.pages[1], 512);
+			/* The cleared pages are write-protected, their neighbours not. */
+			assert_false(kvm_tdp_mmu_spte_allows(e.vm, G1 + 64 * K4, true));
+			assert_true(kvm_tdp_mmu_spte_allows(e.vm, G1 + 128 * K4, true));
+		}
+		env_fini(&e);
+	}
+}
+
 /* Disabling dirty logging recovers huge pages in place (one flush). */
 static void test_kvm_dirty_log_recover_huge(void **state)
 {
@@ -1123,6 +1175,7 @@ int main(void)
 		cmocka_unit_test(test_kvm_gmem_invalidate),
 		cmocka_unit_test(test_kvm_memory_attributes),
 		cmocka_unit_test(test_kvm_dirty_log_reference),
+		cmocka_unit_test(test_kvm_eager_split_counts),
 		cmocka_unit_test(test_kvm_dirty_log_recover_huge),
 		cmocka_unit_test(test_kvm_random_model),
 	};
