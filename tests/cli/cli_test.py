@@ -355,6 +355,24 @@ def check_outputs():
             fail("SIGTERM: exit %r, files left %s" % (p.returncode, os.listdir(tmp)))
         print("ok  SIGTERM mid-run removes the temporary file")
 
+        # --trace: a complete trace-event JSON file, or one line saying it is unsupported.
+        trace = os.path.join(tmp, "trace.json")
+        r = run(["lock-storm", "--quiet", "--trace", trace] + FAST)
+        if r.returncode == 2 and "not supported" in r.stderr:
+            if os.listdir(tmp):
+                fail("unsupported --trace left files: %s" % os.listdir(tmp))
+            print("ok  --trace unsupported by this engine: one line, no file")
+        else:
+            if r.returncode != 0 or sorted(os.listdir(tmp)) != ["trace.json"]:
+                fail("--trace: exit %d %r, files %s" % (r.returncode, r.stderr,
+                                                        os.listdir(tmp)))
+            with open(trace) as f:
+                json.load(f)
+            os.unlink(trace)
+            expect_usage_error(["lock-storm", "--trace", out, "--json", out] + FAST, "--trace",
+                               tmp)
+            print("ok  --trace FILE is valid JSON, no temporary left")
+
         # --quiet prints nothing; default prints the human-readable summary.
         r = run(["lock-storm", "--quiet"] + FAST)
         if r.returncode != 0 or r.stdout or r.stderr:
