@@ -213,12 +213,50 @@ static void test_kvm_coco_conversion_mixed(void **state)
 	world_fini(&w);
 }
 
+static void guest_private_write(struct m2d_vcpu *vcpu, void *arg)
+{
+	assert_int_equal(m2d_vcpu_access(vcpu, *(uint64_t *)arg,
+					 M2D_ACCESS_WRITE | M2D_ACCESS_PRIVATE),
+			 M2D_GUEST_ACCESS_DONE);
+}
+
+/*
+ * The hardware RMP check: after a partial conversion the private page is
+ * mapped 4K in the NPT while its RMP entry is still 2M; the guest's access
+ * raises #NPF(RMP): sev_handle_rmp_fault PSMASHes and KVM zaps 512 gfns,
+ * the access re-faults at 4K and retires.
+ */
+static void test_kvm_coco_rmp_npf(void **state)
+{
+	struct world w;
+	uint64_t gpa = M2 + 5 * K4;
+	uint64_t zaps;
+
+	world_init(&w);
+	assert_int_equal(pfault(&w, M2), RET_PF_FIXED);
+	assert_int_equal(ctr(&w, "spte_installs_2m"), 1);
+	assert_int_equal(m2d_vm_set_memory_attributes(w.vm, M2, K4, 0), 0);
+	assert_int_equal(pfault(&w, gpa), RET_PF_FIXED); /* 4K: mixed region */
+	zaps = ctr(&w, "spte_zaps");
+	assert_int_equal(ctr(&w, "psmash"), 0);
+	assert_int_equal(m2d_vcpu_run(w.vcpu, guest_private_write, &gpa, NULL, NULL), 0);
+	assert_int_equal(ctr(&w, "rmp_npf_psmash"), 1);
+	assert_int_equal(ctr(&w, "spte_zaps"), zaps + 1);
+	/* The second run does not fault again. */
+	uint64_t faults = ctr(&w, "faults");
+
+	assert_int_equal(m2d_vcpu_run(w.vcpu, guest_private_write, &gpa, NULL, NULL), 0);
+	assert_int_equal(ctr(&w, "faults"), faults);
+	world_fini(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kvm_coco_private_fault_2m),
 		cmocka_unit_test(test_kvm_coco_punch_hole_zaps),
 		cmocka_unit_test(test_kvm_coco_conversion_mixed),
+		cmocka_unit_test(test_kvm_coco_rmp_npf),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

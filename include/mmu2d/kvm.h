@@ -346,6 +346,15 @@ M2D_API int m2d_vcpu_access(struct m2d_vcpu *vcpu, uint64_t gpa, unsigned flags)
  */
 M2D_API int m2d_vcpu_access_range(struct m2d_vcpu *vcpu, uint64_t gpa, uint64_t n,
 				  uint64_t stride, unsigned flags);
+/*
+ * m2d_vcpu_npf_rmp() - an #NPF with the RMP bit raised by a guest
+ * instruction other than a plain access (SEV-SNP: PVALIDATE at 4K on a 2M
+ * RMP entry, @size_mismatch = PFERR_GUEST_SIZEM): VM exit,
+ * sev_handle_rmp_fault (PSMASH + zap of 512 gfns), re-entry.  Plain
+ * private accesses raise it themselves in m2d_vcpu_access().
+ * Return: as m2d_vcpu_access.
+ */
+M2D_API int m2d_vcpu_npf_rmp(struct m2d_vcpu *vcpu, uint64_t gpa, bool size_mismatch);
 /* Guest hypercall KVM_HC_MAP_GPA_RANGE (exits to the VMM). Return: as access. */
 M2D_API int m2d_vcpu_map_gpa_range(struct m2d_vcpu *vcpu, uint64_t gpa, uint64_t npages,
 				   uint64_t attrs);

@@ -253,6 +253,13 @@ void kvm_mmu_uninit_vm(struct m2d_vm *kvm);
  */
 /* Fault flags beyond the public M2D_ACCESS_* bits. */
 #define M2D_ACCESS_PRESENT (1u << 8) /* the SPTE was present (permission fault) */
+#define M2D_ACCESS_RMP (1u << 9)     /* the hardware RMP check failed (SNP) */
+/* #NPF error code bits of SEV-SNP (arch/x86/include/asm/kvm_host.h). */
+#define PFERR_GUEST_RMP_MASK (1ull << 31)
+#define PFERR_GUEST_ENC_MASK (1ull << 34)
+#define PFERR_GUEST_SIZEM_MASK (1ull << 35)
+/* sev_handle_rmp_fault for an #NPF with the RMP bit at @gpa (mmu.c). */
+void kvm_handle_rmp_fault(struct m2d_vcpu *vcpu, uint64_t gpa, uint64_t error_code);
 int kvm_mmu_page_fault(struct m2d_vcpu *vcpu, uint64_t gpa, unsigned flags,
 		       enum retry_cause *cause);
 

@@ -696,3 +696,29 @@ retry:
 	else
 		write_unlock(&kvm->mmu_lock);
 }
+
+/*
+ * sev_handle_rmp_fault (arch/x86/kvm/svm/sev.c), called by
+ * npf_interception after kvm_mmu_page_fault for an #NPF with the RMP bit:
+ * kvm_gmem_get_pfn, then the RMP decision (lib/coco: PSMASH a 2M entry),
+ * then kvm_zap_gfn_range(gfn, gfn + 512) so the next fault maps at the
+ * RMP's size.
+ */
+void kvm_handle_rmp_fault(struct m2d_vcpu *vcpu, uint64_t gpa, uint64_t error_code)
+{
+	struct m2d_vm *kvm = vcpu->vm;
+	uint64_t gfn = gpa >> M2D_PAGE_SHIFT, pfn;
+	struct m2d_memslot *slot = kvm_vcpu_gfn_to_memslot(vcpu, gfn);
+	struct m2d_sev_rmp_fault out;
+	int order;
+
+	if (!kvm->sev || !slot || !kvm_slot_has_gmem(slot) || !kvm->ops.gmem_get_pfn)
+		return;
+	if (kvm->ops.gmem_get_pfn(slot->gmem, slot, gfn, &pfn, &order))
+		return;
+	if (m2d_sev_handle_rmp_fault(kvm->sev, m2d_gfn_from_u64(gfn), m2d_pfn_from_u64(pfn),
+				     error_code, &out))
+		return;
+	if (out.zap)
+		kvm_zap_gfn_range(kvm, m2d_gfn_as_u64(out.zap_start), m2d_gfn_as_u64(out.zap_end));
+}
