@@ -71,6 +71,7 @@ int m2d_vm_create(struct m2d_vm **out, struct m2d_sim *sim, const struct m2d_vm_
 	rwlock_init(&kvm->mmu_lock, "mmu_lock", M2D_RANK_MMU_LOCK);
 	spin_lock_init(&kvm->mn_invalidate_lock, "mn_invalidate_lock", M2D_RANK_MN_INVALIDATE);
 	m2d_waitqueue_init(&kvm->mmu_invalidate_wq, "mmu_invalidate_retry");
+	m2d_waitqueue_init(&kvm->mn_memslots_update_wq, "mn_memslots_update");
 	kvm->mmu_invalidate_range_start = INVALID_GPA;
 	kvm->mmu_invalidate_range_end = INVALID_GPA;
 	ret = kvm_mmu_init_vm(kvm);
@@ -85,6 +86,7 @@ err_free:
 	m2d_lock_fini(&kvm->mmu_lock.c);
 	m2d_lock_fini(&kvm->mn_invalidate_lock.c);
 	m2d_waitqueue_fini(&kvm->mmu_invalidate_wq);
+	m2d_waitqueue_fini(&kvm->mn_memslots_update_wq);
 	m2d_free(M2D_ALLOC_KVM, kvm, sizeof(*kvm));
 	return ret;
 }
@@ -108,6 +110,7 @@ void m2d_vm_destroy(struct m2d_vm **pvm)
 	m2d_lock_fini(&kvm->mmu_lock.c);
 	m2d_lock_fini(&kvm->mn_invalidate_lock.c);
 	m2d_waitqueue_fini(&kvm->mmu_invalidate_wq);
+	m2d_waitqueue_fini(&kvm->mn_memslots_update_wq);
 	m2d_free(M2D_ALLOC_KVM, kvm, sizeof(*kvm));
 	*pvm = NULL;
 }
@@ -401,7 +404,7 @@ void m2d_vm_mmu_notifier_invalidate_range_end(struct m2d_vm *kvm, uint64_t start
 		.flush_on_ret = false,
 		.may_block = false,
 	};
-	bool entered = kvm_engine_enter(kvm);
+	bool entered = kvm_engine_enter(kvm), wake;
 
 	kvm_handle_hva_range(kvm, &hva_range);
 
@@ -409,7 +412,14 @@ void m2d_vm_mmu_notifier_invalidate_range_end(struct m2d_vm *kvm, uint64_t start
 	spin_lock(&kvm->mn_invalidate_lock);
 	if (!M2D_WARN_ON_ONCE(!kvm->mn_active_invalidate_count))
 		--kvm->mn_active_invalidate_count;
+	wake = !kvm->mn_active_invalidate_count;
 	spin_unlock(&kvm->mn_invalidate_lock);
+	/*
+	 * There can only be one waiter, since the wait happens under
+	 * slots_lock.
+	 */
+	if (wake)
+		m2d_wake_up_all(&kvm->mn_memslots_update_wq);
 	kvm_engine_leave(kvm, entered);
 }
 
@@ -571,6 +581,13 @@ int m2d_vm_set_memslot(struct m2d_vm *kvm, const struct m2d_memslot_desc *d)
 
 	entered = kvm_engine_enter(kvm);
 	mutex_lock(&kvm->slots_lock);
+	/*
+	 * kvm_swap_active_memslots: do not change the memslots an
+	 * invalidation in flight walked in range_start() (its range_end()
+	 * must see the same ones).
+	 */
+	m2d_wait_event(&kvm->mn_memslots_update_wq, !READ_ONCE(kvm->mn_active_invalidate_count),
+		       false);
 	slot = m2d_memslot_by_id(&kvm->slots, d->id);
 	if (!d->size) {
 		ret = slot ? vm_delete_memslot(kvm, slot) : -ENOENT;

@@ -93,6 +93,8 @@ struct m2d_vm {
 	struct m2d_rwlock mmu_lock;
 	struct m2d_spinlock mn_invalidate_lock;
 	long mn_active_invalidate_count; /* under mn_invalidate_lock */
+	/* kvm->mn_memslots_update_rcuwait: a memslot update waiting for count 0. */
+	struct m2d_waitqueue mn_memslots_update_wq;
 
 	/* Invalidation protocol (kvm_host.h); modified under mmu_lock write. */
 	uint64_t mmu_invalidate_seq;
