@@ -41,3 +41,4 @@ cpa_pte_write = 20  # fitted
 cpa_table_alloc = 300  # fitted
 cpa_split_entry = 2  # fitted
 cpa_collapse_entry = 1  # fitted
+cpa_vm_unmap_aliases = 300  # fitted
