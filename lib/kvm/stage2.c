@@ -125,7 +125,12 @@ static int kvm_pgtable_stage2_map(struct m2d_vcpu *vcpu, uint64_t ipa, int level
 				return -EAGAIN; /* someone else mapped it */
 			bool was_leaf = m2d_pte_is_leaf(kvm->fmt, iter.old_pte, iter.level);
 
-			stage2_cmo(level);
+			/*
+			 * A permission upgrade of the same page is
+			 * kvm_pgtable_stage2_relax_perms in the kernel: no CMO.
+			 */
+			if (!was_leaf || m2d_pte_pfn(kvm->fmt, iter.old_pte, level) != pfn)
+				stage2_cmo(level);
 			ret = stage2_try_set_pte(kvm, &iter, new_pte);
 			if (!ret && !was_leaf) {
 				static const enum m2d_counter ctr[] = {
