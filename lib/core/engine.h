@@ -202,15 +202,28 @@ enum m2d_lock_rank {
 	M2D_RANK_LEAF = 1000,          /* may not be held while taking another */
 };
 
+/*
+ * Engine state common to every lock.  The virtual-time rule (docs/
+ * virtual-time.md): a request at time t is granted at max(t, the relevant
+ * last release) or queued FIFO while the lock is held in a conflicting mode.
+ */
 struct m2d_lock_common {
-	struct m2d_lock_class *cls;   /* statistics and rank */
-	void *state;                  /* engine-private wait queue state */
+	struct m2d_lock_class *cls;   /* statistics and rank; bound on first use */
+	const char *name;             /* class name given at init */
+	struct m2d_thread *wait_head; /* FIFO of waiting threads (engine-private) */
+	struct m2d_thread *wait_tail;
+	m2d_vtime_t released_at;      /* virtual time of the last exclusive release, ns */
+	m2d_vtime_t read_released_at; /* latest virtual time a shared holder released, ns */
+	m2d_vtime_t acquired_at;      /* when the exclusive holder got it, ns */
+	int32_t last_cpu;             /* host CPU of the last releaser (handoff distance) */
+	uint16_t rank;                /* enum m2d_lock_rank */
+	uint8_t kind;                 /* engine-private lock kind */
+	uint8_t nr_waiting_writers;   /* writers queued (qrwlock's _QW_WAITING) */
 };
 
 struct m2d_spinlock {
 	struct m2d_lock_common c;
 	struct m2d_thread *owner;
-	m2d_vtime_t acquired_at;
 };
 
 struct m2d_rwlock {
@@ -310,6 +323,7 @@ unsigned m2d_wake_up_all(struct m2d_waitqueue *wq);
 /* completion (wait_for_completion / complete / complete_all). */
 struct m2d_completion {
 	unsigned done;
+	m2d_vtime_t done_at;          /* latest virtual time complete() was called */
 	struct m2d_waitqueue wq;
 };
 void m2d_init_completion(struct m2d_completion *c, const char *name);
@@ -331,7 +345,8 @@ bool m2d_barrier_wait(struct m2d_barrier *b);
 struct m2d_rcu_head {
 	struct m2d_rcu_head *next;
 	void (*func)(struct m2d_rcu_head *head);
-	m2d_vtime_t queued_at;
+	m2d_vtime_t queued_at;        /* virtual time of call_rcu() */
+	m2d_vtime_t ready_at;         /* engine: when its grace period ended */
 };
 
 void m2d_rcu_read_lock(void);
