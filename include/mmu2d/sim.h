@@ -33,7 +33,8 @@ struct m2d_sim_config {
 	unsigned cpus;         /* host CPUs, spread evenly over nodes; default 64 */
 	uint64_t seed;         /* PRNG seed; default 1 */
 	const char *profile;   /* profile name or path; NULL = all costs zero */
-	size_t stack_size;     /* bytes per simulated thread stack; default 64 KiB */
+	size_t stack_size;     /* bytes per simulated thread stack (mmap'd, guard page
+	                        * below, touched pages only); default 256 KiB */
 	bool trace;            /* record a timeline for m2d_sim_write_trace(); default false */
 	uint8_t reserved[32];
 };
@@ -70,6 +71,9 @@ M2D_API uint64_t m2d_sim_counter(const struct m2d_sim *sim, const char *name);
 /* From inside a simulated thread: its clock, and charge @ns of plain work. */
 M2D_API m2d_vtime_t m2d_thread_now(void);
 M2D_API void m2d_thread_work(double ns);
+/* From inside a simulated thread: a synchronisation point (switches to any
+ * runnable thread that is behind in virtual time). */
+M2D_API void m2d_sim_sched_point(void);
 
 /* ---- locks for research code and micro-replayers ------------------------ */
 

@@ -8,6 +8,7 @@
 #include "core/alloc.h"
 #include "core/compiler.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #if M2D_HAVE_JEMALLOC

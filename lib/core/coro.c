@@ -57,6 +57,9 @@ static int map_stack(struct m2d_coro *co, size_t stack_size)
 		munmap(p, len);
 		return -ENOMEM;
 	}
+#if M2D_ASAN
+	__asan_unpoison_memory_region((char *)p + ps, len - ps);
+#endif
 	co->stack = p;
 	co->stack_size = len;
 	co->asan_bottom = (char *)p + ps;
@@ -95,6 +98,10 @@ void m2d_coro_fini(struct m2d_coro *co)
 {
 	if (!co || !co->stack)
 		return;
+#if M2D_ASAN
+	/* frames of a coroutine that never returned leave poisoned redzones */
+	__asan_unpoison_memory_region((char *)co->stack + page_size(), co->stack_size - page_size());
+#endif
 	munmap(co->stack, co->stack_size);
 	co->stack = NULL;
 }

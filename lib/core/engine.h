@@ -66,7 +66,8 @@ struct m2d_thread_hot {
 	struct m2d_sim *sim;
 };
 
-extern __thread struct m2d_thread_hot *m2d_cur;
+/* initial-exec: one %fs-relative load instead of a __tls_get_addr call */
+extern __thread struct m2d_thread_hot *m2d_cur __attribute__((tls_model("initial-exec")));
 
 /*
  * m2d_delay() - charge @count units of cost @id to the current thread.
@@ -77,7 +78,8 @@ static inline void m2d_delay(enum m2d_cost id, uint64_t count)
 {
 	struct m2d_thread_hot *t = m2d_cur;
 	double ns = t->cost_ns[id] * (double)count + t->frac;
-	uint64_t whole = (uint64_t)ns;
+	/* signed conversion: one cvttsd2si, no range branch (ns < 2^63) */
+	uint64_t whole = (uint64_t)(int64_t)ns;
 
 	t->frac = ns - (double)whole;
 	t->clock += whole;
@@ -91,7 +93,7 @@ static inline void m2d_delay_ns(enum m2d_cost id, double ns)
 	uint64_t whole;
 
 	ns += t->frac;
-	whole = (uint64_t)ns;
+	whole = (uint64_t)(int64_t)ns;
 	t->frac = ns - (double)whole;
 	t->clock += whole;
 	t->breakdown[id] += (double)whole;

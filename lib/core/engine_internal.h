@@ -84,6 +84,9 @@ struct m2d_lock_class {
 	struct m2d_lock_class *next; /* sim->classes, creation order */
 };
 
+/* Category 0, created with the sim: plain work charged by m2d_thread_work(). */
+#define M2D_CAT_WORK 0u
+
 /* Extra breakdown categories (beyond cost ids): "work", "wait:<class>". */
 struct category {
 	char *name;

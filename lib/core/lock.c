@@ -257,7 +257,8 @@ static m2d_vtime_t held_pop(struct m2d_thread *t, struct m2d_lock_common *c, boo
 			lockdep_fail("'%s' released in %s mode but held in %s mode", c->name,
 				     shared ? "read" : "write", h->shared ? "read" : "write");
 		since = h->since;
-		memmove(h, h + 1, (t->nr_held - i - 1) * sizeof(*h));
+		if (i + 1 < t->nr_held)
+			memmove(h, h + 1, (t->nr_held - i - 1) * sizeof(*h));
 		t->nr_held--;
 		if (!kind_sleeps(c->kind))
 			t->nr_atomic--;

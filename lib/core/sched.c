@@ -36,7 +36,7 @@
 #include <stdio.h>
 #include <string.h>
 
-__thread struct m2d_thread_hot *m2d_cur;
+__thread struct m2d_thread_hot *m2d_cur __attribute__((tls_model("initial-exec")));
 
 /* ---- run heap ----------------------------------------------------------- */
 
@@ -364,6 +364,11 @@ void m2d_sched_point(void)
 		yield_to_top(t);
 }
 
+void m2d_sim_sched_point(void)
+{
+	m2d_sched_point();
+}
+
 bool m2d_need_resched(void)
 {
 	struct m2d_thread *t = cur_ctx();
@@ -521,7 +526,7 @@ void m2d_thread_work(double ns)
 	whole = (uint64_t)ns;
 	t->hot.frac = ns - (double)whole;
 	t->hot.clock += whole;
-	m2d_thread_charge_cat(t, m2d_category_get(t->sim, "", "work"), (double)whole);
+	m2d_thread_charge_cat(t, M2D_CAT_WORK, (double)whole);
 }
 
 /* ---- PRNG: splitmix64, one stream per simulation ---------------------------- */

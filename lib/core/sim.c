@@ -103,6 +103,8 @@ int m2d_sim_create(struct m2d_sim **out, const struct m2d_sim_config *cfg)
 	m2d_ctx_init(sim, &sim->outside);
 	sim->outside.name = (char *)"outside";
 	m2d_rcu_init(sim);
+	/* category 0 is plain work (m2d_thread_work) */
+	m2d_category_get(sim, "", "work");
 	ret = topology_init(sim);
 	if (ret)
 		goto err_destroy;
