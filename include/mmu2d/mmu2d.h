@@ -7,5 +7,9 @@
 #include <mmu2d/error.h>
 #include <mmu2d/sim.h>
 #include <mmu2d/pt.h>
+#include <mmu2d/coco.h>
+#include <mmu2d/kvm.h>
+#include <mmu2d/physmem.h>
+#include <mmu2d/mm.h>
 
 #endif /* M2D_MMU2D_H */

@@ -13,10 +13,16 @@
 
 #if M2D_HAVE_JEMALLOC
 #include <jemalloc/jemalloc.h>
-#define sys_malloc(sz) malloc(sz)
+/*
+ * jemalloc's own entry points throughout: plain malloc() may resolve to
+ * libc's in executables that do not link jemalloc themselves (symbol
+ * interposition follows load order), and sdallocx() of a libc pointer
+ * crashes.
+ */
+#define sys_malloc(sz) mallocx((sz), 0)
 #define sys_free_sized(p, sz) sdallocx((p), (sz), 0)
-#define sys_aligned(al, sz) aligned_alloc((al), (sz))
-#define sys_realloc(p, sz) realloc((p), (sz))
+#define sys_aligned(al, sz) mallocx((sz), MALLOCX_ALIGN(al))
+#define sys_realloc(p, sz) rallocx((p), (sz), 0)
 #else
 #define sys_malloc(sz) malloc(sz)
 #define sys_free_sized(p, sz) free(p)

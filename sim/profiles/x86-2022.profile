@@ -15,3 +15,44 @@ ipi_ack_wait = 1200  # fitted: cross-CPU round trip until the last csd is releas
 tlb_flush_local_all = 40  # TLB-IM-01: __flush_tlb() 96 cycles (at ~2.4 GHz)
 tlb_flush_local_page = 100  # TLB-IM-04: about 100 ns per single-page flush (INVLPG)
 vm_exit = 1200  # fitted: VM exit + re-entry round trip of an interrupted vCPU
+# coco: SEV-SNP RMP and guest_memfd
+rmpupdate = 1200  # fitted
+psmash = 2000  # fitted
+pvalidate = 800  # fitted
+rmp_entry_read = 5  # fitted
+clflush = 40  # fitted
+gmem_zero = 116.9  # CLR-ICX-2MB-base: 1024 B / 8.76 GB/s (Icelake-X, page-by-page clear)
+gmem_folio_lookup = 150  # fitted
+# kvm: fault path, zaps, flushes, exits
+kvm_exit_entry = 1000  # fitted
+kvm_fault_overhead = 1500  # fitted
+kvm_mmu_page_alloc = 568  # CLR-ICX-2MB-base: zero 4 KiB at 8.76 GB/s = 468 ns, + 100 ns allocation (fitted)
+kvm_spte_cmpxchg = 20  # fitted
+kvm_spte_write = 60  # fitted
+kvm_tdp_iter_step = 5  # fitted
+kvm_gup_fast = 100  # fitted
+kvm_memslot_visit = 30  # fitted
+kvm_remote_flush_req = 100  # fitted
+kvm_make_request = 20  # fitted
+kvm_tlb_flush_guest = 500  # fitted
+kvm_userspace_exit = 2000  # fitted
+kvm_xa_store = 50  # fitted
+kvm_guest_access = 50.8  # PFN-STOP-x86-run2: 0.035537803 s / 699,050 stores per vCPU
+kvm_dirty_bitmap_word = 5  # fitted
+kvm_pml_full_exit = 3000  # fitted
+kvm_s2_tlbi = 200  # fitted (arm64 only)
+kvm_s2_tlbi_vmid = 500  # fitted (arm64 only)
+kvm_s2_dcache_cmo = 300  # fitted (arm64 only; PFN-STOP-arm64-ro bounds TLBI + 4 x CMO per page)
+kvm_s2_fwb = 0  # n/a on x86
+kvm_rwlock_needbreak = 0  # fitted: host preemption model voluntary/none (rwlock_needbreak() returns 0)
+# mm: physical memory
+buddy_alloc = 150  # fitted
+buddy_free = 100  # fitted
+# mm: direct map and CPA
+cpa_call = 150  # fitted
+cpa_lookup = 25  # fitted
+cpa_pte_write = 20  # fitted
+cpa_table_alloc = 300  # fitted
+cpa_split_entry = 2  # fitted
+cpa_collapse_entry = 1  # fitted
+cpa_vm_unmap_aliases = 300  # fitted

@@ -1,0 +1,330 @@
+// SPDX-License-Identifier: MIT
+/*
+ * bench/bench_kvm.c - simulator speed and memory of the KVM MMU (public API
+ * only): mmu_stress_test's populate and zap at full scale.
+ *
+ * Setup as mmu_stress_test: one HVA range of --slot bytes aliased by
+ * --mem / --slot memslots at GPA 4 GiB + k * slot; --vcpus vCPU threads,
+ * each writing one word per 4K page of its slice (run1, every access
+ * faults and installs a 4K SPTE), then rewriting it (run2, no faults),
+ * then one mmu_notifier invalidation of the whole HVA range (the ro
+ * mprotect's zap of every SPTE of every memslot).
+ *
+ * The host is a flat test host given through struct m2d_kvm_host_ops:
+ * every HVA is mapped at 4K (MADV_NOHUGEPAGE + prefault), frame =
+ * HVA >> 12; it charges no time, so the figures measure lib/kvm (and the
+ * pt module and engine under it), not lib/mm.
+ *
+ * Reported: wall seconds of each phase, ns per 4K page, virtual time of
+ * each phase, counters, peak RSS.  --format=json (default) prints one JSON
+ * object on stdout and a SUMMARY line on stderr; --format=pretty prints a
+ * table and the SUMMARY line on stdout.
+ */
+#include <mmu2d/error.h>
+#include <mmu2d/kvm.h>
+#include <mmu2d/sim.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#define GPA_BASE (4ull << 30)
+#define HVA_BASE (1ull << 40)
+
+struct opts {
+	uint64_t mem, slot;
+	unsigned vcpus;
+	enum m2d_kvm_mmu mmu;
+	const char *mmu_name;
+	const char *profile;
+	bool json;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- the flat host ---------------------------------------------------------- */
+
+static bool flat_gup_fast(void *mm, uint64_t hva, bool write, uint64_t *pfn, bool *writable)
+{
+	*pfn = hva >> 12;
+	*writable = true;
+	return true;
+}
+
+static long flat_gup_slow(void *mm, uint64_t hva, bool write, bool nowait, uint64_t *pfn,
+			  bool *writable)
+{
+	*pfn = hva >> 12;
+	*writable = true;
+	return 1;
+}
+
+static void flat_lock(void *mm)
+{
+}
+
+static int flat_vma_lookup(void *mm, uint64_t hva, struct m2d_kvm_vma_info *out)
+{
+	*out = (struct m2d_kvm_vma_info){ .readable = true, .writable = true, .page_shift = 12 };
+	return 0;
+}
+
+static int flat_level(void *mm, uint64_t hva)
+{
+	return 1;
+}
+
+static const struct m2d_kvm_host_ops flat_ops = {
+	.gup_fast = flat_gup_fast,
+	.gup_slow = flat_gup_slow,
+	.mmap_read_lock = flat_lock,
+	.mmap_read_unlock = flat_lock,
+	.vma_lookup = flat_vma_lookup,
+	.host_mapping_level = flat_level,
+};
+
+/* ---- vCPU threads --------------------------------------------------------------- */
+
+struct vcpu_arg {
+	struct m2d_vcpu *vcpu;
+	uint64_t gpa, pages;
+	int result;
+};
+
+static void guest_write_slice(struct m2d_vcpu *vcpu, void *p)
+{
+	struct vcpu_arg *a = p;
+
+	a->result = m2d_vcpu_access_range(vcpu, a->gpa, a->pages, 4096, M2D_ACCESS_WRITE);
+}
+
+static void vcpu_thread(void *p)
+{
+	struct vcpu_arg *a = p;
+
+	m2d_vcpu_run(a->vcpu, guest_write_slice, a, NULL, NULL);
+}
+
+static int run_vcpus(struct m2d_sim *sim, struct vcpu_arg *args, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		int ret = m2d_sim_spawn(sim, (int)i, "vcpu", vcpu_thread, &args[i]);
+
+		if (ret)
+			return ret;
+	}
+	return m2d_sim_run(sim);
+}
+
+/* ---- main --------------------------------------------------------------------------- */
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	int shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	default: break;
+	}
+	if (*end || (shift && v > (~0ull >> shift)))
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: bench_kvm [--mem=N[K|M|G|T]] [--slot=N[K|M|G]] [--vcpus=N]\n"
+		   "                 [--mmu=tdp|legacy|arm64] [--profile=NAME] [--format=json|pretty]\n"
+		   "defaults: --mem=128G --slot=2G --vcpus=48 --mmu=tdp --profile=x86 --format=json\n");
+}
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+	o->mem = 128ull << 30;
+	o->slot = 2ull << 30;
+	o->vcpus = 48;
+	o->mmu = M2D_KVM_MMU_TDP;
+	o->mmu_name = "tdp";
+	o->profile = "x86";
+	o->json = true;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strncmp(a, "--mem=", 6)) {
+			if (parse_size(a + 6, &o->mem) || !o->mem || o->mem % 4096)
+				goto bad;
+		} else if (!strncmp(a, "--slot=", 7)) {
+			if (parse_size(a + 7, &o->slot) || !o->slot || o->slot % (2ull << 20))
+				goto bad;
+		} else if (!strncmp(a, "--vcpus=", 8)) {
+			o->vcpus = (unsigned)strtoul(a + 8, NULL, 10);
+			if (!o->vcpus || o->vcpus > 1024)
+				goto bad;
+		} else if (!strncmp(a, "--mmu=", 6)) {
+			o->mmu_name = a + 6;
+			if (!strcmp(a + 6, "tdp"))
+				o->mmu = M2D_KVM_MMU_TDP;
+			else if (!strcmp(a + 6, "legacy"))
+				o->mmu = M2D_KVM_MMU_LEGACY;
+			else if (!strcmp(a + 6, "arm64"))
+				o->mmu = M2D_KVM_MMU_ARM64_S2;
+			else
+				goto bad;
+		} else if (!strncmp(a, "--profile=", 10)) {
+			o->profile = a + 10;
+		} else if (!strcmp(a, "--format=json")) {
+			o->json = true;
+		} else if (!strcmp(a, "--format=pretty")) {
+			o->json = false;
+		} else if (!strcmp(a, "--help")) {
+			usage(stdout);
+			exit(0);
+		} else {
+			goto bad;
+		}
+	}
+	if (o->mem % o->slot)
+		goto bad;
+	return 0;
+bad:
+	fprintf(stderr, "bench_kvm: bad option '%s'\n", argc > 1 ? argv[argc - 1] : "");
+	usage(stderr);
+	return -EINVAL;
+}
+
+static const char *const counter_names[] = {
+	"faults", "fault_retries", "spte_installs_4k", "spte_zaps", "tables_allocated",
+	"tables_freed", "remote_tlb_flushes", "mmu_notifier_invalidations",
+};
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	struct m2d_sim_config scfg;
+	struct m2d_vm_config vcfg;
+	struct m2d_sim *sim = NULL;
+	struct m2d_vm *vm = NULL;
+	struct vcpu_arg *args;
+	uint64_t pages, per_vcpu, nslots;
+	double t0, wall[3];
+	m2d_vtime_t v0, vt[3];
+	struct rusage ru;
+	int ret;
+
+	if (parse_args(argc, argv, &o))
+		return 2;
+	m2d_sim_config_default(&scfg);
+	scfg.cpus = o.vcpus < 64 ? 64 : o.vcpus;
+	scfg.profile = o.profile;
+	ret = m2d_sim_create(&sim, &scfg);
+	if (ret) {
+		fprintf(stderr, "bench_kvm: sim: %s\n", m2d_strerror(ret));
+		return 1;
+	}
+	m2d_vm_config_default(&vcfg);
+	vcfg.mmu = o.mmu;
+	ret = m2d_vm_create(&vm, sim, &vcfg, &flat_ops);
+	if (ret) {
+		fprintf(stderr, "bench_kvm: vm: %s\n", m2d_strerror(ret));
+		return 1;
+	}
+	nslots = o.mem / o.slot;
+	for (uint64_t k = 0; k < nslots; k++) {
+		struct m2d_memslot_desc d = {
+			.id = (uint32_t)(k + 1), .guest_phys = GPA_BASE + k * o.slot, .size = o.slot,
+			.userspace_addr = HVA_BASE,
+		};
+
+		ret = m2d_vm_set_memslot(vm, &d);
+		if (ret) {
+			fprintf(stderr, "bench_kvm: memslot: %s\n", m2d_strerror(ret));
+			return 1;
+		}
+	}
+	args = calloc(o.vcpus, sizeof(*args));
+	if (!args)
+		return 1;
+	pages = o.mem / 4096;
+	per_vcpu = pages / o.vcpus;
+	for (unsigned i = 0; i < o.vcpus; i++) {
+		if (m2d_vcpu_create(vm, i, &args[i].vcpu))
+			return 1;
+		args[i].gpa = GPA_BASE + (uint64_t)i * per_vcpu * 4096;
+		args[i].pages = per_vcpu;
+	}
+
+	/* run1: populate; run2: rewrite over present SPTEs. */
+	for (int ph = 0; ph < 2; ph++) {
+		v0 = m2d_sim_time(sim);
+		t0 = now_s();
+		ret = run_vcpus(sim, args, o.vcpus);
+		wall[ph] = now_s() - t0;
+		vt[ph] = m2d_sim_time(sim) - v0;
+		if (ret) {
+			fprintf(stderr, "bench_kvm: run: %s\n", m2d_strerror(ret));
+			return 1;
+		}
+	}
+	/* The ro mprotect's zap: one invalidation of the whole HVA range. */
+	v0 = m2d_sim_time(sim);
+	t0 = now_s();
+	m2d_vm_mmu_notifier_invalidate_range_start(vm, HVA_BASE, HVA_BASE + o.slot, true);
+	m2d_vm_mmu_notifier_invalidate_range_end(vm, HVA_BASE, HVA_BASE + o.slot);
+	wall[2] = now_s() - t0;
+	vt[2] = m2d_sim_time(sim) - v0;
+	getrusage(RUSAGE_SELF, &ru);
+
+	static const char *const ph_names[3] = { "populate", "rewrite", "zap" };
+	uint64_t total = per_vcpu * o.vcpus;
+
+	if (o.json) {
+		printf("{\"bench\": \"kvm\", \"m2d_version\": \"%s\", \"config\": {\"mem\": %" PRIu64
+		       ", \"slot\": %" PRIu64 ", \"vcpus\": %u, \"mmu\": \"%s\", \"profile\": \"%s\"},"
+		       " \"results\": {",
+		       m2d_version(), o.mem, o.slot, o.vcpus, o.mmu_name, o.profile);
+		for (int ph = 0; ph < 3; ph++)
+			printf("\"%s\": {\"wall_s\": %.6f, \"ns_per_page\": %.2f, \"virtual_s\": %.9f}, ",
+			       ph_names[ph], wall[ph], wall[ph] * 1e9 / (double)total,
+			       (double)vt[ph] * 1e-9);
+		printf("\"counters\": {");
+		for (size_t i = 0; i < sizeof(counter_names) / sizeof(counter_names[0]); i++)
+			printf("%s\"%s\": %" PRIu64, i ? ", " : "", counter_names[i],
+			       m2d_sim_counter(sim, counter_names[i]));
+		printf("}, \"peak_rss_bytes\": %ld}}\n", ru.ru_maxrss * 1024L);
+	} else {
+		printf("%-10s %10s %12s %12s\n", "phase", "wall_s", "ns/page", "virtual_s");
+		for (int ph = 0; ph < 3; ph++)
+			printf("%-10s %10.3f %12.2f %12.6f\n", ph_names[ph], wall[ph],
+			       wall[ph] * 1e9 / (double)total, (double)vt[ph] * 1e-9);
+		printf("peak RSS %ld MiB\n", ru.ru_maxrss / 1024L);
+	}
+	fprintf(o.json ? stderr : stdout,
+		"SUMMARY bench_kvm mmu %s pages %" PRIu64 " populate_ns_per_page %.2f"
+		" zap_ns_per_page %.2f peak_rss_mib %ld\n",
+		o.mmu_name, total, wall[0] * 1e9 / (double)total, wall[2] * 1e9 / (double)total,
+		ru.ru_maxrss / 1024L);
+	m2d_vm_destroy(&vm);
+	m2d_sim_destroy(&sim);
+	free(args);
+	return 0;
+}

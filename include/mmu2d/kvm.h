@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mmu2d/kvm.h - a KVM virtual machine: memslots, the second-dimension MMU
+ * (x86 TDP MMU, x86 legacy MMU, arm64 stage-2), the mmu_notifier
+ * invalidation protocol, vCPUs that run guest code, memory attributes and
+ * dirty logging.
+ *
+ *	struct m2d_vm_config cfg;
+ *	struct m2d_vm *vm;
+ *	m2d_vm_config_default(&cfg);
+ *	cfg.mmu = M2D_KVM_MMU_TDP;
+ *	m2d_vm_create(&vm, sim, &cfg, &host_ops);
+ *	m2d_vm_set_memslot(vm, &slot);          // GPA range -> HVA (and/or gmem)
+ *	m2d_vcpu_create(vm, 0, &vcpu);
+ *	... from a simulated thread:
+ *	m2d_vcpu_run(vcpu, guest_fn, arg, vmm_exit_fn, vmm_arg);
+ *	... guest_fn calls m2d_vcpu_access(vcpu, gpa, M2D_ACCESS_WRITE) etc.
+ *
+ * The host side (process page tables, GUP, VMAs, guest_memfd) is reached
+ * through struct m2d_kvm_host_ops, so a VM can be backed by the host mm
+ * model (lib/mm) or by research code; the host calls back into the VM with
+ * m2d_vm_mmu_notifier_invalidate_range_start()/_end() (KVM's mmu_notifier).
+ */
+#ifndef M2D_KVM_H
+#define M2D_KVM_H
+
+#include <mmu2d/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct m2d_sim;
+struct m2d_vm;
+struct m2d_vcpu;
+
+/* Which second-dimension MMU the VM uses. */
+enum m2d_kvm_mmu {
+	M2D_KVM_MMU_TDP = 0,      /* x86 TDP MMU (kvm.tdp_mmu=Y): read-locked faults */
+	M2D_KVM_MMU_LEGACY = 1,   /* x86 legacy MMU (kvm.tdp_mmu=N): write-locked faults */
+	M2D_KVM_MMU_ARM64_S2 = 2, /* arm64 stage-2 */
+	M2D_KVM_MMU_NR
+};
+
+/* x86 vendor: selects the SPTE format (EPT for Intel, x86-64/NPT for AMD). */
+enum m2d_kvm_vendor {
+	M2D_KVM_VENDOR_INTEL = 0,
+	M2D_KVM_VENDOR_AMD = 1,
+	M2D_KVM_VENDOR_NR
+};
+
+struct m2d_vm_config {
+	enum m2d_kvm_mmu mmu;       /* default M2D_KVM_MMU_TDP */
+	enum m2d_kvm_vendor vendor; /* default INTEL (ignored for arm64) */
+	int max_level;              /* largest leaf level, 1..3; default 3 (1G) */
+	bool eager_page_split;      /* kvm.eager_page_split; default true */
+	bool pml;                   /* Intel PML for dirty logging; default true (Intel) */
+	bool manual_protect;        /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2; default false */
+	bool initially_all_set;     /* KVM_DIRTY_LOG_INITIALLY_SET; default false */
+	bool fault_mmap_lock;       /* x86 faults also take mmap_read_lock + vma_lookup
+	                               (kvm_host_page_size, kernels before 5.13); default false */
+	uint8_t reserved[32];
+};
+
+M2D_API void m2d_vm_config_default(struct m2d_vm_config *cfg);
+
+/* What the host gives KVM for one HVA (vma_lookup under mmap_read_lock). */
+struct m2d_kvm_vma_info {
+	bool readable;        /* VM_READ */
+	bool writable;        /* VM_WRITE */
+	bool pfnmap;          /* VM_PFNMAP / VM_IO */
+	int page_shift;       /* vma_kernel_pagesize: 12, 21 (hugetlb 2M), 30 (hugetlb 1G) */
+};
+
+/*
+ * The host mm and guest_memfd as KVM sees them (one callback per kernel
+ * function KVM calls; the lib/mm adapter maps them onto lib/mm/mm.h).
+ * @mm / @gmem are the opaque handles given in struct m2d_memslot_desc.
+ * Every callback runs in the calling simulated thread and charges its own
+ * costs.  KVM's own logic (hva_to_pfn's fast/slow/vma order, retries) is
+ * KVM's, in lib/kvm.
+ */
+struct m2d_kvm_host_ops {
+	/*
+	 * get_user_page_fast_only: lockless, never faults.  Return: true and
+	 * *@pfn, *@writable if the host PTE is present (and writable when
+	 * @write).
+	 */
+	bool (*gup_fast)(void *mm, uint64_t hva, bool write, uint64_t *pfn, bool *writable);
+	/*
+	 * get_user_pages_unlocked: takes mmap_read_lock, faults the page in.
+	 * @nowait: FOLL_NOWAIT.  Return: 1 (*@pfn, *@writable), -EFAULT (no VMA,
+	 * permission, PFNMAP), -EAGAIN (@nowait and a fault was needed),
+	 * -ENOMEM.
+	 */
+	long (*gup_slow)(void *mm, uint64_t hva, bool write, bool nowait, uint64_t *pfn,
+			 bool *writable);
+	void (*mmap_read_lock)(void *mm);
+	void (*mmap_read_unlock)(void *mm);
+	/* vma_lookup (caller holds mmap_read_lock). Return: 0, -ENOENT (no VMA). */
+	int (*vma_lookup)(void *mm, uint64_t hva, struct m2d_kvm_vma_info *out);
+	/*
+	 * follow_pfnmap (caller holds mmap_read_lock; VM_PFNMAP VMA).
+	 * Return: 0 (*@pfn, *@writable, *@level), -EFAULT, -ENOMEM.  NULL if
+	 * the host has no PFNMAP VMAs.
+	 */
+	int (*follow_pfnmap)(void *mm, uint64_t hva, bool write, uint64_t *pfn, bool *writable,
+			     int *level);
+	/*
+	 * host_pfn_mapping_level's lockless walk of the host page tables for
+	 * @hva.  Return: 3 (PUD leaf), 2 (PMD leaf) or 1.
+	 */
+	int (*host_mapping_level)(void *mm, uint64_t hva);
+	/* kvm_release_pfn (put_page); may be NULL. */
+	void (*put_page)(uint64_t pfn);
+	/*
+	 * kvm_gmem_get_pfn.  Return: 0 with *@pfn and *@max_order (folio
+	 * order), or a negative errno (-EFAULT, -EHWPOISON ...).  NULL if the
+	 * host has no guest_memfd.
+	 */
+	int (*gmem_get_pfn)(void *gmem, uint64_t pgoff, uint64_t *pfn, int *max_order);
+	/*
+	 * kvm_x86_ops.private_max_mapping_level (SNP: the RMP level).  NULL =
+	 * no limit.  Return: a level 1..3.
+	 */
+	int (*private_max_mapping_level)(void *gmem, uint64_t pfn);
+};
+
+/* ---- VM ------------------------------------------------------------------ */
+
+/*
+ * m2d_vm_create() - create a VM in @sim (the mmu root is allocated).
+ * @ops: host callbacks; copied.
+ * Return: 0, -EINVAL, -ENOMEM.  On success the caller owns *@out and frees
+ * it with m2d_vm_destroy().
+ */
+M2D_API int m2d_vm_create(struct m2d_vm **out, struct m2d_sim *sim,
+			  const struct m2d_vm_config *cfg,
+			  const struct m2d_kvm_host_ops *ops);
+/* Free the VM and its vCPUs (rcu_barrier first). Sets *@vm = NULL. NULL-safe. */
+M2D_API void m2d_vm_destroy(struct m2d_vm **vm);
+
+/* ---- memslots ------------------------------------------------------------- */
+
+enum m2d_memslot_flags {
+	M2D_MEM_LOG_DIRTY_PAGES = 1u << 0, /* KVM_MEM_LOG_DIRTY_PAGES */
+	M2D_MEM_READONLY = 1u << 1,        /* KVM_MEM_READONLY */
+	M2D_MEM_GUEST_MEMFD = 1u << 2,     /* KVM_MEM_GUEST_MEMFD */
+};
+
+struct m2d_memslot_desc {
+	uint32_t id;            /* slot id (KVM_USER_MEM_SLOTS range), unique */
+	uint32_t flags;         /* m2d_memslot_flags */
+	uint64_t guest_phys;    /* GPA, page-aligned */
+	uint64_t size;          /* bytes, page-aligned; 0 deletes the slot */
+	uint64_t userspace_addr;/* HVA, page-aligned */
+	void *mm;               /* host mm handle passed to the host ops */
+	void *gmem;             /* guest_memfd handle (GUEST_MEMFD flag) */
+	uint64_t gmem_offset;   /* bytes into the guest_memfd, page-aligned */
+};
+
+/*
+ * m2d_vm_set_memslot() - KVM_SET_USER_MEMORY_REGION2: create, delete
+ * (size 0) or change the flags (dirty logging) of a memslot.  Deleting a
+ * slot zaps its SPTEs.  Takes slots_lock.
+ * Return: 0, -EINVAL (misaligned, overlapping GPA range, bad flags),
+ * -EEXIST (id in use with a different range), -ENOENT (delete unknown id),
+ * -ENOMEM.
+ */
+M2D_API int m2d_vm_set_memslot(struct m2d_vm *vm, const struct m2d_memslot_desc *desc);
+
+/* ---- mmu_notifier (called by the host mm) --------------------------------- */
+
+/*
+ * KVM's mmu_notifier invalidate_range_start/end for host virtual range
+ * [@start, @end).  @may_block: the range is blockable (zaps may yield).
+ */
+M2D_API void m2d_vm_mmu_notifier_invalidate_range_start(struct m2d_vm *vm, uint64_t start,
+							 uint64_t end, bool may_block);
+M2D_API void m2d_vm_mmu_notifier_invalidate_range_end(struct m2d_vm *vm, uint64_t start,
+						       uint64_t end);
+
+/* ---- memory attributes, dirty logging ------------------------------------- */
+
+#define M2D_MEMORY_ATTRIBUTE_PRIVATE (1ull << 3) /* KVM_MEMORY_ATTRIBUTE_PRIVATE */
+
+/*
+ * KVM_SET_MEMORY_ATTRIBUTES for GPA range [@gpa, @gpa + @size).
+ * Return: 0, -EINVAL (misaligned, unknown attribute bits), -ENOMEM.
+ */
+M2D_API int m2d_vm_set_memory_attributes(struct m2d_vm *vm, uint64_t gpa, uint64_t size,
+					 uint64_t attrs);
+/* Attributes of one gfn. */
+M2D_API uint64_t m2d_vm_get_memory_attributes(struct m2d_vm *vm, uint64_t gfn);
+
+/*
+ * KVM_GET_DIRTY_LOG: copy slot @id's dirty bitmap (one bit per 4K page,
+ * LSB first, 64-bit words) into @bitmap (at least (npages + 63) / 64 words),
+ * and, without manual protect, clear it and write-protect the pages.
+ * Return: 0, -ENOENT (no slot), -EINVAL (slot not dirty-logged).
+ */
+M2D_API int m2d_vm_get_dirty_log(struct m2d_vm *vm, uint32_t id, uint64_t *bitmap);
+/*
+ * KVM_CLEAR_DIRTY_LOG (manual protect): clear the bits set in @bitmap for
+ * pages [@first_page, @first_page + @num_pages) of slot @id and
+ * write-protect those pages.  @first_page must be a multiple of 64.
+ * Return: 0, -ENOENT, -EINVAL.
+ */
+M2D_API int m2d_vm_clear_dirty_log(struct m2d_vm *vm, uint32_t id, uint64_t first_page,
+				   uint64_t num_pages, const uint64_t *bitmap);
+
+/* ---- vCPUs ---------------------------------------------------------------- */
+
+/* Why KVM_RUN returned to userspace. */
+enum m2d_kvm_exit_reason {
+	M2D_KVM_EXIT_NONE = 0,
+	M2D_KVM_EXIT_EFAULT = 1,       /* KVM_RUN returned -EFAULT (memory fault info filled) */
+	M2D_KVM_EXIT_MEMORY_FAULT = 2, /* KVM_EXIT_MEMORY_FAULT (private/shared mismatch) */
+	M2D_KVM_EXIT_HYPERCALL = 3,    /* KVM_EXIT_HYPERCALL (KVM_HC_MAP_GPA_RANGE) */
+	M2D_KVM_EXIT_NR
+};
+
+struct m2d_kvm_exit {
+	enum m2d_kvm_exit_reason reason;
+	uint64_t gpa;        /* memory fault: faulting GPA; hypercall: arg0 */
+	uint64_t size;       /* memory fault: bytes; hypercall: npages */
+	uint64_t flags;      /* memory fault: M2D_MEMORY_ATTRIBUTE_PRIVATE if private; hypercall: attrs */
+	bool write;          /* the access was a write */
+};
+
+/* What the VMM does after an exit (the selftest host loop's decision). */
+enum m2d_kvm_exit_action {
+	M2D_KVM_EXIT_RETRY = 0, /* re-enter; the guest re-executes the access */
+	M2D_KVM_EXIT_SKIP = 1,  /* advance RIP/PC past the access, re-enter */
+	M2D_KVM_EXIT_STOP = 2,  /* stop running this vCPU (KVM_RUN not called again) */
+};
+
+/* The VMM's exit handler, run on the vCPU thread (KVM_RUN has returned). */
+typedef enum m2d_kvm_exit_action (*m2d_kvm_exit_fn)(struct m2d_vcpu *vcpu,
+						    const struct m2d_kvm_exit *exit,
+						    void *arg);
+/* Guest code; runs in guest mode until it returns (a final exit). */
+typedef void (*m2d_kvm_guest_fn)(struct m2d_vcpu *vcpu, void *arg);
+
+/* Create vCPU @id. Return: 0, -EINVAL, -EEXIST, -ENOMEM. The VM owns it. */
+M2D_API int m2d_vcpu_create(struct m2d_vm *vm, unsigned id, struct m2d_vcpu **out);
+
+/*
+ * m2d_vcpu_run() - from a simulated thread: KVM_RUN loop.  Enters guest
+ * mode and calls @guest(@vcpu, @garg); exits to userspace are handed to
+ * @vmm (NULL = stop on every exit).  Returns when the guest function
+ * returns or the VMM stops.
+ * Return: 0 (guest finished), or the errno of the exit the VMM stopped on
+ * (-EFAULT, ...).
+ */
+M2D_API int m2d_vcpu_run(struct m2d_vcpu *vcpu, m2d_kvm_guest_fn guest, void *garg,
+			 m2d_kvm_exit_fn vmm, void *vmm_arg);
+
+/* Result of a guest access. */
+enum m2d_guest_access {
+	M2D_GUEST_ACCESS_DONE = 0,    /* the access retired */
+	M2D_GUEST_ACCESS_SKIPPED = 1, /* the VMM skipped the instruction */
+	M2D_GUEST_ACCESS_STOPPED = 2, /* the VMM stopped the vCPU: the guest must return */
+};
+
+/* Access flags of guest memory accesses. */
+enum m2d_access_flags {
+	M2D_ACCESS_WRITE = 1u << 0,   /* a store */
+	M2D_ACCESS_EXEC = 1u << 1,    /* an instruction fetch */
+	M2D_ACCESS_PRIVATE = 1u << 2, /* encrypted access (SNP C-bit / TDX shared bit clear) */
+};
+
+/*
+ * m2d_vcpu_access() - guest code accesses one word at @gpa (@flags:
+ * m2d_access_flags).  If the SPTE is present (and writable for a write)
+ * the access retires at the guest-access cost; otherwise a VM exit and the
+ * fault path, possibly exits to the VMM, until it retires.
+ * Context: inside m2d_vcpu_run() on @vcpu.
+ * Return: an m2d_guest_access, or -EINVAL (not in a vCPU run).
+ */
+M2D_API int m2d_vcpu_access(struct m2d_vcpu *vcpu, uint64_t gpa, unsigned flags);
+/*
+ * m2d_vcpu_access_range() - @n accesses at @gpa, @gpa + @stride, ...
+ * (one word each).  Present SPTEs are checked with one table walk per leaf
+ * table, not per access.  An access the VMM skips counts as done.
+ * Return: as m2d_vcpu_access; STOPPED ends the loop early.
+ */
+M2D_API int m2d_vcpu_access_range(struct m2d_vcpu *vcpu, uint64_t gpa, uint64_t n,
+				  uint64_t stride, unsigned flags);
+/* Guest hypercall KVM_HC_MAP_GPA_RANGE (exits to the VMM). Return: as access. */
+M2D_API int m2d_vcpu_map_gpa_range(struct m2d_vcpu *vcpu, uint64_t gpa, uint64_t npages,
+				   uint64_t attrs);
+
+/* ---- introspection --------------------------------------------------------- */
+
+struct m2d_vm_stats {
+	uint64_t pages[4];           /* present leaf SPTEs by level (1 = 4K, 2 = 2M, 3 = 1G) */
+	uint64_t mmu_pages;          /* table pages (tdp_mmu_pages), root included */
+	uint64_t mmu_invalidate_seq; /* kvm->mmu_invalidate_seq */
+	uint64_t remote_tlb_flush_requests;
+	uint64_t remote_tlb_flush;
+};
+M2D_API void m2d_vm_stats_get(const struct m2d_vm *vm, struct m2d_vm_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* M2D_KVM_H */

@@ -1,0 +1,335 @@
+// SPDX-License-Identifier: MIT
+/*
+ * lib/kvm/stage2.c - arm64 stage-2 faults and unmaps
+ * (arch/arm64/kvm/mmu.c user_mem_abort, __unmap_stage2_range,
+ * stage2_apply_range; arch/arm64/kvm/hyp/pgtable.c map/unmap walkers).
+ *
+ * The table is an m2d_pt in arm64 stage-2 format (4K granule, 4 levels).
+ *
+ * Fault (MECHANISMS.md 6.1): mmap_read_lock + vma_lookup, the VMA page
+ * shift clamped by fault_supports_stage2_huge_mapping, mmu_seq snapshot,
+ * mmap_read_unlock, GUP, read_lock(mmu_lock), the VM-wide
+ * mmu_invalidate_retry (any invalidation in progress, or the sequence
+ * moved, retries), transparent_hugepage_adjust, then the shared map walker:
+ * each entry change is break-before-make (cmpxchg to a locked marker, TLBI
+ * for a valid old entry, cache maintenance of the new mapping when the host
+ * lacks FWB, then the new entry).
+ *
+ * Unmap (6.2, 6.3): under write_lock(mmu_lock), in 1 GiB chunks with
+ * cond_resched_rwlock_write between them; every valid leaf is cleared with
+ * a per-entry TLBI (deferred to one range TLBI when the host has FWB, as a
+ * FEAT_TLBIRANGE+FWB host does) and, without FWB, a dcache clean+invalidate
+ * of the whole page/block; tables left empty are freed (RCU).  No VM-wide
+ * flush is requested afterwards.
+ */
+#include "kvm/kvm.h"
+
+#include <errno.h>
+
+static bool has_fwb(void)
+{
+	return m2d_cost(M2D_COST_KVM_S2_FWB) != 0.0;
+}
+
+/* The CMO for a mapping of @level (dcache clean+inval to PoC), without FWB. */
+static void stage2_cmo(int level)
+{
+	if (!has_fwb())
+		m2d_delay(M2D_COST_KVM_S2_DCACHE_CMO, m2d_level_size(level) / M2D_SZ_1K);
+}
+
+/* fault_supports_stage2_huge_mapping */
+static bool fault_supports_stage2_huge_mapping(const struct m2d_memslot *slot, uint64_t hva,
+					       uint64_t map_size)
+{
+	uint64_t size = slot->npages << M2D_PAGE_SHIFT;
+	uint64_t gpa_start = slot->base_gfn << M2D_PAGE_SHIFT;
+	uint64_t uaddr_start = slot->userspace_addr, uaddr_end = uaddr_start + size;
+
+	/*
+	 * Pages belonging to memslots that don't have the same alignment
+	 * within a PMD/PUD for userspace and IPA cannot be mapped with stage-2
+	 * PMD/PUD entries, because we'll end up mapping the wrong pages.
+	 */
+	if ((gpa_start & (map_size - 1)) != (uaddr_start & (map_size - 1)))
+		return false;
+	/*
+	 * Next, let's make sure we're not trying to map anything not covered
+	 * by the memslot.
+	 */
+	return (hva & ~(map_size - 1)) >= uaddr_start &&
+	       (hva & ~(map_size - 1)) + map_size <= uaddr_end;
+}
+
+/* transparent_hugepage_adjust: map 2M if the host maps the page with a PMD. */
+static uint64_t transparent_hugepage_adjust(struct m2d_vm *kvm, const struct m2d_memslot *slot,
+					    uint64_t hva, uint64_t *pfn, uint64_t *ipa)
+{
+	if (fault_supports_stage2_huge_mapping(slot, hva, M2D_PMD_SIZE)) {
+		/* get_user_mapping_size */
+		if (kvm->ops.host_mapping_level(slot->mm, hva) < M2D_LEVEL_2M)
+			return M2D_PAGE_SIZE;
+		*ipa &= ~(M2D_PMD_SIZE - 1);
+		*pfn &= ~(KVM_PAGES_PER_HPAGE(M2D_LEVEL_2M) - 1);
+		return M2D_PMD_SIZE;
+	}
+	return M2D_PAGE_SIZE;
+}
+
+static int size_to_level(uint64_t size)
+{
+	return size == M2D_PUD_SIZE ? M2D_LEVEL_1G : size == M2D_PMD_SIZE ? M2D_LEVEL_2M
+									  : M2D_LEVEL_4K;
+}
+
+/*
+ * stage2_try_break_pte + stage2_make_pte for one entry (shared walker):
+ * break-before-make with the TLB maintenance the old entry needs.
+ * Return: 0, or -EAGAIN if another walker changed the entry.
+ */
+static int stage2_try_set_pte(struct m2d_vm *kvm, struct m2d_pt_iter *iter, uint64_t new_pte)
+{
+	uint64_t old = iter->old_pte;
+
+	m2d_delay(M2D_COST_KVM_SPTE_CMPXCHG, 1);
+	if (m2d_pt_iter_set_atomic(iter, new_pte))
+		return -EAGAIN;
+	if (m2d_pte_is_present(kvm->fmt, old)) {
+		if (m2d_pte_is_leaf(kvm->fmt, old, iter->level))
+			m2d_delay(M2D_COST_KVM_S2_TLBI, 1);      /* __kvm_tlb_flush_vmid_ipa */
+		else
+			m2d_delay(M2D_COST_KVM_S2_TLBI_VMID, 1); /* __kvm_tlb_flush_vmid */
+	}
+	return 0;
+}
+
+/*
+ * kvm_pgtable_stage2_map (flags HANDLE_FAULT | SHARED): install a leaf of
+ * @level for @ipa, creating tables from the memcache on the way down.
+ */
+static int kvm_pgtable_stage2_map(struct m2d_vcpu *vcpu, uint64_t ipa, int level, uint64_t pfn,
+				  unsigned prot)
+{
+	struct m2d_vm *kvm = vcpu->vm;
+	uint64_t new_pte = m2d_pte_make_leaf(kvm->fmt, level, pfn, prot);
+	struct m2d_pt_iter iter;
+	int ret = -EAGAIN;
+
+	m2d_pt_for_each_pte(iter, kvm->pt, ipa, ipa + M2D_PAGE_SIZE) {
+		uint64_t *table;
+
+		m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, 1);
+		if (iter.level == level) {
+			/* stage2_map_walker_try_leaf */
+			if (iter.old_pte == new_pte)
+				return -EAGAIN; /* someone else mapped it */
+			stage2_cmo(level);
+			ret = stage2_try_set_pte(kvm, &iter, new_pte);
+			if (!ret) {
+				static const enum m2d_counter ctr[] = {
+					[M2D_LEVEL_4K] = M2D_CTR_spte_installs_4k,
+					[M2D_LEVEL_2M] = M2D_CTR_spte_installs_2m,
+					[M2D_LEVEL_1G] = M2D_CTR_spte_installs_1g,
+				};
+				m2d_count(ctr[level], 1);
+			}
+			return ret;
+		}
+		if (m2d_pte_is_present(kvm->fmt, iter.old_pte) &&
+		    !m2d_pte_is_leaf(kvm->fmt, iter.old_pte, iter.level))
+			continue;
+		/*
+		 * stage2_map_walk_leaf: a missing table, or a block that must be
+		 * broken into a (new, empty) table.
+		 */
+		table = m2d_pt_alloc_table(kvm->pt, iter.level - 1);
+		if (!table)
+			return -ENOMEM;
+		if (vcpu->mmu_cache_nobjs > 0)
+			vcpu->mmu_cache_nobjs--;
+		m2d_count(M2D_CTR_tables_allocated, 1);
+		if (stage2_try_set_pte(kvm, &iter, m2d_pte_make_table(kvm->fmt, table))) {
+			m2d_pt_free_table(kvm->pt, table);
+			m2d_count(M2D_CTR_tables_freed, 1);
+			return -EAGAIN;
+		}
+		uatomic_add(&kvm->mmu_pages, 1);
+	}
+	return ret;
+}
+
+/*
+ * get_vma_page_shift: the hugetlb page size, else PAGE_SHIFT (the huge
+ * VM_PFNMAP case is not modelled).
+ */
+static int get_vma_page_shift(const struct m2d_kvm_vma_info *vma)
+{
+	if (vma->page_shift && !vma->pfnmap)
+		return vma->page_shift;
+	return M2D_PAGE_SHIFT;
+}
+
+int user_mem_abort(struct m2d_vcpu *vcpu, struct kvm_page_fault *fault)
+{
+	struct m2d_vm *kvm = vcpu->vm;
+	struct m2d_memslot *memslot = fault->slot;
+	const struct m2d_kvm_host_ops *ops = &kvm->ops;
+	bool logging_active = kvm_slot_dirty_track_enabled(memslot);
+	bool force_pte = logging_active, writable = false;
+	struct m2d_kvm_vma_info vma;
+	uint64_t fault_ipa = fault->addr & ~(M2D_PAGE_SIZE - 1), ipa = fault_ipa;
+	uint64_t hva = fault->hva, vma_pagesize, mmu_seq, pfn, gfn;
+	unsigned prot;
+	int vma_shift, ret;
+	long npages;
+
+	/* Top up the memcache unless this is a permission fault on a page. */
+	if (!fault->present || (logging_active && fault->write)) {
+		if (vcpu->mmu_cache_nobjs < 5) {
+			m2d_delay(M2D_COST_KVM_MMU_PAGE_ALLOC, (uint64_t)(40 - vcpu->mmu_cache_nobjs));
+			vcpu->mmu_cache_nobjs = 40;
+		}
+	}
+
+	/*
+	 * Let's check if we will get back a huge page backed by hugetlbfs, or
+	 * get block mapping for device MMIO region.
+	 */
+	ops->mmap_read_lock(memslot->mm);
+	if (ops->vma_lookup(memslot->mm, hva, &vma)) {
+		ops->mmap_read_unlock(memslot->mm);
+		vcpu->exit = (struct m2d_kvm_exit){ .reason = M2D_KVM_EXIT_EFAULT,
+						    .gpa = fault_ipa, .size = M2D_PAGE_SIZE,
+						    .write = fault->write };
+		return -EFAULT;
+	}
+	vma_shift = force_pte ? M2D_PAGE_SHIFT : get_vma_page_shift(&vma);
+	if (vma_shift == M2D_PUD_SHIFT &&
+	    !fault_supports_stage2_huge_mapping(memslot, hva, M2D_PUD_SIZE))
+		vma_shift = M2D_PMD_SHIFT;
+	if (vma_shift == M2D_PMD_SHIFT &&
+	    !fault_supports_stage2_huge_mapping(memslot, hva, M2D_PMD_SIZE)) {
+		vma_shift = M2D_PAGE_SHIFT;
+		force_pte = true;
+	}
+	vma_pagesize = 1ull << vma_shift;
+	if (vma_pagesize == M2D_PMD_SIZE || vma_pagesize == M2D_PUD_SIZE)
+		fault_ipa &= ~(vma_pagesize - 1);
+	ipa = fault_ipa;
+	gfn = ipa >> M2D_PAGE_SHIFT;
+	/*
+	 * Read mmu_invalidate_seq so that KVM can detect if the results of
+	 * vma_lookup() or __kvm_faultin_pfn() become stale prior to acquiring
+	 * kvm->mmu_lock.  Rely on mmap_read_unlock() for an implicit smp_rmb.
+	 */
+	mmu_seq = READ_ONCE(kvm->mmu_invalidate_seq);
+	ops->mmap_read_unlock(memslot->mm);
+
+	/* __kvm_faultin_pfn for @gfn (the block's first page when huge). */
+	m2d_delay(M2D_COST_KVM_GUP_FAST, 1);
+	hva = gfn_to_hva_memslot(memslot, gfn);
+	if (ops->gup_fast(memslot->mm, hva, true, &pfn, &writable)) {
+		writable = true;
+	} else {
+		npages = ops->gup_slow(memslot->mm, hva, fault->write, false, &pfn, &writable);
+		if (npages != 1) {
+			vcpu->exit = (struct m2d_kvm_exit){ .reason = M2D_KVM_EXIT_EFAULT,
+							    .gpa = fault->addr,
+							    .size = M2D_PAGE_SIZE,
+							    .write = fault->write };
+			return -EFAULT;
+		}
+		writable = writable || fault->write;
+	}
+	/* Only actually map the page as writable if this was a write fault. */
+	if (logging_active && !fault->write)
+		writable = false;
+
+	read_lock(&kvm->mmu_lock); /* kvm_fault_lock */
+	if (mmu_invalidate_retry(kvm, mmu_seq)) {
+		fault->retry = kvm->mmu_invalidate_in_progress ? RETRY_INVALIDATION : RETRY_RACE;
+		ret = RET_PF_RETRY;
+		goto out_unlock;
+	}
+	/*
+	 * If we are not forced to use page mapping, check if we are backed by
+	 * a THP and thus use block mapping if possible.
+	 */
+	if (vma_pagesize == M2D_PAGE_SIZE && !force_pte)
+		vma_pagesize = transparent_hugepage_adjust(kvm, memslot, hva, &pfn, &ipa);
+	else if (vma_pagesize > M2D_PAGE_SIZE)
+		pfn &= ~((vma_pagesize >> M2D_PAGE_SHIFT) - 1);
+
+	prot = M2D_PROT_R | M2D_PROT_X | M2D_PROT_A | M2D_PROT_WB;
+	if (writable)
+		prot |= M2D_PROT_W;
+	ret = kvm_pgtable_stage2_map(vcpu, ipa, size_to_level(vma_pagesize), pfn, prot);
+	if (ret == -EAGAIN) {
+		/* Someone else mapped it (or raced): the guest re-executes. */
+		fault->retry = RETRY_RACE;
+		ret = RET_PF_SPURIOUS;
+	} else if (!ret) {
+		ret = RET_PF_FIXED;
+	}
+out_unlock:
+	read_unlock(&kvm->mmu_lock);
+	if (ops->put_page)
+		ops->put_page(pfn);
+	/* Mark the page dirty only if the fault is handled successfully */
+	if (writable && ret == RET_PF_FIXED)
+		mark_page_dirty_in_slot(kvm, memslot, fault->gfn);
+	return ret;
+}
+
+/*
+ * stage2_unmap_walker over [@start, @end) gfns (exclusive).
+ * Return: number of leaves cleared.
+ */
+static uint64_t kvm_pgtable_stage2_unmap(struct m2d_vm *kvm, uint64_t start, uint64_t end)
+{
+	struct m2d_pt_iter iter;
+	uint64_t zapped = 0, visited = 0;
+	bool fwb = has_fwb();
+
+	m2d_pt_for_each_pte(iter, kvm->pt, start << M2D_PAGE_SHIFT, end << M2D_PAGE_SHIFT) {
+		visited++;
+		if (!m2d_pte_is_leaf(kvm->fmt, iter.old_pte, iter.level))
+			continue;
+		m2d_pt_iter_set(&iter, 0);
+		zapped++;
+		if (!fwb) {
+			m2d_delay(M2D_COST_KVM_S2_TLBI, 1); /* __kvm_tlb_flush_vmid_ipa */
+			stage2_cmo(iter.level);
+		}
+	}
+	m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, visited);
+	m2d_delay(M2D_COST_KVM_SPTE_WRITE, zapped);
+	if (fwb && zapped)
+		m2d_delay(M2D_COST_KVM_S2_TLBI_VMID, 1); /* one deferred range TLBI */
+	/* Free the tables left empty (post-order table walk). */
+	m2d_pt_unmap_free_range(kvm->pt, start << M2D_PAGE_SHIFT, (end - start) << M2D_PAGE_SHIFT);
+	m2d_count(M2D_CTR_spte_zaps, zapped);
+	return zapped;
+}
+
+/*
+ * __unmap_stage2_range / stage2_apply_range: 1 GiB chunks
+ * (kvm_granule_size(KVM_PGTABLE_MIN_BLOCK_LEVEL)) with
+ * cond_resched_rwlock_write between them when @may_block.
+ * Return: false (TLB maintenance was done per entry).
+ */
+bool kvm_stage2_unmap_range(struct m2d_vm *kvm, uint64_t start, uint64_t end, bool may_block)
+{
+	const uint64_t chunk = M2D_PUD_SIZE >> M2D_PAGE_SHIFT;
+
+	lockdep_assert_held_write(&kvm->mmu_lock);
+	while (start < end) {
+		uint64_t next = M2D_MIN(M2D_ALIGN_DOWN(start, chunk) + chunk, end);
+
+		kvm_pgtable_stage2_unmap(kvm, start, next);
+		start = next;
+		if (may_block && start < end)
+			cond_resched_rwlock_write(&kvm->mmu_lock);
+	}
+	return false;
+}

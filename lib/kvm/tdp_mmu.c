@@ -1,0 +1,603 @@
+// SPDX-License-Identifier: MIT
+/*
+ * lib/kvm/tdp_mmu.c - the x86 TDP MMU (arch/x86/kvm/mmu/tdp_mmu.c).
+ *
+ * The second-dimension table is an m2d_pt in EPT (Intel) or x86-64 (AMD
+ * NPT) format with real 64-bit entries; the walks use the pt iterator,
+ * which has the shape of tdp_iter (pre-order, restart from the root at
+ * next_last_level_addr after a yield).
+ *
+ * Faults (kvm_tdp_mmu_map) run under read_lock(mmu_lock) inside an RCU
+ * read section and change entries with one compare-and-exchange each
+ * (m2d_pt_iter_set_atomic = tdp_mmu_set_spte_atomic); a lost exchange
+ * makes the fault retry.  Table pages for the walk come from the vCPU's
+ * kvm_mmu_memory_cache, filled before mmu_lock was taken.  The legacy MMU
+ * (tdp_mmu=N) is modelled as the same walk under write_lock(mmu_lock) with
+ * exclusive stores (kvm_tdp_mmu_map(..., shared = false)).
+ *
+ * Every entry change is reported by the pt module to handle_changed_spte()
+ * (the change hook), which keeps the per-level page stats and the table
+ * accounting; the pt module unlinks replaced tables (handle_removed_pt) and
+ * frees them through call_rcu, as tdp_mmu_free_sp_rcu_callback.
+ *
+ * Zaps for invalidations (tdp_mmu_zap_leafs) run under write_lock, clear
+ * present leaves with plain stores (page-table pages are kept), yield via
+ * tdp_mmu_iter_cond_resched (flushing first if a flush is owed), and leave
+ * the final kvm_flush_remote_tlbs to the caller.
+ *
+ * SPTE software bits: SW0 = host-writable, SW1 = MMU-writable (the
+ * kernel's shadow_host_writable_mask / shadow_mmu_writable_mask; bits 9/10
+ * in the NPT format as in the kernel, bits 52/53 in EPT where the kernel
+ * uses 57/58).
+ */
+#include "kvm/kvm.h"
+
+#include <errno.h>
+
+#define SPTE_HOST_WRITABLE M2D_PROT_SW0
+#define SPTE_MMU_WRITABLE M2D_PROT_SW1
+/* FROZEN_SPTE (formerly REMOVED_SPTE): SHADOW_NONPRESENT_VALUE | 0x5a0. */
+#define FROZEN_SPTE 0x5a0ull
+
+static bool is_frozen_spte(uint64_t spte)
+{
+	return spte == FROZEN_SPTE;
+}
+
+bool is_shadow_present_pte(const struct m2d_vm *kvm, uint64_t spte)
+{
+	return !is_frozen_spte(spte) && m2d_pte_is_present(kvm->fmt, spte);
+}
+
+bool is_last_spte(const struct m2d_vm *kvm, uint64_t spte, int level)
+{
+	return m2d_pte_is_leaf(kvm->fmt, spte, level);
+}
+
+static bool is_writable_pte(const struct m2d_vm *kvm, uint64_t spte, int level)
+{
+	return m2d_pte_prot(kvm->fmt, spte, level) & M2D_PROT_W;
+}
+
+static uint64_t level_gfn(uint64_t addr)
+{
+	return addr >> M2D_PAGE_SHIFT;
+}
+
+/*
+ * handle_changed_spte() - the pt change hook: every SPTE change, including
+ * the children of linked/unlinked tables, passes here.
+ */
+void handle_changed_spte(void *priv, uint64_t addr, uint64_t old_spte, uint64_t new_spte,
+			 int level, bool shared)
+{
+	struct m2d_vm *kvm = priv;
+	bool was_present = is_shadow_present_pte(kvm, old_spte);
+	bool is_present = is_shadow_present_pte(kvm, new_spte);
+	bool was_leaf = was_present && is_last_spte(kvm, old_spte, level);
+	bool is_leaf = is_present && is_last_spte(kvm, new_spte, level);
+
+	/* kvm_update_page_stats */
+	if (was_leaf != is_leaf) {
+		if (shared)
+			uatomic_add(&kvm->pages[level], is_leaf ? 1 : -1);
+		else
+			kvm->pages[level] += is_leaf ? 1 : (uint64_t)-1;
+	}
+	/*
+	 * Recursively handle child PTs if the change removed a subtree from
+	 * the paging structure (handle_removed_pt: tdp_unaccount_mmu_page,
+	 * then call_rcu(tdp_mmu_free_sp_rcu_callback); done by the pt module).
+	 */
+	if (was_present && !was_leaf &&
+	    (is_leaf || !is_present ||
+	     m2d_pte_table(kvm->fmt, old_spte) != m2d_pte_table(kvm->fmt, new_spte))) {
+		if (shared)
+			uatomic_add(&kvm->mmu_pages, -1);
+		else
+			kvm->mmu_pages--;
+		m2d_count(M2D_CTR_tables_freed, 1);
+	}
+}
+
+/* ---- vCPU MMU page cache ------------------------------------------------------ */
+
+/*
+ * tdp_mmu_alloc_sp: take a table page from the vCPU's cache (topped up by
+ * mmu_topup_memory_caches before mmu_lock); the page itself is allocated
+ * from the pt module here since the simulator keeps no idle pages.
+ */
+static uint64_t *tdp_mmu_alloc_sp(struct m2d_vcpu *vcpu, int level)
+{
+	uint64_t *spt = m2d_pt_alloc_table(vcpu->vm->pt, level);
+
+	if (!spt)
+		return NULL;
+	if (vcpu->mmu_cache_nobjs > 0)
+		vcpu->mmu_cache_nobjs--;
+	m2d_count(M2D_CTR_tables_allocated, 1);
+	return spt;
+}
+
+/* tdp_mmu_free_sp: a page that was never linked goes straight back. */
+static void tdp_mmu_free_sp(struct m2d_vm *kvm, uint64_t *spt)
+{
+	m2d_pt_free_table(kvm->pt, spt);
+	m2d_count(M2D_CTR_tables_freed, 1);
+}
+
+/*
+ * Set an SPTE through the iterator: atomically under the read lock
+ * (tdp_mmu_set_spte_atomic, -EBUSY if it changed), else exclusively
+ * (tdp_mmu_iter_set_spte).
+ */
+int tdp_mmu_set_spte(struct m2d_vm *kvm, struct m2d_pt_iter *iter, uint64_t new_spte,
+		     bool shared)
+{
+	if (shared) {
+		lockdep_assert_held_read(&kvm->mmu_lock);
+		m2d_delay(M2D_COST_KVM_SPTE_CMPXCHG, 1);
+		return m2d_pt_iter_set_atomic(iter, new_spte);
+	}
+	lockdep_assert_held_write(&kvm->mmu_lock);
+	m2d_delay(M2D_COST_KVM_SPTE_WRITE, 1);
+	m2d_pt_iter_set(iter, new_spte);
+	return 0;
+}
+
+/* tdp_mmu_link_sp: install a non-leaf SPTE pointing at @spt. */
+static int tdp_mmu_link_sp(struct m2d_vm *kvm, struct m2d_pt_iter *iter, uint64_t *spt,
+			   bool shared)
+{
+	uint64_t spte = m2d_pte_make_table(kvm->fmt, spt);
+	int ret;
+
+	ret = tdp_mmu_set_spte(kvm, iter, spte, shared);
+	if (ret)
+		return ret;
+	/* tdp_account_mmu_page */
+	if (shared)
+		uatomic_add(&kvm->mmu_pages, 1);
+	else
+		kvm->mmu_pages++;
+	return 0;
+}
+
+/*
+ * make_small_spte: child @index of a huge SPTE split one level down; same
+ * attributes, the child's share of the pfn.
+ */
+static uint64_t make_small_spte(const struct m2d_vm *kvm, uint64_t huge_spte, int huge_level,
+				unsigned index)
+{
+	int child = huge_level - 1;
+	uint64_t pfn = m2d_pte_pfn(kvm->fmt, huge_spte, huge_level) +
+		       (uint64_t)index * KVM_PAGES_PER_HPAGE(child);
+
+	return m2d_pte_make_leaf(kvm->fmt, child, pfn,
+				 m2d_pte_prot(kvm->fmt, huge_spte, huge_level));
+}
+
+/*
+ * tdp_mmu_split_huge_page: fill all 512 child SPTEs of @spt while the table
+ * is not yet reachable, then link it over the huge SPTE (the pt module
+ * reports the 512 children to handle_changed_spte when it links the table,
+ * i.e. kvm_update_page_stats(level - 1, 512)).  No TLB flush: the
+ * translation is the same either way.
+ */
+static int tdp_mmu_split_huge_page(struct m2d_vm *kvm, struct m2d_pt_iter *iter, uint64_t *spt,
+				   bool shared)
+{
+	uint64_t huge_spte = iter->old_pte;
+	int ret;
+
+	for (unsigned i = 0; i < M2D_PT_ENTRIES; i++)
+		spt[i] = make_small_spte(kvm, huge_spte, iter->level, i);
+	m2d_delay(M2D_COST_KVM_SPTE_WRITE, M2D_PT_ENTRIES);
+	ret = tdp_mmu_link_sp(kvm, iter, spt, shared);
+	if (ret)
+		return ret;
+	m2d_count(M2D_CTR_huge_splits, 1);
+	return 0;
+}
+
+/*
+ * make_spte (spte.c), for a TDP fault on memory: present, executable,
+ * WB, accessed; writable (and dirty on a write fault) if the host mapping
+ * is writable.
+ */
+static uint64_t make_spte(const struct m2d_vm *kvm, const struct kvm_page_fault *fault,
+			  int level, uint64_t pfn, bool *wrprot)
+{
+	unsigned prot = M2D_PROT_R | M2D_PROT_X | M2D_PROT_U | M2D_PROT_WB | M2D_PROT_A;
+
+	*wrprot = false;
+	if (fault->map_writable) {
+		prot |= M2D_PROT_W | SPTE_HOST_WRITABLE | SPTE_MMU_WRITABLE;
+		if (fault->write)
+			prot |= M2D_PROT_D;
+	}
+	return m2d_pte_make_leaf(kvm->fmt, level, pfn, prot);
+}
+
+static void count_install(int level)
+{
+	static const enum m2d_counter ctr[] = {
+		[M2D_LEVEL_4K] = M2D_CTR_spte_installs_4k,
+		[M2D_LEVEL_2M] = M2D_CTR_spte_installs_2m,
+		[M2D_LEVEL_1G] = M2D_CTR_spte_installs_1g,
+	};
+
+	m2d_count(ctr[level], 1);
+}
+
+/* is_access_allowed */
+static bool is_access_allowed(const struct m2d_vm *kvm, const struct kvm_page_fault *fault,
+			      uint64_t spte, int level)
+{
+	if (fault->write)
+		return is_writable_pte(kvm, spte, level);
+	return true;
+}
+
+/* tdp_mmu_map_handle_target_level */
+static int tdp_mmu_map_handle_target_level(struct m2d_vcpu *vcpu, struct kvm_page_fault *fault,
+					   struct m2d_pt_iter *iter, bool shared)
+{
+	struct m2d_vm *kvm = vcpu->vm;
+	uint64_t old = iter->old_pte, new_spte;
+	bool wrprot; /* write tracking (shadowed guest tables) is not modelled */
+	int ret = RET_PF_FIXED;
+
+	if (is_shadow_present_pte(kvm, old) && is_last_spte(kvm, old, iter->level) &&
+	    (fault->prefetch || is_access_allowed(kvm, fault, old, iter->level)))
+		return RET_PF_SPURIOUS;
+
+	new_spte = make_spte(kvm, fault, iter->level, fault->pfn, &wrprot);
+	if (new_spte == old) {
+		ret = RET_PF_SPURIOUS;
+	} else if (tdp_mmu_set_spte(kvm, iter, new_spte, shared)) {
+		fault->retry = RETRY_RACE;
+		return RET_PF_RETRY;
+	} else {
+		if (!is_shadow_present_pte(kvm, old) || !is_last_spte(kvm, old, iter->level))
+			count_install(iter->level);
+		if (is_shadow_present_pte(kvm, old) && !is_last_spte(kvm, old, iter->level))
+			/* A table was replaced by a huge leaf: kvm_flush_remote_tlbs_gfn. */
+			kvm_flush_remote_tlbs(kvm);
+	}
+	if (is_writable_pte(kvm, new_spte, iter->level) && kvm_slot_dirty_track_enabled(fault->slot))
+		mark_page_dirty_in_slot(kvm, fault->slot, fault->gfn);
+	return ret;
+}
+
+/*
+ * kvm_tdp_mmu_map - handle a TDP page fault (NPT/EPT violation/misconfig)
+ * by installing page tables and SPTEs to translate the faulting guest
+ * physical address.  @shared: under read_lock (TDP MMU) or write_lock
+ * (legacy model).
+ */
+int kvm_tdp_mmu_map(struct m2d_vcpu *vcpu, struct kvm_page_fault *fault, bool shared)
+{
+	struct m2d_vm *kvm = vcpu->vm;
+	uint64_t addr = fault->gfn << M2D_PAGE_SHIFT;
+	struct m2d_pt_iter iter;
+	int ret = RET_PF_RETRY;
+
+	rcu_read_lock();
+	m2d_pt_for_each_pte(iter, kvm->pt, addr, addr + M2D_PAGE_SIZE) {
+		uint64_t *spt;
+		int r;
+
+		m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, 1);
+		/*
+		 * If SPTE has been frozen by another thread, just give up and
+		 * retry, avoiding unnecessary page table allocation and free.
+		 */
+		if (is_frozen_spte(iter.old_pte)) {
+			fault->retry = RETRY_RACE;
+			goto retry;
+		}
+		if (iter.level == fault->goal_level)
+			goto map_target_level;
+		/* Step down into the lower level page table if it exists. */
+		if (is_shadow_present_pte(kvm, iter.old_pte) &&
+		    !is_last_spte(kvm, iter.old_pte, iter.level))
+			continue;
+		/*
+		 * The SPTE is either non-present or points to a huge page that
+		 * needs to be split.
+		 */
+		spt = tdp_mmu_alloc_sp(vcpu, iter.level - 1);
+		if (!spt) {
+			ret = -ENOMEM;
+			goto retry;
+		}
+		if (is_shadow_present_pte(kvm, iter.old_pte))
+			r = tdp_mmu_split_huge_page(kvm, &iter, spt, shared);
+		else
+			r = tdp_mmu_link_sp(kvm, &iter, spt, shared);
+		/*
+		 * Force the guest to retry if installing an upper level SPTE
+		 * failed, e.g. because a different task modified the SPTE.
+		 */
+		if (r) {
+			tdp_mmu_free_sp(kvm, spt);
+			fault->retry = RETRY_RACE;
+			goto retry;
+		}
+	}
+	/*
+	 * The walk aborted before reaching the target level, e.g. because the
+	 * iterator detected an upper level SPTE was frozen during traversal.
+	 */
+	fault->retry = RETRY_RACE;
+	goto retry;
+
+map_target_level:
+	ret = tdp_mmu_map_handle_target_level(vcpu, fault, &iter, shared);
+retry:
+	rcu_read_unlock();
+	return ret;
+}
+
+/* Lockless SPTE check for the guest-access fast path (hardware walk). */
+bool kvm_tdp_mmu_spte_allows(struct m2d_vm *kvm, uint64_t gpa, bool write)
+{
+	struct m2d_pt_walk w;
+
+	m2d_pt_walk(kvm->pt, gpa, &w);
+	if (!w.present)
+		return false;
+	return !write || (w.prot & M2D_PROT_W);
+}
+
+/* ---- zaps ------------------------------------------------------------------------ */
+
+/*
+ * tdp_mmu_iter_cond_resched - yield if the MMU lock is contended or this
+ * thread needs to return control to the scheduler.  If a flush is owed it
+ * is done before the lock is dropped.  Return: true if this thread yielded.
+ */
+bool tdp_mmu_iter_cond_resched(struct m2d_vm *kvm, struct m2d_pt_iter *iter, bool flush,
+			       bool shared)
+{
+	/* Ensure forward progress has been made before yielding. */
+	if (!m2d_pt_iter_can_yield(iter))
+		return false;
+	/*
+	 * rwlock_needbreak() is 0 unless the host's preemption model is
+	 * preemptible (Sean Christopherson, "sched/core: Drop spinlocks on
+	 * contention iff kernel is preemptible", 2024).
+	 */
+	if (m2d_need_resched() ||
+	    (m2d_cost(M2D_COST_KVM_RWLOCK_NEEDBREAK) != 0.0 && rwlock_needbreak(&kvm->mmu_lock))) {
+		if (flush)
+			kvm_flush_remote_tlbs(kvm);
+		rcu_read_unlock();
+		if (shared)
+			cond_resched_rwlock_read(&kvm->mmu_lock);
+		else
+			cond_resched_rwlock_write(&kvm->mmu_lock);
+		rcu_read_lock();
+		m2d_pt_iter_yielded(iter);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * tdp_mmu_zap_leafs - zap the present leaf SPTEs mapping gfns in
+ * [@start, @end), any level; page-table pages are not freed.
+ * Return: true if a TLB flush is owed (anything zapped, or @flush in).
+ */
+bool kvm_tdp_mmu_zap_leafs(struct m2d_vm *kvm, uint64_t start, uint64_t end, bool can_yield,
+			   bool flush)
+{
+	struct m2d_pt_iter iter;
+	uint64_t zapped = 0, visited = 0;
+
+	lockdep_assert_held_write(&kvm->mmu_lock);
+	end = M2D_MIN(end, m2d_pt_max_addr(kvm->pt) >> M2D_PAGE_SHIFT);
+	if (start >= end)
+		return flush;
+	rcu_read_lock();
+	m2d_pt_for_each_pte(iter, kvm->pt, start << M2D_PAGE_SHIFT, end << M2D_PAGE_SHIFT) {
+		visited++;
+		if (can_yield && tdp_mmu_iter_cond_resched(kvm, &iter, flush, false)) {
+			flush = false;
+			continue;
+		}
+		if (!is_shadow_present_pte(kvm, iter.old_pte) ||
+		    !is_last_spte(kvm, iter.old_pte, iter.level))
+			continue;
+		m2d_pt_iter_set(&iter, 0);
+		zapped++;
+		flush = true;
+	}
+	rcu_read_unlock();
+	m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, visited);
+	m2d_delay(M2D_COST_KVM_SPTE_WRITE, zapped);
+	m2d_count(M2D_CTR_spte_zaps, zapped);
+	return flush;
+}
+
+/* ---- dirty logging: write-protect, clear D, split, recover ------------------------- */
+
+/*
+ * kvm_tdp_mmu_wrprot_range (kvm_tdp_mmu_wrprot_slot's worker): clear W on every
+ * writable leaf at or above @min_level, with cmpxchg under the read lock.
+ * Return: true if anything changed (a flush is owed).
+ */
+bool kvm_tdp_mmu_wrprot_range(struct m2d_vm *kvm, uint64_t start, uint64_t end, int min_level,
+			     bool shared)
+{
+	struct m2d_pt_iter iter;
+	bool spte_set = false;
+	uint64_t visited = 0;
+
+	rcu_read_lock();
+	m2d_pt_for_each_pte_min_level(iter, kvm->pt, min_level, start << M2D_PAGE_SHIFT,
+				      end << M2D_PAGE_SHIFT) {
+		uint64_t new_spte;
+
+		visited++;
+retry:
+		if (tdp_mmu_iter_cond_resched(kvm, &iter, false, shared))
+			continue;
+		if (!is_shadow_present_pte(kvm, iter.old_pte) ||
+		    !is_last_spte(kvm, iter.old_pte, iter.level) ||
+		    !is_writable_pte(kvm, iter.old_pte, iter.level))
+			continue;
+		new_spte = m2d_pte_change_prot(kvm->fmt, iter.old_pte, iter.level, 0, M2D_PROT_W);
+		if (tdp_mmu_set_spte(kvm, &iter, new_spte, shared))
+			goto retry;
+		spte_set = true;
+	}
+	rcu_read_unlock();
+	m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, visited);
+	return spte_set;
+}
+
+/*
+ * kvm_tdp_mmu_wrprot_slot (read lock held by the caller, @shared) and the
+ * write-locked equivalents (legacy slot_handle_level, arm64
+ * kvm_mmu_wp_memory_region).
+ */
+bool kvm_tdp_mmu_wrprot_slot(struct m2d_vm *kvm, struct m2d_memslot *slot, int min_level,
+			     bool shared)
+{
+	return kvm_tdp_mmu_wrprot_range(kvm, slot->base_gfn, slot->base_gfn + slot->npages, min_level,
+				shared);
+}
+
+/*
+ * kvm_tdp_mmu_clear_dirty_slot (PML): clear the D bit of every 4K leaf so
+ * the next write is logged (read lock held by the caller).
+ */
+bool kvm_tdp_mmu_clear_dirty_slot(struct m2d_vm *kvm, struct m2d_memslot *slot, bool shared)
+{
+	struct m2d_pt_iter iter;
+	bool spte_set = false;
+	uint64_t visited = 0;
+
+	rcu_read_lock();
+	m2d_pt_for_each_pte(iter, kvm->pt, slot->base_gfn << M2D_PAGE_SHIFT,
+			    (slot->base_gfn + slot->npages) << M2D_PAGE_SHIFT) {
+		uint64_t new_spte;
+
+		visited++;
+retry:
+		if (tdp_mmu_iter_cond_resched(kvm, &iter, false, shared))
+			continue;
+		if (!is_shadow_present_pte(kvm, iter.old_pte) ||
+		    !is_last_spte(kvm, iter.old_pte, iter.level) ||
+		    !(m2d_pte_prot(kvm->fmt, iter.old_pte, iter.level) & M2D_PROT_D))
+			continue;
+		new_spte = m2d_pte_change_prot(kvm->fmt, iter.old_pte, iter.level, 0, M2D_PROT_D);
+		if (tdp_mmu_set_spte(kvm, &iter, new_spte, shared))
+			goto retry;
+		spte_set = true;
+	}
+	rcu_read_unlock();
+	m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, visited);
+	return spte_set;
+}
+
+/*
+ * kvm_tdp_mmu_clear_dirty_pt_masked / write-protect the gfns selected by
+ * @mask (bit i = gfn slot->base_gfn + @gfn_offset + i) at 4K, under the
+ * write lock (GET/CLEAR_DIRTY_LOG).  With PML the D bit is cleared, else W.
+ * Return: true if anything changed.
+ */
+bool kvm_tdp_mmu_wrprot_gfns(struct m2d_vm *kvm, struct m2d_memslot *slot, uint64_t gfn_offset,
+			     uint64_t mask)
+{
+	unsigned clear = kvm->cfg.pml ? M2D_PROT_D : M2D_PROT_W;
+	uint64_t base = slot->base_gfn + gfn_offset;
+	struct m2d_pt_iter iter;
+	bool spte_set = false;
+
+	lockdep_assert_held_write(&kvm->mmu_lock);
+	rcu_read_lock();
+	m2d_pt_for_each_pte(iter, kvm->pt, (base + (uint64_t)__builtin_ctzll(mask)) << M2D_PAGE_SHIFT,
+			    (base + 64 - (uint64_t)__builtin_clzll(mask)) << M2D_PAGE_SHIFT) {
+		uint64_t gfn = level_gfn(iter.addr);
+
+		m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, 1);
+		if (iter.level > M2D_LEVEL_4K || gfn < base || !(mask & (1ull << (gfn - base))))
+			continue;
+		if (!is_shadow_present_pte(kvm, iter.old_pte) ||
+		    !(m2d_pte_prot(kvm->fmt, iter.old_pte, iter.level) & clear))
+			continue;
+		tdp_mmu_set_spte(kvm, &iter,
+				 m2d_pte_change_prot(kvm->fmt, iter.old_pte, iter.level, 0, clear),
+				 false);
+		spte_set = true;
+	}
+	rcu_read_unlock();
+	return spte_set;
+}
+
+/*
+ * kvm_tdp_mmu_try_split_huge_pages / tdp_mmu_split_huge_pages_root:
+ * pre-order walk from @target_level + 1; each present huge SPTE is split
+ * one level (a 1G page becomes 512 2M, and each 2M is then split on the way
+ * down).  Under the read lock (@shared, enabling dirty logging) or the
+ * write lock (CLEAR_DIRTY_LOG, legacy) each table is allocated after
+ * dropping mmu_lock and RCU (tdp_mmu_alloc_sp_for_split), then the walk
+ * restarts from the root.
+ */
+void kvm_tdp_mmu_try_split_huge_pages(struct m2d_vm *kvm, struct m2d_memslot *slot,
+				      uint64_t start, uint64_t end, int target_level, bool shared)
+{
+	struct m2d_pt_iter iter;
+	uint64_t *spt = NULL;
+	int spt_level = 0;
+
+	rcu_read_lock();
+	m2d_pt_for_each_pte_min_level(iter, kvm->pt, target_level + 1, start << M2D_PAGE_SHIFT,
+				      end << M2D_PAGE_SHIFT) {
+		m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, 1);
+retry:
+		if (tdp_mmu_iter_cond_resched(kvm, &iter, false, shared))
+			continue;
+		if (!is_shadow_present_pte(kvm, iter.old_pte) ||
+		    !is_last_spte(kvm, iter.old_pte, iter.level) || iter.level <= target_level)
+			continue;
+		if (spt && spt_level != iter.level - 1) {
+			tdp_mmu_free_sp(kvm, spt);
+			spt = NULL;
+		}
+		if (!spt) {
+			/*
+			 * tdp_mmu_alloc_sp_for_split: allocate with GFP_KERNEL_ACCOUNT
+			 * after dropping mmu_lock and RCU, then restart the walk.
+			 */
+			spt_level = iter.level - 1;
+			rcu_read_unlock();
+			if (shared)
+				read_unlock(&kvm->mmu_lock);
+			else
+				write_unlock(&kvm->mmu_lock);
+			m2d_delay(M2D_COST_KVM_MMU_PAGE_ALLOC, 1);
+			spt = m2d_pt_alloc_table(kvm->pt, spt_level);
+			if (shared)
+				read_lock(&kvm->mmu_lock);
+			else
+				write_lock(&kvm->mmu_lock);
+			rcu_read_lock();
+			m2d_pt_iter_yielded(&iter);
+			if (!spt)
+				break;
+			m2d_count(M2D_CTR_tables_allocated, 1);
+			continue;
+		}
+		if (tdp_mmu_split_huge_page(kvm, &iter, spt, shared))
+			goto retry;
+		spt = NULL;
+	}
+	rcu_read_unlock();
+	if (spt)
+		tdp_mmu_free_sp(kvm, spt);
+}

@@ -1,0 +1,1081 @@
+// SPDX-License-Identifier: MIT
+/*
+ * tests/test_kvm.c - KVM: memslots and lpage_info, the TDP/legacy/stage-2
+ * fault paths (exact table and exchange counts), the invalidation protocol
+ * (aliased memslots, retry predicates), exits to the VMM, memory
+ * attributes, dirty logging against a reference bitmap, and a seeded
+ * randomized fault/zap/split model test.
+ *
+ * The host is a test double (struct fake_mm): one VMA mapping HVA
+ * [base, base + size) to consecutive frames from pfn_base, with a chosen
+ * host mapping level and write permission.  It charges no time.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mmu2d/kvm.h>
+#include <mmu2d/sim.h>
+
+#include "kvm/kvm.h"
+
+#define K4 (1ull << 12)
+#define M2 (1ull << 21)
+#define G1 (1ull << 30)
+
+/* ---- the host test double -------------------------------------------------- */
+
+struct fake_mm {
+	uint64_t base, size;  /* the single VMA */
+	uint64_t pfn_base;    /* frame of @base */
+	bool writable;        /* VM_WRITE */
+	int level;            /* host mapping level of every page */
+	unsigned gup_fast, gup_slow, mmap_locks, vma_lookups;
+};
+
+static bool in_vma(const struct fake_mm *mm, uint64_t hva)
+{
+	return hva >= mm->base && hva < mm->base + mm->size;
+}
+
+static bool fake_gup_fast(void *p, uint64_t hva, bool write, uint64_t *pfn, bool *writable)
+{
+	struct fake_mm *mm = p;
+
+	mm->gup_fast++;
+	if (!in_vma(mm, hva) || (write && !mm->writable))
+		return false;
+	*pfn = mm->pfn_base + ((hva - mm->base) >> 12);
+	*writable = mm->writable;
+	return true;
+}
+
+static long fake_gup_slow(void *p, uint64_t hva, bool write, bool nowait, uint64_t *pfn,
+			  bool *writable)
+{
+	struct fake_mm *mm = p;
+
+	mm->gup_slow++;
+	mm->mmap_locks++;
+	if (!in_vma(mm, hva) || (write && !mm->writable))
+		return -EFAULT;
+	*pfn = mm->pfn_base + ((hva - mm->base) >> 12);
+	*writable = mm->writable;
+	return 1;
+}
+
+static void fake_mmap_read_lock(void *p)
+{
+	((struct fake_mm *)p)->mmap_locks++;
+}
+
+static void fake_mmap_read_unlock(void *p)
+{
+}
+
+static int fake_vma_lookup(void *p, uint64_t hva, struct m2d_kvm_vma_info *out)
+{
+	struct fake_mm *mm = p;
+
+	mm->vma_lookups++;
+	if (!in_vma(mm, hva))
+		return -ENOENT;
+	*out = (struct m2d_kvm_vma_info){ .readable = true, .writable = mm->writable,
+					  .page_shift = 12 };
+	return 0;
+}
+
+static int fake_host_level(void *p, uint64_t hva)
+{
+	return ((struct fake_mm *)p)->level;
+}
+
+/* guest_memfd double: frame = 0x100000 + pgoff, folio order 9 */
+static int fake_gmem_get_pfn(void *gmem, uint64_t pgoff, uint64_t *pfn, int *max_order)
+{
+	*pfn = 0x100000 + pgoff;
+	*max_order = 9;
+	return 0;
+}
+
+static const struct m2d_kvm_host_ops fake_ops = {
+	.gup_fast = fake_gup_fast,
+	.gup_slow = fake_gup_slow,
+	.mmap_read_lock = fake_mmap_read_lock,
+	.mmap_read_unlock = fake_mmap_read_unlock,
+	.vma_lookup = fake_vma_lookup,
+	.host_mapping_level = fake_host_level,
+	.gmem_get_pfn = fake_gmem_get_pfn,
+};
+
+/* ---- fixtures ----------------------------------------------------------------- */
+
+struct env {
+	struct m2d_sim *sim;
+	struct m2d_vm *vm;
+	struct m2d_vcpu *vcpu;
+	struct fake_mm mm;
+};
+
+static void env_init(struct env *e, enum m2d_kvm_mmu mmu, enum m2d_kvm_vendor vendor)
+{
+	struct m2d_sim_config scfg;
+	struct m2d_vm_config cfg;
+
+	memset(e, 0, sizeof(*e));
+	m2d_sim_config_default(&scfg);
+	assert_int_equal(m2d_sim_create(&e->sim, &scfg), 0);
+	m2d_vm_config_default(&cfg);
+	cfg.mmu = mmu;
+	cfg.vendor = vendor;
+	assert_int_equal(m2d_vm_create(&e->vm, e->sim, &cfg, &fake_ops), 0);
+	assert_int_equal(m2d_vcpu_create(e->vm, 0, &e->vcpu), 0);
+	m2d_engine_enter(e->sim);
+}
+
+static void env_fini(struct env *e)
+{
+	m2d_engine_leave(e->sim);
+	m2d_vm_destroy(&e->vm);
+	assert_null(e->vm);
+	m2d_sim_destroy(&e->sim);
+}
+
+static void add_slot(struct env *e, uint32_t id, uint64_t gpa, uint64_t size, uint64_t hva,
+		     uint32_t flags)
+{
+	struct m2d_memslot_desc d = {
+		.id = id, .flags = flags, .guest_phys = gpa, .size = size,
+		.userspace_addr = hva, .mm = &e->mm,
+	};
+
+	assert_int_equal(m2d_vm_set_memslot(e->vm, &d), 0);
+}
+
+static uint64_t ctr(struct env *e, const char *name)
+{
+	return m2d_sim_counter(e->sim, name);
+}
+
+/* Fault once at @gpa; returns the RET_PF_* / -errno. */
+static int fault(struct env *e, uint64_t gpa, unsigned flags)
+{
+	enum retry_cause cause;
+
+	return kvm_mmu_page_fault(e->vcpu, gpa, flags, &cause);
+}
+
+/* Charge exactly 1 ns per SPTE compare-and-exchange (all other costs 0). */
+static uint64_t cmpxchg_clock(void)
+{
+	return m2d_now();
+}
+
+/* ---- memslots ----------------------------------------------------------------------- */
+
+static void test_kvm_memslot_lookup(void **state)
+{
+	struct env e;
+
+	env_init(&e, M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_INTEL);
+	e.mm = (struct fake_mm){ .base = 1ull << 40, .size = 4 * G1, .writable = true, .level = 1 };
+	add_slot(&e, 1, 4 * G1, 2 * G1, 1ull << 40, 0);
+	add_slot(&e, 2, 8 * G1, 2 * G1, 1ull << 40, 0);      /* alias of the same HVA */
+	add_slot(&e, 3, 16 * G1, 1 * G1, (1ull << 40) + 2 * G1, 0);
+
+	assert_null(m2d_gfn_to_memslot(&e.vm->slots, (4 * G1 >> 12) - 1));
+	assert_int_equal(m2d_gfn_to_memslot(&e.vm->slots, 4 * G1 >> 12)->id, 1);
+	assert_int_equal(m2d_gfn_to_memslot(&e.vm->slots, (6 * G1 >> 12) - 1)->id, 1);
+	assert_null(m2d_gfn_to_memslot(&e.vm->slots, 6 * G1 >> 12));
+	assert_int_equal(m2d_gfn_to_memslot(&e.vm->slots, 9 * G1 >> 12)->id, 2);
+	assert_int_equal(m2d_gfn_to_memslot(&e.vm->slots, 16 * G1 >> 12)->id, 3);
+
+	/* GPA overlap and misalignment are rejected. */
+	struct m2d_memslot_desc bad = { .id = 9, .guest_phys = 5 * G1, .size = G1,
+					.userspace_addr = 1ull << 40, .mm = &e.mm };
+	assert_int_equal(m2d_vm_set_memslot(e.vm, &bad), -EINVAL);
+	bad.guest_phys = 32 * G1 + 1;
+	assert_int_equal(m2d_vm_set_memslot(e.vm, &bad), -EINVAL);
+	bad.guest_phys = 32 * G1;
+	bad.size = 0;
+	assert_int_equal(m2d_vm_set_memslot(e.vm, &bad), -ENOENT);
+	env_fini(&e);
+}
+
+struct hva_hits {
+	uint32_t ids[16];
+	unsigned n;
+};
+
+static bool collect(struct m2d_memslot *slot, uint64_t s, uint64_t en, void *arg)
+{
+	struct hva_hits *h = arg;
+
+	h->ids[h->n++] = slot->id;
+	return true;
+}
+
+static void test_kvm_memslot_hva_overlap(void **state)
+{
+	struct env e;
+	struct hva_hits h = { 0 };
+	uint64_t hva = 1ull << 40;
+
+	env_init(&e, M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_INTEL);
+	e.mm = (struct fake_mm){ .base = hva, .size = 8 * G1, .writable = true, .level = 1 };
+	add_slot(&e, 5, 0, G1, hva + 4 * G1, 0);
+	add_slot(&e, 1, 4 * G1, 2 * G1, hva, 0);
+	add_slot(&e, 2, 8 * G1, 2 * G1, hva, 0);
+	add_slot(&e, 3, 12 * G1, G1, hva + G1, 0);
+
+	/* [hva + 1.5G, hva + 1.5G + 4K) stabs slots 1, 2, 3 in (hva, id) order. */
+	assert_int_equal(m2d_memslots_for_each_hva_overlap(&e.vm->slots, hva + G1 + G1 / 2,
+							   hva + G1 + G1 / 2 + K4, collect, &h),
+			 3);
+	assert_int_equal(h.ids[0], 1);
+	assert_int_equal(h.ids[1], 2);
+	assert_int_equal(h.ids[2], 3);
+	h.n = 0;
+	assert_int_equal(m2d_memslots_for_each_hva_overlap(&e.vm->slots, hva + 3 * G1,
+							   hva + 4 * G1, collect, &h),
+			 0);
+	assert_int_equal(m2d_memslots_for_each_hva_overlap(&e.vm->slots, hva + 3 * G1,
+							   hva + 4 * G1 + 1, collect, &h),
+			 1);
+	assert_int_equal(h.ids[0], 5);
+	env_fini(&e);
+}
+
+/* kvm_alloc_memslot_metadata's alignment rules. */
+static void test_kvm_memslot_lpage_info(void **state)
+{
+	struct env e;
+	struct m2d_memslot *s;
+	uint64_t hva = 1ull << 40;
+
+	env_init(&e, M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_INTEL);
+	e.mm = (struct fake_mm){ .base = hva, .size = 16 * G1, .writable = true, .level = 3 };
+	/* GPA 1G + 4K .. 3G + 8K: first and last 2M/1G regions disallowed. */
+	add_slot(&e, 1, G1 + K4, 2 * G1 + K4, hva + K4, 0);
+	s = m2d_memslot_by_id(&e.vm->slots, 1);
+	assert_int_equal(s->nr_lpage[0], 1025);
+	assert_int_equal(s->nr_lpage[1], 3);
+	assert_int_equal(s->lpage_info[0][0].disallow_lpage, 1);
+	assert_int_equal(s->lpage_info[0][1].disallow_lpage, 0);
+	assert_int_equal(s->lpage_info[0][1024].disallow_lpage, 1);
+	assert_int_equal(s->lpage_info[1][0].disallow_lpage, 1);
+	assert_int_equal(s->lpage_info[1][1].disallow_lpage, 0);
+	assert_int_equal(s->lpage_info[1][2].disallow_lpage, 1);
+	/* GPA and HVA disagree modulo 2M: every region disallowed at 2M and 1G. */
+	add_slot(&e, 2, 8 * G1, 2 * G1, hva + 4 * G1 + K4, 0);
+	s = m2d_memslot_by_id(&e.vm->slots, 2);
+	for (uint64_t i = 0; i < s->nr_lpage[0]; i++)
+		assert_int_equal(s->lpage_info[0][i].disallow_lpage, 1);
+	for (uint64_t i = 0; i < s->nr_lpage[1]; i++)
+		assert_int_equal(s->lpage_info[1][i].disallow_lpage, 1);
+	/* Agree modulo 2M but not 1G: 2M allowed, 1G not. */
+	add_slot(&e, 3, 12 * G1, 2 * G1, hva + 8 * G1 + M2, 0);
+	s = m2d_memslot_by_id(&e.vm->slots, 3);
+	assert_int_equal(s->lpage_info[0][5].disallow_lpage, 0);
+	assert_int_equal(s->lpage_info[1][0].disallow_lpage, 1);
+	assert_int_equal(s->lpage_info[1][1].disallow_lpage, 1);
+	env_fini(&e);
+}
+
+/* ---- exact fault counts ------------------------------------------------------------------ */
+
+/*
+ * First touch in an empty 4-level tree (root present): 4K = 3 table
+ * allocations + 3 link exchanges + 1 leaf exchange; 2M = 2 + 2 + 1;
+ * 1G = 1 + 1 + 1 (MECHANISMS.md 4.2).
+ */
+static void check_first_touch(enum m2d_kvm_mmu mmu, enum m2d_kvm_vendor vendor, int host_level,
+			      int want_tables, const char *install_ctr)
+{
+	struct env e;
+	uint64_t hva = 1ull << 40, t0;
+	const char *cost = mmu == M2D_KVM_MMU_LEGACY ? "KVM_SPTE_WRITE" : "KVM_SPTE_CMPXCHG";
+	struct m2d_vm_stats st;
+
+	env_init(&e, mmu, vendor);
+	e.mm = (struct fake_mm){ .base = hva, .size = 4 * G1, .pfn_base = 0x400000,
+				 .writable = true, .level = host_level };
+	add_slot(&e, 1, 4 * G1, 4 * G1, hva, 0);
+	assert_int_equal(m2d_sim_set_param(e.sim, cost, 1.0), 0);
+	t0 = cmpxchg_clock();
+	assert_int_equal(fault(&e, 5 * G1 + 3 * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
+	assert_int_equal(ctr(&e, "tables_allocated"), want_tables);
+	assert_int_equal(cmpxchg_clock() - t0, want_tables + 1);
+	assert_int_equal(ctr(&e, install_ctr), 1);
+	assert_int_equal(ctr(&e, "remote_tlb_flushes"), 0);
+	m2d_vm_stats_get(e.vm, &st);
+	assert_int_equal(st.mmu_pages, 1 + want_tables);
+	assert_int_equal(st.pages[4 - want_tables], 1);
+	/* A second access: spurious, no new exchange. */
+	t0 = cmpxchg_clock();
+	assert_int_equal(fault(&e, 5 * G1 + 3 * K4, M2D_ACCESS_WRITE), RET_PF_SPURIOUS);
+	assert_int_equal(cmpxchg_clock() - t0, 0);
+	assert_true(kvm_tdp_mmu_spte_allows(e.vm, 5 * G1 + 3 * K4, true));
+	env_fini(&e);
+}
+
+static void test_kvm_tdp_first_touch_counts(void **state)
+{
+	check_first_touch(M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_INTEL, 1, 3, "spte_installs_4k");
+	check_first_touch(M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_INTEL, 2, 2, "spte_installs_2m");
+	check_first_touch(M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_INTEL, 3, 1, "spte_installs_1g");
+	check_first_touch(M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_AMD, 1, 3, "spte_installs_4k");
+	check_first_touch(M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_AMD, 3, 1, "spte_installs_1g");
+}
+
+static void test_kvm_legacy_first_touch_counts(void **state)
+{
+	check_first_touch(M2D_KVM_MMU_LEGACY, M2D_KVM_VENDOR_INTEL, 1, 3, "spte_installs_4k");
+	check_first_touch(M2D_KVM_MMU_LEGACY, M2D_KVM_VENDOR_INTEL, 2, 2, "spte_installs_2m");
+}
+
+static void test_kvm_stage2_first_touch_counts(void **state)
+{
+	check_first_touch(M2D_KVM_MMU_ARM64_S2, M2D_KVM_VENDOR_INTEL, 1, 3, "spte_installs_4k");
+	/* THP-backed (host PMD): transparent_hugepage_adjust maps 2M. */
+	check_first_touch(M2D_KVM_MMU_ARM64_S2, M2D_KVM_VENDOR_INTEL, 2, 2, "spte_installs_2m");
+}
+
+/* A second 4K fault in the same 2M region allocates nothing new. */
+static void test_kvm_tdp_neighbour_fault(void **state)
+{
+	struct env e;
+	uint64_t hva = 1ull << 40;
+
+	env_init(&e, M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_INTEL);
+	e.mm = (struct fake_mm){ .base = hva, .size = G1, .writable = true, .level = 1 };
+	add_slot(&e, 1, 0, G1, hva, 0);
+	for (uint64_t i = 0; i < 512; i++)
+		assert_int_equal(fault(&e, i * K4, 0), RET_PF_FIXED);
+	assert_int_equal(ctr(&e, "tables_allocated"), 3);
+	assert_int_equal(ctr(&e, "spte_installs_4k"), 512);
+	assert_int_equal(fault(&e, M2, 0), RET_PF_FIXED);
+	assert_int_equal(ctr(&e, "tables_allocated"), 4);
+	/* Each fault: GUP-fast succeeded (read faults try it for write). */
+	assert_int_equal(e.mm.gup_fast, 513);
+	assert_int_equal(e.mm.gup_slow, 0);
+	env_fini(&e);
+}
+
+/* ---- invalidation protocol ------------------------------------------------------------------- */
+
+/*
+ * mmu_stress_test's aliasing: N memslots over one HVA range; one notifier
+ * invalidation of the range zaps every SPTE of every slot, accumulates one
+ * range covering all slots, flushes once and bumps the sequence once.
+ */
+static void test_kvm_notifier_aliasing(void **state)
+{
+	const unsigned nslots = 8;
+	const uint64_t slot_size = 8 * M2;
+	struct env e;
+	uint64_t hva = 1ull << 40, pages = slot_size / K4;
+	struct m2d_vm_stats st;
+	struct m2d_lock_stats ls;
+
+	env_init(&e, M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_INTEL);
+	e.mm = (struct fake_mm){ .base = hva, .size = slot_size, .writable = true, .level = 1 };
+	for (unsigned i = 0; i < nslots; i++)
+		add_slot(&e, i + 1, 4 * G1 + i * slot_size, slot_size, hva, 0);
+	for (unsigned i = 0; i < nslots; i++)
+		for (uint64_t p = 0; p < pages; p++)
+			assert_int_equal(fault(&e, 4 * G1 + i * slot_size + p * K4, M2D_ACCESS_WRITE),
+					 RET_PF_FIXED);
+	m2d_vm_stats_get(e.vm, &st);
+	assert_int_equal(st.pages[1], nslots * pages);
+	assert_int_equal(st.mmu_invalidate_seq, 0);
+
+	m2d_vm_mmu_notifier_invalidate_range_start(e.vm, hva, hva + slot_size, true);
+	assert_int_equal(e.vm->mmu_invalidate_in_progress, 1);
+	assert_int_equal(e.vm->mmu_invalidate_range_start, 4 * G1 >> 12);
+	assert_int_equal(e.vm->mmu_invalidate_range_end, (4 * G1 + nslots * slot_size) >> 12);
+	assert_int_equal(e.vm->mn_active_invalidate_count, 1);
+	m2d_vm_stats_get(e.vm, &st);
+	assert_int_equal(st.pages[1], 0);
+	assert_int_equal(ctr(&e, "spte_zaps"), nslots * pages);
+	assert_int_equal(ctr(&e, "remote_tlb_flushes"), 1);
+	/* Leaf zaps keep the tables. */
+	assert_int_equal(st.mmu_pages, 1 + 1 + 1 + nslots * slot_size / M2);
+	m2d_vm_mmu_notifier_invalidate_range_end(e.vm, hva, hva + slot_size);
+	m2d_vm_stats_get(e.vm, &st);
+	assert_int_equal(st.mmu_invalidate_seq, 1);
+	assert_int_equal(e.vm->mmu_invalidate_in_progress, 0);
+	assert_int_equal(e.vm->mn_active_invalidate_count, 0);
+	assert_int_equal(ctr(&e, "mmu_notifier_invalidations"), 1);
+	assert_int_equal(ctr(&e, "remote_tlb_flushes"), 1);
+	if (m2d_sim_lock_stats(e.sim, "mmu_lock", &ls) == 0)
+		assert_int_equal(ls.acquisitions, nslots * pages + 2);
+
+	/* An invalidation that overlaps no memslot does not reach the protocol. */
+	m2d_vm_mmu_notifier_invalidate_range_start(e.vm, hva + slot_size, hva + 2 * slot_size, true);
+	m2d_vm_mmu_notifier_invalidate_range_end(e.vm, hva + slot_size, hva + 2 * slot_size);
+	m2d_vm_stats_get(e.vm, &st);
+	assert_int_equal(st.mmu_invalidate_seq, 1);
+	assert_int_equal(ctr(&e, "mmu_notifier_invalidations"), 2);
+	env_fini(&e);
+}
+
+/* The retry predicates (MECHANISMS.md 5.3), directly. */
+static void test_kvm_retry_predicates(void **state)
+{
+	struct env e;
+	struct m2d_vm *kvm;
+	uint64_t seq;
+
+	env_init(&e, M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_INTEL);
+	kvm = e.vm;
+	seq = kvm->mmu_invalidate_seq;
+	write_lock(&kvm->mmu_lock);
+	assert_false(mmu_invalidate_retry_gfn(kvm, seq, 100));
+	assert_false(mmu_invalidate_retry(kvm, seq));
+
+	kvm_mmu_invalidate_begin(kvm);
+	/* Between begin and range_add the lockless check sees no range. */
+	assert_false(mmu_invalidate_retry_gfn_unsafe(kvm, seq, 100));
+	kvm_mmu_invalidate_range_add(kvm, 50, 150);
+	kvm_mmu_invalidate_range_add(kvm, 400, 500); /* accumulates to [50, 500) */
+	assert_int_equal(kvm->mmu_invalidate_range_start, 50);
+	assert_int_equal(kvm->mmu_invalidate_range_end, 500);
+	/* x86: only gfns in the accumulated range retry while in progress. */
+	assert_true(mmu_invalidate_retry_gfn(kvm, seq, 100));
+	assert_true(mmu_invalidate_retry_gfn(kvm, seq, 300));
+	assert_false(mmu_invalidate_retry_gfn(kvm, seq, 10));
+	assert_false(mmu_invalidate_retry_gfn(kvm, seq, 500));
+	assert_true(mmu_invalidate_retry_gfn_unsafe(kvm, seq, 499));
+	assert_false(mmu_invalidate_retry_gfn_unsafe(kvm, seq, 600));
+	/* arm64: any invalidation in progress retries. */
+	assert_true(mmu_invalidate_retry(kvm, seq));
+
+	/* A nested invalidation keeps widening; the range resets only at 0->1. */
+	kvm_mmu_invalidate_begin(kvm);
+	kvm_mmu_invalidate_range_add(kvm, 1000, 1001);
+	assert_int_equal(kvm->mmu_invalidate_range_start, 50);
+	assert_int_equal(kvm->mmu_invalidate_range_end, 1001);
+	kvm_mmu_invalidate_end(kvm);
+	kvm_mmu_invalidate_end(kvm);
+	assert_int_equal(kvm->mmu_invalidate_seq, seq + 2);
+
+	/* After the invalidation completed, every snapshot from before retries. */
+	assert_true(mmu_invalidate_retry_gfn(kvm, seq, 10));
+	assert_true(mmu_invalidate_retry_gfn_unsafe(kvm, seq, 10));
+	assert_true(mmu_invalidate_retry(kvm, seq));
+	/* A snapshot taken after it does not. */
+	assert_false(mmu_invalidate_retry_gfn(kvm, seq + 2, 10));
+	assert_false(mmu_invalidate_retry(kvm, seq + 2));
+
+	/* Next invalidation starts from an empty range. */
+	kvm_mmu_invalidate_begin(kvm);
+	assert_int_equal(kvm->mmu_invalidate_range_start, INVALID_GPA);
+	kvm_mmu_invalidate_range_add(kvm, 7, 8);
+	assert_true(mmu_invalidate_retry_gfn(kvm, seq + 2, 7));
+	assert_false(mmu_invalidate_retry_gfn(kvm, seq + 2, 100));
+	kvm_mmu_invalidate_end(kvm);
+	write_unlock(&kvm->mmu_lock);
+	env_fini(&e);
+}
+
+/*
+ * A fault whose snapshot predates a completed invalidation retries at
+ * is_page_fault_stale even for an unrelated gfn (x86), and any
+ * invalidation in progress makes a stage-2 fault retry: drive the fault
+ * path's pre-check by leaving an invalidation open.
+ */
+static void test_kvm_fault_precheck_retry(void **state)
+{
+	struct env e;
+	uint64_t hva = 1ull << 40;
+
+	env_init(&e, M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_INTEL);
+	e.mm = (struct fake_mm){ .base = hva, .size = G1, .writable = true, .level = 1 };
+	add_slot(&e, 1, 0, G1, hva, 0);
+	write_lock(&e.vm->mmu_lock);
+	kvm_mmu_invalidate_begin(e.vm);
+	kvm_mmu_invalidate_range_add(e.vm, 0, 16);
+	write_unlock(&e.vm->mmu_lock);
+	/* In range: the pre-check retries before GUP. */
+	enum retry_cause cause;
+	assert_int_equal(kvm_mmu_page_fault(e.vcpu, 4 * K4, 0, &cause), RET_PF_RETRY);
+	assert_int_equal(cause, RETRY_INVALIDATION);
+	assert_int_equal(e.mm.gup_fast, 0);
+	/* Outside the range: x86 proceeds. */
+	assert_int_equal(kvm_mmu_page_fault(e.vcpu, 64 * K4, 0, &cause), RET_PF_FIXED);
+	assert_int_equal(ctr(&e, "fault_retries"), 1);
+	write_lock(&e.vm->mmu_lock);
+	kvm_mmu_invalidate_end(e.vm);
+	write_unlock(&e.vm->mmu_lock);
+	env_fini(&e);
+
+	env_init(&e, M2D_KVM_MMU_ARM64_S2, M2D_KVM_VENDOR_INTEL);
+	e.mm = (struct fake_mm){ .base = hva, .size = G1, .writable = true, .level = 1 };
+	add_slot(&e, 1, 0, G1, hva, 0);
+	write_lock(&e.vm->mmu_lock);
+	kvm_mmu_invalidate_begin(e.vm);
+	kvm_mmu_invalidate_range_add(e.vm, 0, 16);
+	write_unlock(&e.vm->mmu_lock);
+	/* arm64: VM-wide check, an unrelated gfn retries too (after GUP). */
+	assert_int_equal(kvm_mmu_page_fault(e.vcpu, 64 * K4, 0, &cause), RET_PF_RETRY);
+	assert_int_equal(cause, RETRY_INVALIDATION);
+	assert_int_equal(e.mm.gup_fast, 1);
+	write_lock(&e.vm->mmu_lock);
+	kvm_mmu_invalidate_end(e.vm);
+	write_unlock(&e.vm->mmu_lock);
+	assert_int_equal(kvm_mmu_page_fault(e.vcpu, 64 * K4, 0, &cause), RET_PF_FIXED);
+	env_fini(&e);
+}
+
+/* arm64 unmap: per-entry TLBI and, without FWB, a 4K CMO per page; tables freed. */
+static void test_kvm_stage2_unmap_costs(void **state)
+{
+	struct env e;
+	uint64_t hva = 1ull << 40, t0;
+	struct m2d_vm_stats st;
+
+	env_init(&e, M2D_KVM_MMU_ARM64_S2, M2D_KVM_VENDOR_INTEL);
+	e.mm = (struct fake_mm){ .base = hva, .size = 4 * M2, .writable = true, .level = 1 };
+	add_slot(&e, 1, 0, 4 * M2, hva, 0);
+	for (uint64_t p = 0; p < 4 * M2 / K4; p++)
+		assert_int_equal(fault(&e, p * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_S2_TLBI", 1.0), 0);
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_S2_DCACHE_CMO", 1000.0), 0);
+	t0 = m2d_now();
+	m2d_vm_mmu_notifier_invalidate_range_start(e.vm, hva, hva + 4 * M2, true);
+	m2d_vm_mmu_notifier_invalidate_range_end(e.vm, hva, hva + 4 * M2);
+	/* 2048 pages x (1 TLBI + 4 KiB x 1000 ns/KiB) */
+	assert_int_equal(m2d_now() - t0, 2048 * (1 + 4000));
+	assert_int_equal(ctr(&e, "spte_zaps"), 2048);
+	/* No VM-wide flush on arm64 unmap. */
+	assert_int_equal(ctr(&e, "remote_tlb_flushes"), 0);
+	m2d_vm_stats_get(e.vm, &st);
+	assert_int_equal(st.pages[1], 0);
+	assert_int_equal(ctr(&e, "tables_freed"), 4 + 1 + 1);
+	/* With FWB: no CMOs, one deferred range TLBI. */
+	for (uint64_t p = 0; p < 4 * M2 / K4; p++)
+		assert_int_equal(fault(&e, p * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_S2_FWB", 1.0), 0);
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_S2_TLBI_VMID", 7.0), 0);
+	t0 = m2d_now();
+	m2d_vm_mmu_notifier_invalidate_range_start(e.vm, hva, hva + 4 * M2, true);
+	m2d_vm_mmu_notifier_invalidate_range_end(e.vm, hva, hva + 4 * M2);
+	assert_int_equal(m2d_now() - t0, 7);
+	env_fini(&e);
+}
+
+/* ---- vCPU runs and exits ---------------------------------------------------------------- */
+
+struct run_ctx {
+	uint64_t gpa, n;
+	unsigned flags;
+	int result;
+	unsigned exits;
+	enum m2d_kvm_exit_action action;
+	struct m2d_kvm_exit last;
+};
+
+static void guest_touch(struct m2d_vcpu *vcpu, void *arg)
+{
+	struct run_ctx *c = arg;
+
+	c->result = m2d_vcpu_access_range(vcpu, c->gpa, c->n, K4, c->flags);
+}
+
+static enum m2d_kvm_exit_action vmm_exit(struct m2d_vcpu *vcpu, const struct m2d_kvm_exit *exit,
+					 void *arg)
+{
+	struct run_ctx *c = arg;
+
+	c->exits++;
+	c->last = *exit;
+	return c->action;
+}
+
+/*
+ * mmu_stress_test's ro phase in miniature: after mprotect(PROT_READ) (a
+ * notifier invalidation + the VMA losing VM_WRITE), every write exits with
+ * -EFAULT; the VMM skips the instruction each time.
+ */
+static void test_kvm_vcpu_efault_skip(void **state)
+{
+	struct env e;
+	uint64_t hva = 1ull << 40;
+	struct run_ctx c = { .gpa = 0, .n = 1024, .flags = M2D_ACCESS_WRITE,
+			     .action = M2D_KVM_EXIT_SKIP };
+
+	env_init(&e, M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_INTEL);
+	e.mm = (struct fake_mm){ .base = hva, .size = 4 * M2, .writable = true, .level = 1 };
+	add_slot(&e, 1, 0, 4 * M2, hva, 0);
+	assert_int_equal(m2d_vcpu_run(e.vcpu, guest_touch, &c, vmm_exit, &c), 0);
+	assert_int_equal(c.result, M2D_GUEST_ACCESS_DONE);
+	assert_int_equal(ctr(&e, "faults"), 1024);
+	assert_int_equal(c.exits, 0);
+	/* run2: rewrites over present SPTEs do not fault. */
+	assert_int_equal(m2d_vcpu_run(e.vcpu, guest_touch, &c, vmm_exit, &c), 0);
+	assert_int_equal(ctr(&e, "faults"), 1024);
+
+	m2d_vm_mmu_notifier_invalidate_range_start(e.vm, hva, hva + 4 * M2, true);
+	e.mm.writable = false;
+	m2d_vm_mmu_notifier_invalidate_range_end(e.vm, hva, hva + 4 * M2);
+	assert_int_equal(m2d_vcpu_run(e.vcpu, guest_touch, &c, vmm_exit, &c), 0);
+	assert_int_equal(c.exits, 1024);
+	assert_int_equal(ctr(&e, "efault_exits"), 1024);
+	assert_int_equal(c.last.reason, M2D_KVM_EXIT_EFAULT);
+	assert_int_equal(c.last.gpa, 1023 * K4);
+	assert_true(c.last.write);
+	/* stage 2 reads work on the read-only mapping. */
+	c.flags = 0;
+	assert_int_equal(m2d_vcpu_run(e.vcpu, guest_touch, &c, vmm_exit, &c), 0);
+	assert_int_equal(c.exits, 1024);
+	assert_true(kvm_tdp_mmu_spte_allows(e.vm, 5 * K4, false));
+	assert_false(kvm_tdp_mmu_spte_allows(e.vm, 5 * K4, true));
+
+	/* Stop on the first -EFAULT (arm64-style host loop). */
+	c.flags = M2D_ACCESS_WRITE;
+	c.action = M2D_KVM_EXIT_STOP;
+	assert_int_equal(m2d_vcpu_run(e.vcpu, guest_touch, &c, vmm_exit, &c), -EFAULT);
+	assert_int_equal(c.result, M2D_GUEST_ACCESS_STOPPED);
+	assert_int_equal(c.exits, 1025);
+	env_fini(&e);
+}
+
+/* KVM_HC_MAP_GPA_RANGE: the guest's hypercall exits to the VMM, which converts. */
+struct psc_vmm {
+	struct m2d_vm *vm;
+	unsigned exits;
+};
+
+static enum m2d_kvm_exit_action vmm_map_gpa_range(struct m2d_vcpu *vcpu,
+						  const struct m2d_kvm_exit *exit, void *arg)
+{
+	struct psc_vmm *v = arg;
+
+	v->exits++;
+	assert_int_equal(exit->reason, M2D_KVM_EXIT_HYPERCALL);
+	assert_int_equal(m2d_vm_set_memory_attributes(v->vm, exit->gpa, exit->size * K4,
+						      exit->flags),
+			 0);
+	return M2D_KVM_EXIT_RETRY;
+}
+
+static void guest_psc(struct m2d_vcpu *vcpu, void *arg)
+{
+	assert_int_equal(m2d_vcpu_map_gpa_range(vcpu, M2, 512, M2D_MEMORY_ATTRIBUTE_PRIVATE),
+			 M2D_GUEST_ACCESS_DONE);
+	assert_int_equal(m2d_vcpu_access(vcpu, M2 + K4, M2D_ACCESS_WRITE | M2D_ACCESS_PRIVATE),
+			 M2D_GUEST_ACCESS_DONE);
+}
+
+static void test_kvm_vcpu_map_gpa_range(void **state)
+{
+	struct env e;
+	uint64_t hva = 1ull << 40;
+	int gmem;
+	struct m2d_memslot_desc d;
+	struct psc_vmm v = { 0 };
+
+	env_init(&e, M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_AMD);
+	e.mm = (struct fake_mm){ .base = hva, .size = 4 * M2, .writable = true, .level = 1 };
+	d = (struct m2d_memslot_desc){ .id = 1, .flags = M2D_MEM_GUEST_MEMFD, .size = 4 * M2,
+				       .userspace_addr = hva, .mm = &e.mm, .gmem = &gmem };
+	assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+	v.vm = e.vm;
+	assert_int_equal(m2d_vcpu_run(e.vcpu, guest_psc, NULL, vmm_map_gpa_range, &v), 0);
+	assert_int_equal(v.exits, 1);
+	assert_int_equal(ctr(&e, "userspace_exits"), 1);
+	/* Private 2M region, gmem folio order 9: one 2M private SPTE at the gmem pfn. */
+	assert_int_equal(ctr(&e, "spte_installs_2m"), 1);
+	struct m2d_pt_walk w;
+
+	m2d_pt_walk(e.vm->pt, M2 + K4, &w);
+	assert_true(w.present);
+	assert_int_equal(w.level, M2D_LEVEL_2M);
+	assert_int_equal(w.pfn, 0x100000 + 512 + 1);
+	assert_int_equal(e.mm.gup_fast + e.mm.gup_slow, 0);
+	env_fini(&e);
+}
+
+/* fault_mmap_lock: every fault also takes mmap_read_lock for vma_lookup. */
+static void test_kvm_fault_mmap_lock(void **state)
+{
+	struct env e;
+	uint64_t hva = 1ull << 40;
+
+	env_init(&e, M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_INTEL);
+	e.vm->cfg.fault_mmap_lock = true;
+	e.mm = (struct fake_mm){ .base = hva, .size = M2, .writable = true, .level = 1 };
+	add_slot(&e, 1, 0, M2, hva, 0);
+	for (uint64_t p = 0; p < 16; p++)
+		assert_int_equal(fault(&e, p * K4, 0), RET_PF_FIXED);
+	assert_int_equal(e.mm.mmap_locks, 16);
+	assert_int_equal(e.mm.vma_lookups, 16);
+	e.vm->cfg.fault_mmap_lock = false;
+	assert_int_equal(fault(&e, 16 * K4, 0), RET_PF_FIXED);
+	assert_int_equal(e.mm.mmap_locks, 16);
+	env_fini(&e);
+}
+
+/* ---- memory attributes --------------------------------------------------------------------- */
+
+static void test_kvm_memory_attributes(void **state)
+{
+	struct env e;
+	uint64_t hva = 1ull << 40;
+	struct m2d_memslot_desc d;
+	struct m2d_memslot *s;
+	struct m2d_vm_stats st;
+	int gmem;
+
+	env_init(&e, M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_AMD);
+	e.mm = (struct fake_mm){ .base = hva, .size = 4 * M2, .writable = true, .level = 2 };
+	d = (struct m2d_memslot_desc){ .id = 1, .flags = M2D_MEM_GUEST_MEMFD, .guest_phys = 0,
+				       .size = 4 * M2, .userspace_addr = hva, .mm = &e.mm,
+				       .gmem = &gmem };
+	assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+	s = m2d_memslot_by_id(&e.vm->slots, 1);
+
+	/* Shared 2M mapping, then convert 4K of it to private. */
+	assert_int_equal(fault(&e, 0, M2D_ACCESS_WRITE), RET_PF_FIXED);
+	assert_int_equal(ctr(&e, "spte_installs_2m"), 1);
+	assert_int_equal(m2d_vm_set_memory_attributes(e.vm, K4, K4, M2D_MEMORY_ATTRIBUTE_PRIVATE),
+			 0);
+	m2d_vm_stats_get(e.vm, &st);
+	assert_int_equal(st.pages[2], 0);             /* zapped */
+	assert_int_equal(st.mmu_invalidate_seq, 1);   /* one begin/end */
+	assert_int_equal(m2d_vm_get_memory_attributes(e.vm, 1), M2D_MEMORY_ATTRIBUTE_PRIVATE);
+	assert_int_equal(m2d_vm_get_memory_attributes(e.vm, 2), 0);
+	assert_true(s->lpage_info[0][0].disallow_lpage & KVM_LPAGE_MIXED_FLAG);
+	assert_false(s->lpage_info[0][1].disallow_lpage & KVM_LPAGE_MIXED_FLAG);
+	/* Setting the same attributes again: no invalidation. */
+	assert_int_equal(m2d_vm_set_memory_attributes(e.vm, K4, K4, M2D_MEMORY_ATTRIBUTE_PRIVATE),
+			 0);
+	m2d_vm_stats_get(e.vm, &st);
+	assert_int_equal(st.mmu_invalidate_seq, 1);
+
+	/* Mixed region: shared faults map 4K; a private access to a shared gfn exits. */
+	assert_int_equal(fault(&e, 0, 0), RET_PF_FIXED);
+	assert_int_equal(ctr(&e, "spte_installs_4k"), 1);
+	assert_int_equal(fault(&e, 0, M2D_ACCESS_PRIVATE), -EFAULT);
+	assert_int_equal(e.vcpu->exit.reason, M2D_KVM_EXIT_MEMORY_FAULT);
+	/* Private fault on the private gfn: gmem pfn, 4K (mixed region). */
+	assert_int_equal(fault(&e, K4, M2D_ACCESS_PRIVATE), RET_PF_FIXED);
+	assert_int_equal(ctr(&e, "spte_installs_4k"), 2);
+
+	/* Whole 2M region private: mixed flag cleared, private fault maps 2M (folio order 9). */
+	assert_int_equal(m2d_vm_set_memory_attributes(e.vm, M2, M2, M2D_MEMORY_ATTRIBUTE_PRIVATE),
+			 0);
+	assert_false(s->lpage_info[0][1].disallow_lpage & KVM_LPAGE_MIXED_FLAG);
+	assert_int_equal(fault(&e, M2 + 5 * K4, M2D_ACCESS_PRIVATE), RET_PF_FIXED);
+	assert_int_equal(ctr(&e, "spte_installs_2m"), 2);
+	/* Back to shared for [0, 4M): the runs merge away. */
+	assert_int_equal(m2d_vm_set_memory_attributes(e.vm, 0, 4 * M2, 0), 0);
+	assert_int_equal(e.vm->nr_attrs, 0);
+	assert_false(s->lpage_info[0][0].disallow_lpage & KVM_LPAGE_MIXED_FLAG);
+	assert_int_equal(m2d_vm_set_memory_attributes(e.vm, 1, K4, 0), -EINVAL);
+	env_fini(&e);
+}
+
+/* ---- dirty logging vs a reference bitmap ------------------------------------------------------ */
+
+static void guest_write_list(struct m2d_vcpu *vcpu, void *arg)
+{
+	const uint64_t *gpas = arg;
+
+	for (unsigned i = 1; i <= gpas[0]; i++)
+		assert_int_equal(m2d_vcpu_access(vcpu, gpas[i], M2D_ACCESS_WRITE),
+				 M2D_GUEST_ACCESS_DONE);
+}
+
+static void check_dirty_log(enum m2d_kvm_mmu mmu, enum m2d_kvm_vendor vendor, bool manual,
+			    uint64_t seed)
+{
+	const uint64_t npages = 4 * M2 / K4, words = npages / 64;
+	struct env e;
+	uint64_t hva = 1ull << 40, ref[64], got[64];
+	uint64_t *gpas = malloc((npages + 1) * sizeof(*gpas));
+	struct m2d_memslot_desc d;
+
+	env_init(&e, mmu, vendor);
+	/* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, enabled before any slot exists. */
+	e.vm->cfg.manual_protect = manual;
+	e.mm = (struct fake_mm){ .base = hva, .size = 4 * M2, .writable = true, .level = 2 };
+	add_slot(&e, 1, 0, 4 * M2, hva, 0);
+	/* Populate with huge pages, then enable logging (eager split). */
+	for (uint64_t p = 0; p < npages; p += 512)
+		assert_int_equal(fault(&e, p * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
+	d = (struct m2d_memslot_desc){ .id = 1, .flags = M2D_MEM_LOG_DIRTY_PAGES, .guest_phys = 0,
+				       .size = 4 * M2, .userspace_addr = hva, .mm = &e.mm };
+	assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+	if (mmu == M2D_KVM_MMU_TDP)
+		assert_int_equal(ctr(&e, "huge_splits"), 4);
+
+	srand((unsigned)seed);
+	for (int iter = 0; iter < 4; iter++) {
+		uint64_t n = 0;
+
+		memset(ref, 0, sizeof(ref));
+		for (uint64_t i = 0; i < 300; i++) {
+			uint64_t p = (uint64_t)rand() % npages;
+
+			gpas[++n] = p * K4;
+			ref[p / 64] |= 1ull << (p % 64);
+		}
+		gpas[0] = n;
+		assert_int_equal(m2d_vcpu_run(e.vcpu, guest_write_list, gpas, NULL, NULL), 0);
+		assert_int_equal(m2d_vm_get_dirty_log(e.vm, 1, got), 0);
+		for (uint64_t w = 0; w < words; w++)
+			if (got[w] != ref[w])
+				fail_msg("seed %llu iter %d word %llu: got %llx want %llx",
+					 (unsigned long long)seed, iter, (unsigned long long)w,
+					 (unsigned long long)got[w], (unsigned long long)ref[w]);
+		if (manual)
+			assert_int_equal(m2d_vm_clear_dirty_log(e.vm, 1, 0, npages, got), 0);
+	}
+	free(gpas);
+	env_fini(&e);
+}
+
+static void test_kvm_dirty_log_reference(void **state)
+{
+	uint64_t seed = 42;
+
+	printf("dirty log seed %llu\n", (unsigned long long)seed);
+	check_dirty_log(M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_INTEL, false, seed);     /* PML */
+	check_dirty_log(M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_AMD, false, seed + 1);   /* wrprot */
+	check_dirty_log(M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_AMD, true, seed + 2);    /* CLEAR */
+	check_dirty_log(M2D_KVM_MMU_LEGACY, M2D_KVM_VENDOR_INTEL, true, seed + 3);
+	check_dirty_log(M2D_KVM_MMU_ARM64_S2, M2D_KVM_VENDOR_INTEL, false, seed + 4);
+}
+
+/* Disabling dirty logging recovers huge pages in place (one flush). */
+static void test_kvm_dirty_log_recover_huge(void **state)
+{
+	struct env e;
+	uint64_t hva = 1ull << 40;
+	struct m2d_memslot_desc d = { .id = 1, .guest_phys = 0, .size = 4 * M2,
+				      .userspace_addr = hva };
+	struct m2d_vm_stats st;
+	uint64_t flushes;
+
+	env_init(&e, M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_AMD);
+	e.mm = (struct fake_mm){ .base = hva, .size = 4 * M2, .writable = true, .level = 2 };
+	d.mm = &e.mm;
+	d.flags = M2D_MEM_LOG_DIRTY_PAGES;
+	assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+	for (uint64_t p = 0; p < 4 * M2 / K4; p++)
+		assert_int_equal(fault(&e, p * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
+	m2d_vm_stats_get(e.vm, &st);
+	assert_int_equal(st.pages[1], 2048);
+	flushes = ctr(&e, "remote_tlb_flushes");
+	d.flags = 0;
+	assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+	m2d_vm_stats_get(e.vm, &st);
+	assert_int_equal(st.pages[1], 0);
+	assert_int_equal(st.pages[2], 4);
+	assert_int_equal(ctr(&e, "remote_tlb_flushes"), flushes + 1);
+	assert_int_equal(ctr(&e, "tables_freed"), 4);
+	env_fini(&e);
+}
+
+/* ---- randomized model test ---------------------------------------------------------------------- */
+
+/*
+ * Random faults (read/write, three host levels by region), notifier zaps
+ * of random HVA ranges, kvm_zap_gfn_range, dirty-logging toggles (split /
+ * recover), checked after every step against a reference: the set of
+ * mapped gfns with their expected pfn, and stats = number of present
+ * leaves by level.
+ */
+static void test_kvm_random_model(void **state)
+{
+	const uint64_t size = 8 * M2, npages = size / K4;
+	uint64_t seed;
+	static bool ref_mapped[8 * 512];
+	struct env e;
+	uint64_t hva = 1ull << 40;
+	struct m2d_memslot_desc d = { .id = 1, .guest_phys = 0, .size = size,
+				      .userspace_addr = hva };
+
+	for (int mmu = 0; mmu < M2D_KVM_MMU_NR; mmu++) {
+		uint64_t rng = 20261121 + (uint64_t)mmu;
+
+		seed = rng;
+		printf("random model seed %llu mmu %d\n", (unsigned long long)rng, mmu);
+		env_init(&e, (enum m2d_kvm_mmu)mmu, M2D_KVM_VENDOR_INTEL);
+		e.mm = (struct fake_mm){ .base = hva, .size = size, .pfn_base = 0x80000,
+					 .writable = true, .level = 2 };
+		d.mm = &e.mm;
+		d.flags = 0;
+		assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+		memset(ref_mapped, 0, sizeof(ref_mapped));
+		for (int step = 0; step < 3000; step++) {
+			uint64_t r, p, n;
+
+			rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+			r = rng >> 33;
+			p = (r >> 4) % npages;
+			switch (r % 8) {
+			case 0: case 1: case 2: case 3: {
+				int ret = fault(&e, p * K4, (r & 16) ? M2D_ACCESS_WRITE : 0);
+
+				assert_true(ret == RET_PF_FIXED || ret == RET_PF_SPURIOUS);
+				/*
+				 * arm64 breaks a block to map a 4K page inside it
+				 * (break-before-make into an empty table): the rest of
+				 * that block becomes unmapped.
+				 */
+				if (mmu == M2D_KVM_MMU_ARM64_S2) {
+					for (uint64_t q = 0; q < npages; q++) {
+						struct m2d_pt_walk w;
+
+						m2d_pt_walk(e.vm->pt, q * K4, &w);
+						if (ref_mapped[q] && !w.present)
+							assert_int_equal(q >> 9, p >> 9);
+						ref_mapped[q] = w.present;
+					}
+				}
+				/* Huge mappings map their whole region. */
+				struct m2d_pt_walk w;
+
+				m2d_pt_walk(e.vm->pt, p * K4, &w);
+				assert_true(w.present);
+				for (uint64_t q = p & ~((m2d_level_size(w.level) >> 12) - 1), k = 0;
+				     k < m2d_level_size(w.level) >> 12; k++)
+					ref_mapped[q + k] = true;
+				break;
+			}
+			case 4: /* notifier invalidation of a random HVA range */
+				n = 1 + (r >> 20) % 700;
+				if (p + n > npages)
+					n = npages - p;
+				m2d_vm_mmu_notifier_invalidate_range_start(e.vm, hva + p * K4,
+									   hva + (p + n) * K4, true);
+				m2d_vm_mmu_notifier_invalidate_range_end(e.vm, hva + p * K4,
+									 hva + (p + n) * K4);
+				/* Leaves overlapping the range are zapped whole. */
+				for (uint64_t q = 0; q < npages; q++) {
+					struct m2d_pt_walk w;
+
+					if (!ref_mapped[q])
+						continue;
+					m2d_pt_walk(e.vm->pt, q * K4, &w);
+					uint64_t sz = m2d_level_size(w.present ? w.level : 1) >> 12;
+					uint64_t b = q & ~(sz - 1);
+
+					if (w.present && b < p + n && b + sz > p)
+						fail_msg("seed %llu step %d: gfn %llu (level %d) survived zap of [%llu, %llu)",
+							 (unsigned long long)seed, step,
+							 (unsigned long long)q, w.level,
+							 (unsigned long long)p,
+							 (unsigned long long)(p + n));
+				}
+				for (uint64_t q = 0; q < npages; q++) {
+					struct m2d_pt_walk w;
+
+					m2d_pt_walk(e.vm->pt, q * K4, &w);
+					ref_mapped[q] = w.present;
+				}
+				break;
+			case 5:
+				if (mmu == M2D_KVM_MMU_ARM64_S2)
+					break;
+				n = 1 + (r >> 20) % 1500;
+				if (p + n > npages)
+					n = npages - p;
+				kvm_zap_gfn_range(e.vm, p, p + n);
+				for (uint64_t q = 0; q < npages; q++) {
+					struct m2d_pt_walk w;
+
+					m2d_pt_walk(e.vm->pt, q * K4, &w);
+					if (q >= p && q < p + n)
+						assert_false(w.present);
+					ref_mapped[q] = w.present;
+				}
+				break;
+			case 6: /* toggle dirty logging: split or recover */
+				d.flags ^= M2D_MEM_LOG_DIRTY_PAGES;
+				assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+				/*
+				 * Splits keep every mapping; recovery maps a whole
+				 * 2M region huge from any of its 4K leaves.
+				 */
+				for (uint64_t q = 0; q < npages; q++) {
+					struct m2d_pt_walk w;
+
+					m2d_pt_walk(e.vm->pt, q * K4, &w);
+					if (ref_mapped[q])
+						assert_true(w.present);
+					else if (w.present)
+						assert_int_equal(w.level, M2D_LEVEL_2M);
+					ref_mapped[q] = w.present;
+				}
+				break;
+			default: /* change host mapping level */
+				e.mm.level = 1 + (int)((r >> 8) % 2);
+				break;
+			}
+			/* Invariants: mapped set, pfns, stats. */
+			uint64_t leaves[4] = { 0 };
+
+			for (uint64_t q = 0; q < npages; q++) {
+				struct m2d_pt_walk w;
+
+				m2d_pt_walk(e.vm->pt, q * K4, &w);
+				if (w.present != ref_mapped[q])
+					fail_msg("seed %llu step %d op %d p %llu: gfn %llu present %d want %d",
+						 (unsigned long long)seed, step, (int)(r % 8),
+						 (unsigned long long)p, (unsigned long long)q,
+						 w.present, ref_mapped[q]);
+				if (w.present) {
+					assert_int_equal(w.pfn, 0x80000 + q);
+					if ((q & ((m2d_level_size(w.level) >> 12) - 1)) == 0)
+						leaves[w.level]++;
+				}
+			}
+			struct m2d_vm_stats st;
+
+			m2d_vm_stats_get(e.vm, &st);
+			for (int l = 1; l <= 3; l++)
+				if (st.pages[l] != leaves[l])
+					fail_msg("seed %llu step %d: pages[%d] %llu want %llu",
+						 (unsigned long long)seed, step, l,
+						 (unsigned long long)st.pages[l],
+						 (unsigned long long)leaves[l]);
+		}
+		env_fini(&e);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_kvm_memslot_lookup),
+		cmocka_unit_test(test_kvm_memslot_hva_overlap),
+		cmocka_unit_test(test_kvm_memslot_lpage_info),
+		cmocka_unit_test(test_kvm_tdp_first_touch_counts),
+		cmocka_unit_test(test_kvm_legacy_first_touch_counts),
+		cmocka_unit_test(test_kvm_stage2_first_touch_counts),
+		cmocka_unit_test(test_kvm_tdp_neighbour_fault),
+		cmocka_unit_test(test_kvm_notifier_aliasing),
+		cmocka_unit_test(test_kvm_retry_predicates),
+		cmocka_unit_test(test_kvm_fault_precheck_retry),
+		cmocka_unit_test(test_kvm_stage2_unmap_costs),
+		cmocka_unit_test(test_kvm_vcpu_efault_skip),
+		cmocka_unit_test(test_kvm_vcpu_map_gpa_range),
+		cmocka_unit_test(test_kvm_fault_mmap_lock),
+		cmocka_unit_test(test_kvm_memory_attributes),
+		cmocka_unit_test(test_kvm_dirty_log_reference),
+		cmocka_unit_test(test_kvm_dirty_log_recover_huge),
+		cmocka_unit_test(test_kvm_random_model),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
