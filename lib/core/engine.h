@@ -160,7 +160,11 @@ static inline void cond_resched(void)
 	m2d_sched_point();
 }
 
-/* Has another runnable thread a smaller clock? (need_resched() analogue) */
+/*
+ * need_resched() analogue: another runnable thread bound to the same host CPU
+ * is behind this one in virtual time.  Threads on other CPUs never make it
+ * true (they run in parallel; sched points interleave them).
+ */
 bool m2d_need_resched(void);
 
 /* Thread attributes used by IPIs and traces. */

@@ -86,6 +86,8 @@ struct m2d_lock_class {
 
 /* Category 0, created with the sim: plain work charged by m2d_thread_work(). */
 #define M2D_CAT_WORK 0u
+/* Category 1: waits whose own category could not be allocated (out of memory). */
+#define M2D_CAT_OOM 1u
 
 /* Extra breakdown categories (beyond cost ids): "work", "wait:<class>". */
 struct category {
@@ -141,6 +143,7 @@ struct m2d_sim {
 	struct category *cats;
 	unsigned nr_cats, cap_cats;
 	struct m2d_lock_class *classes, **classes_tail;
+	struct m2d_lock_class oom_class; /* used when a class cannot be allocated */
 	struct m2d_sim_lock *sim_locks; /* public locks, freed with the sim */
 	/* RCU */
 	struct rcu_state rcu;

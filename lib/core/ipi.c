@@ -65,7 +65,7 @@ static void ipi_send(const struct m2d_cpumask *mask, enum m2d_cost handler, uint
 {
 	struct m2d_thread *self = cur_ctx();
 	struct m2d_sim *sim = self->sim;
-	int me = self->hot.thread ? self->cpu : -1;
+	int me = self->hot.thread ? self->cpu : 0; /* outside code runs on CPU 0 */
 	uint64_t n = 0;
 
 	m2d_sched_point();

@@ -86,18 +86,27 @@ static void sift_down(struct m2d_sim *sim, unsigned i)
 	heap_set(sim, i, t);
 }
 
+/* Room for every thread in the heap, reserved when a thread is created. */
+static int heap_reserve(struct m2d_sim *sim, unsigned n)
+{
+	unsigned cap = sim->heap_cap ? sim->heap_cap : 64;
+	struct m2d_thread **h;
+
+	if (n <= sim->heap_cap)
+		return 0;
+	while (cap < n)
+		cap *= 2;
+	h = m2d_realloc(M2D_ALLOC_ENGINE, sim->heap, sim->heap_cap * sizeof(*h), cap * sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	sim->heap = h;
+	sim->heap_cap = cap;
+	return 0;
+}
+
 static void heap_push(struct m2d_sim *sim, struct m2d_thread *t)
 {
-	if (sim->heap_n == sim->heap_cap) {
-		unsigned cap = sim->heap_cap ? 2 * sim->heap_cap : 64;
-		struct m2d_thread **h = m2d_realloc(M2D_ALLOC_ENGINE, sim->heap,
-						    sim->heap_cap * sizeof(*h), cap * sizeof(*h));
-
-		if (!h)
-			m2d_die("out of memory growing the run queue");
-		sim->heap = h;
-		sim->heap_cap = cap;
-	}
+	M2D_BUG_ON(sim->heap_n >= sim->heap_cap);
 	sim->heap[sim->heap_n] = t;
 	sift_up(sim, sim->heap_n++);
 }
@@ -145,13 +154,13 @@ unsigned m2d_category_get(struct m2d_sim *sim, const char *prefix, const char *n
 						 sim->cap_cats * sizeof(*c), cap * sizeof(*c));
 
 		if (!c)
-			m2d_die("out of memory adding a breakdown category");
+			return sim->nr_cats > M2D_CAT_OOM ? M2D_CAT_OOM : UINT32_MAX;
 		sim->cats = c;
 		sim->cap_cats = cap;
 	}
 	full = m2d_malloc(M2D_ALLOC_ENGINE, pl + strlen(name) + 1);
 	if (!full)
-		m2d_die("out of memory adding a breakdown category");
+		return sim->nr_cats > M2D_CAT_OOM ? M2D_CAT_OOM : UINT32_MAX;
 	strcpy(full, prefix);
 	strcat(full, name);
 	sim->cats[sim->nr_cats].name = full;
@@ -167,7 +176,7 @@ void m2d_thread_charge_cat(struct m2d_thread *t, unsigned cat, double ns)
 					n * sizeof(*a));
 
 		if (!a)
-			m2d_die("out of memory growing a thread's breakdown");
+			return; /* out of memory: the clock is right, the breakdown loses @ns */
 		memset(a + t->nr_cat_ns, 0, (n - t->nr_cat_ns) * sizeof(*a));
 		t->cat_ns = a;
 		t->nr_cat_ns = n;
@@ -235,6 +244,8 @@ struct m2d_thread *m2d_thread_create(struct m2d_sim *sim, int cpu, const char *n
 		ret = -EINVAL;
 		goto err;
 	}
+	if (heap_reserve(sim, (unsigned)sim->nr_threads + 1))
+		goto err;
 	t = m2d_zalloc(M2D_ALLOC_ENGINE, sizeof(*t));
 	if (!t)
 		goto err;
@@ -369,15 +380,22 @@ void m2d_sim_sched_point(void)
 	m2d_sched_point();
 }
 
+/*
+ * need_resched(): the kernel sets it when another task wants *this* CPU.
+ * Threads on other CPUs being behind in virtual time is not a reason to
+ * reschedule (sched points already interleave them), so only a runnable
+ * thread bound to the same host CPU and behind this one counts.
+ */
 bool m2d_need_resched(void)
 {
 	struct m2d_thread *t = cur_ctx();
-	struct m2d_sim *sim;
 
 	if (!t || !t->hot.thread)
 		return false;
-	sim = t->sim;
-	return sim->heap_n && before(sim->heap[0], t);
+	for (struct m2d_thread *o = t->sim->by_cpu[t->cpu]; o; o = o->next_on_cpu)
+		if (o != t && o->state == M2D_TS_RUNNABLE && before(o, t))
+			return true;
+	return false;
 }
 
 /* Block the running thread @t until m2d_sched_wake(). */

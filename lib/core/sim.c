@@ -103,8 +103,14 @@ int m2d_sim_create(struct m2d_sim **out, const struct m2d_sim_config *cfg)
 	m2d_ctx_init(sim, &sim->outside);
 	sim->outside.name = (char *)"outside";
 	m2d_rcu_init(sim);
-	/* category 0 is plain work (m2d_thread_work) */
-	m2d_category_get(sim, "", "work");
+	/* category 0 is plain work (m2d_thread_work), 1 the out-of-memory fallback */
+	ret = -ENOMEM;
+	if (m2d_category_get(sim, "", "work") != M2D_CAT_WORK ||
+	    m2d_category_get(sim, "wait:", "(out of memory)") != M2D_CAT_OOM)
+		goto err_destroy;
+	sim->oom_class.sim = sim;
+	sim->oom_class.name = sim->cats[M2D_CAT_OOM].name + 5;
+	sim->oom_class.cat = M2D_CAT_OOM;
 	ret = topology_init(sim);
 	if (ret)
 		goto err_destroy;
