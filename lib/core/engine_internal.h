@@ -133,6 +133,7 @@ struct m2d_sim {
 	unsigned heap_n, heap_cap;
 	struct m2d_coro host;          /* m2d_sim_run's stack */
 	struct m2d_thread *running;    /* current simulated thread, NULL on host */
+	struct m2d_thread *zombie;     /* exited thread whose stack awaits unmapping */
 	unsigned nr_blocked;
 	bool in_run;
 	/* topology */

@@ -327,10 +327,16 @@ static void resume(struct m2d_sim *sim, struct m2d_coro *from, struct m2d_thread
 	sim->running = n;
 	m2d_cur = n ? &n->hot : NULL;
 	sim->counters[M2D_CTR_context_switches]++;
-	if (final)
+	if (final) {
+		/* the next context to run unmaps our stack (we are still on it) */
+		sim->zombie = container_of(from, struct m2d_thread, coro);
 		m2d_coro_transfer_final(from, to);
-	else
-		m2d_coro_transfer(from, to);
+	}
+	m2d_coro_transfer(from, to);
+	if (sim->zombie) {
+		m2d_coro_fini(&sim->zombie->coro);
+		sim->zombie = NULL;
+	}
 }
 
 static void switch_away(struct m2d_thread *t, bool final)
