@@ -716,6 +716,49 @@ static void test_engine_flush_tlb_kernel_range(void **state)
 	m2d_sim_destroy(&sim);
 }
 
+/* An IPI to a thread spinning on a lock: handled while it waits. */
+static struct m2d_spinlock spin_ipi_lock;
+static m2d_vtime_t spinner_got;
+
+static void spin_ipi_holder(void *p)
+{
+	spin_lock(&spin_ipi_lock);
+	m2d_thread_work(1000);
+	m2d_sched_point();
+	spin_unlock(&spin_ipi_lock);
+}
+
+static void spin_ipi_waiter(void *p)
+{
+	m2d_thread_work(100);
+	spin_lock(&spin_ipi_lock);
+	spinner_got = m2d_now();
+	spin_unlock(&spin_ipi_lock);
+}
+
+static void spin_ipi_sender(void *p)
+{
+	m2d_thread_work(500);
+	flush_tlb_all();
+}
+
+static void test_engine_ipi_to_spinning_waiter(void **state)
+{
+	struct m2d_sim *sim = new_sim(3, 1, 1);
+
+	set(sim, "ipi_receive", 300);
+	spin_lock_init(&spin_ipi_lock, "ipi_spin", M2D_RANK_NONE);
+	assert_int_equal(m2d_sim_spawn(sim, 0, "holder", spin_ipi_holder, NULL), 0);
+	assert_int_equal(m2d_sim_spawn(sim, 1, "waiter", spin_ipi_waiter, NULL), 0);
+	assert_int_equal(m2d_sim_spawn(sim, 2, "sender", spin_ipi_sender, NULL), 0);
+	assert_int_equal(m2d_sim_run(sim), 0);
+	/* holder: 1000 + 300 (interrupted); waiter: handler [500, 800) ends before the grant */
+	assert_int_equal(spinner_got, 1300);
+	assert_true(m2d_sim_breakdown_ns(sim, 1, "ipi_receive") == 300);
+	assert_true(m2d_sim_breakdown_ns(sim, 1, "wait:ipi_spin") == 900);
+	m2d_sim_destroy(&sim);
+}
+
 /* ---- determinism -------------------------------------------------------------------------- */
 
 static struct m2d_sim_lock *det_locks[3];
@@ -967,6 +1010,7 @@ int main(void)
 		cmocka_unit_test(test_engine_cond_resched_rwlock_write),
 		cmocka_unit_test(test_engine_spin_trylock_virtual_time),
 		cmocka_unit_test(test_engine_flush_tlb_kernel_range),
+		cmocka_unit_test(test_engine_ipi_to_spinning_waiter),
 		cmocka_unit_test(test_engine_determinism),
 		cmocka_unit_test(test_engine_random_mutual_exclusion),
 		cmocka_unit_test(test_engine_outside_mode),

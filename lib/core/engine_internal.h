@@ -61,7 +61,8 @@ struct m2d_thread {
 	enum wait_mode wait_mode;
 	unsigned wait_cat;          /* category charged for the wait */
 	const char *wait_what;      /* for deadlock reports */
-	uint64_t irq_debt_ns;       /* interrupts taken while blocked-spinning */
+	uint64_t irq_debt_ns;       /* interrupt time taken while blocked-spinning, ns */
+	m2d_vtime_t irq_busy_until; /* ... and when the last of those handlers ends */
 	/* locks held (lockdep and hold times) */
 	struct held_lock held[M2D_MAX_HELD];
 	unsigned nr_held;

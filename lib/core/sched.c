@@ -419,23 +419,29 @@ void m2d_sched_block(struct m2d_thread *t)
 
 /*
  * m2d_sched_wake() - make blocked @t runnable at virtual time @at (or its
- * own clock if later); the waited time goes to category @cat, and
- * interrupts it took while spinning are added after.
+ * own clock if later, or the end of an interrupt handler it took while
+ * spinning); the waited time goes to category @cat.
  */
 void m2d_sched_wake(struct m2d_thread *t, m2d_vtime_t at, unsigned cat)
 {
 	struct m2d_sim *sim = t->sim;
 
 	M2D_BUG_ON(t->state != M2D_TS_BLOCKED);
+	/* interrupts taken while spinning: their time is already in the breakdown */
+	if (t->irq_busy_until > at)
+		at = t->irq_busy_until;
 	if (at > t->hot.clock) {
+		m2d_vtime_t waited = at - t->hot.clock;
+
+		waited = waited > t->irq_debt_ns ? waited - t->irq_debt_ns : 0;
 		if (M2D_TRACE_ON(sim))
 			m2d_trace_record(sim, t->id, 'X', sim->cats[cat].name, t->hot.clock,
 					 at - t->hot.clock);
-		m2d_thread_charge_cat(t, cat, (double)(at - t->hot.clock));
+		m2d_thread_charge_cat(t, cat, (double)waited);
 		t->hot.clock = at;
 	}
-	t->hot.clock += t->irq_debt_ns;
 	t->irq_debt_ns = 0;
+	t->irq_busy_until = 0;
 	t->state = M2D_TS_RUNNABLE;
 	sim->nr_blocked--;
 	heap_push(sim, t);
