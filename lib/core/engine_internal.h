@@ -155,7 +155,8 @@ struct m2d_sim {
 	/* trace */
 	struct trace_event *trace;
 	size_t trace_n, trace_cap;
-	bool trace_oom;
+	bool trace_oom;                /* an allocation failed: events are missing */
+	bool trace_truncated;          /* the event cap was reached */
 };
 
 /* The context m2d_cur points at (a thread or a pseudo-thread). */
