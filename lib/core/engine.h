@@ -303,8 +303,9 @@ static inline void m2d_write_seqcount_end(struct m2d_seqcount *s) { WRITE_ONCE(s
 
 /*
  * A wait queue: threads sleep on it until woken.  m2d_wait_event() is the
- * kernel's wait_event(): it re-tests @cond (a C expression) after every
- * wake-up.  Waking charges SLEEP_WAKEUP to the woken thread; the woken
+ * kernel's wait_event(): a sched point (so @cond is first tested when no
+ * runnable thread is behind in virtual time), then it re-tests @cond (a C
+ * expression) after every wake-up.  Waking charges SLEEP_WAKEUP to the woken thread; the woken
  * thread's clock becomes max(its clock, the waker's clock) + latency.
  * @spin: true = the waiter busy-waits (charged as spinning, no wake-up latency),
  * which fast-forwards kernel retry loops (e.g. a vCPU re-faulting while an
@@ -322,6 +323,7 @@ void m2d_wait(struct m2d_waitqueue *wq, bool spin);
 unsigned m2d_wake_up_all(struct m2d_waitqueue *wq);
 #define m2d_wait_event(wq, cond, spin)                                         \
 	do {                                                                   \
+		m2d_sched_point();                                             \
 		while (!(cond))                                                \
 			m2d_wait((wq), (spin));                                \
 	} while (0)
