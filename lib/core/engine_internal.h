@@ -52,7 +52,7 @@ struct m2d_thread {
 	bool spinning;              /* blocked but on CPU (spinlock, spin wait) */
 	m2d_thread_fn fn;
 	void *arg;
-	double breakdown[M2D_COST_NR]; /* ns per cost category */
+	uint64_t breakdown[M2D_COST_NR]; /* ns per cost category */
 	double *cat_ns;             /* ns per extra category (sim->cats), grown on demand */
 	unsigned nr_cat_ns;
 	/* waiting */
@@ -119,7 +119,8 @@ struct trace_event {
 
 struct m2d_sim {
 	struct m2d_sim_config cfg;
-	double cost_ns[M2D_COST_NR];
+	double cost_ns[M2D_COST_NR];   /* profile values, ns (or ns/KiB, flag) per unit */
+	uint64_t cost_fp[M2D_COST_NR]; /* the same in 32.32 fixed point, for m2d_delay() */
 	char *cost_src[M2D_COST_NR];   /* profile comment per parameter */
 	char *profile_path;
 	uint64_t counters[M2D_CTR_NR];
@@ -187,6 +188,7 @@ void m2d_rcu_flush_all(struct m2d_sim *sim);
 void m2d_rcu_reader_exit(struct m2d_sim *sim, struct m2d_thread *t, m2d_vtime_t at);
 
 /* ---- profile.c ---- */
+int m2d_cost_set(struct m2d_sim *sim, int id, double value);
 int m2d_profile_load(struct m2d_sim *sim, const char *profile);
 void m2d_profile_free(struct m2d_sim *sim);
 extern const char *const m2d_cost_names[M2D_COST_NR];

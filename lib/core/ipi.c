@@ -45,10 +45,10 @@ static void charge_target(struct m2d_thread *t, enum m2d_cost handler, uint64_t 
 			  m2d_vtime_t sent)
 {
 	struct m2d_sim *sim = t->sim;
-	double recv = sim->cost_ns[M2D_COST_IPI_RECEIVE];
-	double h = sim->cost_ns[handler] * (double)count;
-	double exitc = t->in_guest ? sim->cost_ns[M2D_COST_VM_EXIT] : 0;
-	uint64_t total = (uint64_t)(recv + h + exitc);
+	uint64_t recv = (uint64_t)sim->cost_ns[M2D_COST_IPI_RECEIVE];
+	uint64_t h = (uint64_t)(sim->cost_ns[handler] * (double)count);
+	uint64_t exitc = t->in_guest ? (uint64_t)sim->cost_ns[M2D_COST_VM_EXIT] : 0;
+	uint64_t total = recv + h + exitc;
 
 	t->breakdown[M2D_COST_IPI_RECEIVE] += recv;
 	t->breakdown[handler] += h;

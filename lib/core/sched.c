@@ -191,6 +191,7 @@ void m2d_ctx_init(struct m2d_sim *sim, struct m2d_thread *t)
 	t->sim = sim;
 	t->heap_idx = -1;
 	t->hot.cost_ns = sim->cost_ns;
+	t->hot.cost_fp = sim->cost_fp;
 	t->hot.breakdown = t->breakdown;
 	t->hot.counters = sim->counters;
 	t->hot.sim = sim;
@@ -548,13 +549,14 @@ m2d_vtime_t m2d_thread_now(void)
 void m2d_thread_work(double ns)
 {
 	struct m2d_thread *t = cur_ctx();
-	uint64_t whole;
+	uint64_t whole, f;
 
 	if (!(ns > 0))
 		return;
-	ns += t->hot.frac;
 	whole = (uint64_t)ns;
-	t->hot.frac = ns - (double)whole;
+	f = t->hot.frac + (uint64_t)((ns - (double)whole) * (double)(1ull << M2D_COST_FP_SHIFT));
+	whole += f >> M2D_COST_FP_SHIFT;
+	t->hot.frac = f & ((1ull << M2D_COST_FP_SHIFT) - 1);
 	t->hot.clock += whole;
 	m2d_thread_charge_cat(t, M2D_CAT_WORK, (double)whole);
 }

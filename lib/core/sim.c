@@ -169,9 +169,8 @@ int m2d_sim_set_param(struct m2d_sim *sim, const char *name, double value)
 	i = param_index(name);
 	if (i < 0)
 		return M2D_E_PARAM;
-	if (!isfinite(value) || value < 0)
+	if (m2d_cost_set(sim, i, value))
 		return -EINVAL;
-	sim->cost_ns[i] = value;
 	m2d_free_str(M2D_ALLOC_PROFILE, sim->cost_src[i]);
 	sim->cost_src[i] = m2d_strdup(M2D_ALLOC_PROFILE, "set");
 	return 0;
@@ -269,7 +268,7 @@ int m2d_sim_thread_count(const struct m2d_sim *sim)
 static double ctx_cat(const struct m2d_thread *t, int cost, int cat)
 {
 	if (cost >= 0)
-		return t->breakdown[cost];
+		return (double)t->breakdown[cost];
 	return (unsigned)cat < t->nr_cat_ns ? t->cat_ns[cat] : 0;
 }
 
