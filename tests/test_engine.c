@@ -977,6 +977,30 @@ static void test_engine_json_deterministic(void **state)
 	int fd = mkstemp(path);
 
 	assert_string_equal(ja, jb);
+	{
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+		double sum = 0;
+
+		assert_int_equal(m2d_sim_emit_json_threads(a, f), 0);
+		fclose(f);
+		assert_non_null(strstr(buf, "\"threads\": [\n    {\"id\": 0, \"name\": \"w\", \"cpu\": 0, "));
+		/* per-thread breakdowns add up to each thread's clock */
+		for (int id = 0; id < m2d_sim_thread_count(a); id++) {
+			const struct m2d_thread *t = a->all;
+
+			while (t->id != id)
+				t = t->next_all;
+			sum = 0;
+			for (int k = 0; k < M2D_COST_NR; k++)
+				sum += (double)t->breakdown[k];
+			for (unsigned k = 0; k < t->nr_cat_ns; k++)
+				sum += t->cat_ns[k];
+			assert_true(fabs(sum - (double)t->hot.clock) < 1.0);
+		}
+		free(buf);
+	}
 	assert_non_null(strstr(ja, "\"wait:a\": "));
 	assert_non_null(strstr(ja, "\"a\": {\"acquisitions\": "));
 	assert_non_null(strstr(ja, "\"context_switches\": "));
