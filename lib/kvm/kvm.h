@@ -115,6 +115,8 @@ struct m2d_vm {
 	struct m2d_mmu_notifier mmu_notifier; /* kvm->mmu_notifier (host_mm.c) */
 	struct m2d_mm *mmu_notifier_mm;       /* the mm it is registered on, or NULL */
 	struct m2d_pt *pt;             /* the (single) root of the second dimension */
+	uint64_t spte_w_mask;          /* raw writable bit of a leaf SPTE in this format */
+	uint64_t spte_d_mask;          /* raw dirty bit (0: the format has none, arm64) */
 	uint64_t pages[4];             /* kvm->stat.pages[level - 1] (pages_4k/2m/1g) */
 	uint64_t mmu_pages;            /* tdp_mmu_pages + root */
 	uint64_t remote_tlb_flush_requests;

@@ -45,6 +45,14 @@ int kvm_mmu_init_vm(struct m2d_vm *kvm)
 	if (ret)
 		return ret;
 	kvm->mmu_pages = 1; /* the root */
+	{
+		uint64_t base = m2d_pte_make_leaf(kvm->fmt, M2D_LEVEL_4K, 0, M2D_PROT_R);
+
+		kvm->spte_w_mask = m2d_pte_make_leaf(kvm->fmt, M2D_LEVEL_4K, 0,
+						     M2D_PROT_R | M2D_PROT_W) ^ base;
+		kvm->spte_d_mask = m2d_pte_make_leaf(kvm->fmt, M2D_LEVEL_4K, 0,
+						     M2D_PROT_R | M2D_PROT_D) ^ base;
+	}
 	return 0;
 }
 

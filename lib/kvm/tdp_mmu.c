@@ -32,6 +32,8 @@
  */
 #include "kvm/kvm.h"
 
+#include "mm/pt.h"
+
 #include <errno.h>
 
 #define SPTE_HOST_WRITABLE M2D_PROT_SW0
@@ -44,14 +46,15 @@ static bool is_frozen_spte(uint64_t spte)
 	return spte == FROZEN_SPTE;
 }
 
+/* The pt module's inline entry predicates (no PLT call on the hot path). */
 bool is_shadow_present_pte(const struct m2d_vm *kvm, uint64_t spte)
 {
-	return !is_frozen_spte(spte) && m2d_pte_is_present(kvm->fmt, spte);
+	return !is_frozen_spte(spte) && pt_is_present(kvm->fmt, spte);
 }
 
 bool is_last_spte(const struct m2d_vm *kvm, uint64_t spte, int level)
 {
-	return m2d_pte_is_leaf(kvm->fmt, spte, level);
+	return pt_is_leaf(kvm->fmt, spte, level);
 }
 
 static bool is_writable_pte(const struct m2d_vm *kvm, uint64_t spte, int level)
@@ -72,10 +75,10 @@ void handle_changed_spte(void *priv, uint64_t addr, uint64_t old_spte, uint64_t 
 			 int level, bool shared)
 {
 	struct m2d_vm *kvm = priv;
-	bool was_present = is_shadow_present_pte(kvm, old_spte);
-	bool is_present = is_shadow_present_pte(kvm, new_spte);
-	bool was_leaf = was_present && is_last_spte(kvm, old_spte, level);
-	bool is_leaf = is_present && is_last_spte(kvm, new_spte, level);
+	bool was_present = !is_frozen_spte(old_spte) && pt_is_present(kvm->fmt, old_spte);
+	bool is_present = !is_frozen_spte(new_spte) && pt_is_present(kvm->fmt, new_spte);
+	bool was_leaf = was_present && pt_is_leaf(kvm->fmt, old_spte, level);
+	bool is_leaf = is_present && pt_is_leaf(kvm->fmt, new_spte, level);
 
 	/* kvm_update_page_stats */
 	if (was_leaf != is_leaf) {
@@ -91,7 +94,7 @@ void handle_changed_spte(void *priv, uint64_t addr, uint64_t old_spte, uint64_t 
 	 */
 	if (was_present && !was_leaf &&
 	    (is_leaf || !is_present ||
-	     m2d_pte_table(kvm->fmt, old_spte) != m2d_pte_table(kvm->fmt, new_spte))) {
+	     pt_child(kvm->fmt, old_spte, level) != pt_child(kvm->fmt, new_spte, level))) {
 		if (shared)
 			uatomic_add(&kvm->mmu_pages, -1);
 		else
