@@ -18,8 +18,21 @@
  *
  * The host side (process page tables, GUP, VMAs, guest_memfd) is reached
  * through struct m2d_kvm_host_ops, so a VM can be backed by the host mm
- * model (lib/mm) or by research code; the host calls back into the VM with
- * m2d_vm_mmu_notifier_invalidate_range_start()/_end() (KVM's mmu_notifier).
+ * model or by research code:
+ *
+ *	struct m2d_kvm_host_ops ops = { 0 };
+ *	m2d_kvm_host_ops_set_mm(&ops);           // lib/mm: slot .mm = struct m2d_mm *
+ *	m2d_kvm_host_ops_set_gmem(&ops);         // lib/coco: slot .gmem = struct m2d_gmem_file *
+ *	m2d_vm_create(&vm, sim, &cfg, &ops);
+ *	m2d_vm_mmu_notifier_register(vm, mm);    // kvm_init_mmu_notifier
+ *	m2d_gmem_file_create(gmem, vm, m2d_vm_gmem_kvm_ops(), &file);
+ *
+ * Another host calls m2d_vm_mmu_notifier_invalidate_range_start()/_end()
+ * itself (KVM's mmu_notifier callbacks).
+ *
+ * Public calls may be made from a simulated thread of the VM's sim (the
+ * time is charged to it) or from plain code (charged to the sim's outside
+ * thread); guest accesses only inside m2d_vcpu_run().
  */
 #ifndef M2D_KVM_H
 #define M2D_KVM_H
