@@ -334,8 +334,15 @@ bool kvm_stage2_unmap_range(struct m2d_vm *kvm, uint64_t start, uint64_t end, bo
 
 		kvm_pgtable_stage2_unmap(kvm, start, next);
 		start = next;
-		if (may_block && start < end)
-			cond_resched_rwlock_write(&kvm->mmu_lock);
+		/*
+		 * __cond_resched_rwlock_write: drop the lock on need_resched, or
+		 * on waiters only if rwlock_needbreak() can report them (the
+		 * kvm_rwlock_needbreak flag: preemptible host).
+		 */
+		if (may_block && start < end &&
+		    (m2d_need_resched() || (m2d_cost(M2D_COST_KVM_RWLOCK_NEEDBREAK) != 0.0 &&
+					    rwlock_needbreak(&kvm->mmu_lock))))
+			(void)cond_resched_rwlock_write(&kvm->mmu_lock);
 	}
 	return false;
 }
