@@ -295,11 +295,14 @@ out_unlock:
 static uint64_t kvm_pgtable_stage2_unmap(struct m2d_vm *kvm, uint64_t start, uint64_t end)
 {
 	struct m2d_pt_iter iter;
-	uint64_t zapped = 0;
+	uint64_t zapped = 0, visited = 0;
 	bool fwb = has_fwb();
 
 	m2d_pt_for_each_pte(iter, kvm->pt, start << M2D_PAGE_SHIFT, end << M2D_PAGE_SHIFT) {
 		m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, 1);
+		/* Let threads behind in virtual time run (the lock stays held). */
+		if (!(++visited % M2D_PT_ENTRIES))
+			m2d_sched_point();
 		if (!m2d_pte_is_leaf(kvm->fmt, iter.old_pte, iter.level))
 			continue;
 		m2d_delay(M2D_COST_KVM_SPTE_WRITE, 1);

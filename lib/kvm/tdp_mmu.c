@@ -398,7 +398,7 @@ bool kvm_tdp_mmu_zap_leafs(struct m2d_vm *kvm, uint64_t start, uint64_t end, boo
 			   bool flush)
 {
 	struct m2d_pt_iter iter;
-	uint64_t zapped = 0;
+	uint64_t zapped = 0, visited = 0;
 
 	lockdep_assert_held_write(&kvm->mmu_lock);
 	end = M2D_MIN(end, m2d_pt_max_addr(kvm->pt) >> M2D_PAGE_SHIFT);
@@ -406,8 +406,16 @@ bool kvm_tdp_mmu_zap_leafs(struct m2d_vm *kvm, uint64_t start, uint64_t end, boo
 		return flush;
 	rcu_read_lock();
 	m2d_pt_for_each_pte(iter, kvm->pt, start << M2D_PAGE_SHIFT, end << M2D_PAGE_SHIFT) {
-		/* Charged as it goes: the clock decides when the walk yields. */
+		/*
+		 * Charged as it goes: the clock decides when the walk yields.
+		 * A scheduling point per table's worth of entries lets threads
+		 * that are behind in virtual time (vCPUs running guest code on
+		 * other CPUs) run before the zap gets ahead of them; it does not
+		 * drop mmu_lock.
+		 */
 		m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, 1);
+		if (!(++visited % M2D_PT_ENTRIES))
+			m2d_sched_point();
 		if (can_yield && tdp_mmu_iter_cond_resched(kvm, &iter, flush, false)) {
 			flush = false;
 			continue;
