@@ -286,21 +286,41 @@ static void test_kvm_threads_parallel_populate(void **state)
 struct zap_arg {
 	struct m2d_vm *vm;
 	uint64_t hva;
+	double delay_ns;
 };
 
 static void zap_thread(void *p)
 {
 	struct zap_arg *a = p;
 
-	m2d_thread_work(50000);
+	m2d_thread_work(a->delay_ns);
 	m2d_vm_mmu_notifier_invalidate_range_start(a->vm, a->hva, a->hva + M2, true);
 	m2d_vm_mmu_notifier_invalidate_range_end(a->vm, a->hva, a->hva + M2);
 }
 
+/* vCPU 1: populate its 8 MiB, then rewrite it @rewrites times (guest mode). */
+static void guest_pop_rewrite(struct m2d_vcpu *vcpu, void *p)
+{
+	struct pop_arg *a = p;
+
+	for (int i = 0; i < 11; i++)
+		assert_int_equal(m2d_vcpu_access_range(vcpu, a->gpa, a->pages, K4,
+						       M2D_ACCESS_WRITE),
+				 M2D_GUEST_ACCESS_DONE);
+}
+
+static void pop_rewrite_thread(void *p)
+{
+	struct pop_arg *a = p;
+
+	assert_int_equal(m2d_vcpu_run(a->vcpu, guest_pop_rewrite, a, NULL, NULL), 0);
+}
+
 /*
- * kvm_flush_remote_tlbs after a zap IPIs the vCPUs in guest mode (here one
- * vCPU rewriting present memory elsewhere); the others only get the
- * request.
+ * kvm_flush_remote_tlbs after a zap IPIs the vCPUs in guest mode: vCPU 0
+ * populated the zapped 2 MiB and finished (~1.1 ms); vCPU 1 populates its
+ * 8 MiB (~4.3 ms) and then rewrites it in guest mode until ~6.5 ms; the zap
+ * at 5 ms IPIs vCPU 1 only.
  */
 static void test_kvm_threads_flush_ipis_guest_mode(void **state)
 {
@@ -310,17 +330,11 @@ static void test_kvm_threads_flush_ipis_guest_mode(void **state)
 
 	tenv_init(&e, M2D_KVM_MMU_TDP, 2);
 	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_GUEST_ACCESS", 100), 0);
-	/* Populate both halves first (one thread each, sequentially). */
 	pa[0] = (struct pop_arg){ .vcpu = e.vcpu[0], .gpa = 0, .pages = M2 / K4 };
 	pa[1] = (struct pop_arg){ .vcpu = e.vcpu[1], .gpa = 4 * M2, .pages = 4 * M2 / K4 };
+	za = (struct zap_arg){ .vm = e.vm, .hva = HVA, .delay_ns = 5e6 };
 	assert_int_equal(m2d_sim_spawn(e.sim, 0, "vcpu0", pop_thread, &pa[0]), 0);
-	assert_int_equal(m2d_sim_spawn(e.sim, 1, "vcpu1", pop_thread, &pa[1]), 0);
-	assert_int_equal(m2d_sim_run(e.sim), 0);
-	assert_int_equal(m2d_sim_counter(e.sim, "ipis"), 0);
-
-	/* vCPU 1 rewrites its 8 MiB (~200 us in guest mode); the zap hits vCPU 0's. */
-	za = (struct zap_arg){ .vm = e.vm, .hva = HVA };
-	assert_int_equal(m2d_sim_spawn(e.sim, 1, "vcpu1", pop_thread, &pa[1]), 0);
+	assert_int_equal(m2d_sim_spawn(e.sim, 1, "vcpu1", pop_rewrite_thread, &pa[1]), 0);
 	assert_int_equal(m2d_sim_spawn(e.sim, 3, "mprotect", zap_thread, &za), 0);
 	assert_int_equal(m2d_sim_run(e.sim), 0);
 	assert_int_equal(m2d_sim_counter(e.sim, "spte_zaps"), M2 / K4);
