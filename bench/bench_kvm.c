@@ -101,6 +101,22 @@ static const struct m2d_kvm_host_ops flat_ops = {
 
 /* ---- vCPU threads --------------------------------------------------------------- */
 
+/*
+ * Threads spawned for a phase start at virtual time 0; each first idles
+ * until the previous phase ended, so phases follow each other in virtual
+ * time as they do in the selftest (and lock release times of the previous
+ * phase do not count as waiting).
+ */
+static m2d_vtime_t phase_start;
+
+static void wait_for_phase_start(void)
+{
+	m2d_vtime_t now = m2d_thread_now();
+
+	if (now < phase_start)
+		m2d_thread_work((double)(phase_start - now));
+}
+
 struct vcpu_arg {
 	struct m2d_vcpu *vcpu;
 	uint64_t gpa, pages;
@@ -126,6 +142,7 @@ static void vcpu_thread(void *p)
 {
 	struct vcpu_arg *a = p;
 
+	wait_for_phase_start();
 	a->start = m2d_thread_now();
 	m2d_vcpu_run(a->vcpu, guest_write_slice, a, vmm_skip, NULL);
 	a->end = m2d_thread_now();
@@ -193,6 +210,7 @@ static void zap_thread(void *p)
 {
 	struct host_setup *hs = p;
 
+	wait_for_phase_start();
 	hs->start = m2d_thread_now();
 	if (hs->mm) {
 		hs->ret = m2d_mm_mprotect(hs->mm, hs->hva, hs->o->slot, M2D_PROT_READ);
@@ -360,6 +378,7 @@ int main(int argc, char **argv)
 		mm = hs.mm;
 		memfd = hs.memfd;
 		hva = hs.hva;
+		phase_start = m2d_sim_time(sim);
 		memset(&ops, 0, sizeof(ops));
 		m2d_kvm_host_ops_set_mm(&ops);
 	}
@@ -403,6 +422,7 @@ int main(int argc, char **argv)
 		ret = run_vcpus(sim, args, o.vcpus);
 		wall[ph] = now_s() - t0;
 		vt[ph] = phase_vtime(args, o.vcpus);
+		phase_start = m2d_sim_time(sim);
 		if (ret) {
 			fprintf(stderr, "bench_kvm: run: %s\n", m2d_strerror(ret));
 			return 1;
@@ -417,6 +437,7 @@ int main(int argc, char **argv)
 			return 1;
 		wall[2] = now_s() - t0;
 		vt[2] = hs.end - hs.start;
+		phase_start = m2d_sim_time(sim);
 	}
 	/* Stage 3 with the host mm: every write exits with -EFAULT, skipped. */
 	wall[3] = 0;
