@@ -60,6 +60,22 @@ static int flat_level(void *mm, uint64_t hva)
 	return 1;
 }
 
+/* A host whose GUP-fast takes 10 us (a window for a racing invalidation). */
+static bool slow_gup_fast(void *mm, uint64_t hva, bool write, uint64_t *pfn, bool *writable)
+{
+	m2d_thread_work(10000);
+	return flat_gup_fast(mm, hva, write, pfn, writable);
+}
+
+static const struct m2d_kvm_host_ops slow_ops = {
+	.gup_fast = slow_gup_fast,
+	.gup_slow = flat_gup_slow,
+	.mmap_read_lock = flat_lock,
+	.mmap_read_unlock = flat_lock,
+	.vma_lookup = flat_vma_lookup,
+	.host_mapping_level = flat_level,
+};
+
 static const struct m2d_kvm_host_ops flat_ops = {
 	.gup_fast = flat_gup_fast,
 	.gup_slow = flat_gup_slow,
@@ -111,7 +127,16 @@ struct tenv {
 	struct m2d_vcpu *vcpu[8];
 };
 
+static void tenv_init_ops(struct tenv *e, enum m2d_kvm_mmu mmu, unsigned nvcpus,
+			  const struct m2d_kvm_host_ops *ops);
+
 static void tenv_init(struct tenv *e, enum m2d_kvm_mmu mmu, unsigned nvcpus)
+{
+	tenv_init_ops(e, mmu, nvcpus, &flat_ops);
+}
+
+static void tenv_init_ops(struct tenv *e, enum m2d_kvm_mmu mmu, unsigned nvcpus,
+			  const struct m2d_kvm_host_ops *ops)
 {
 	struct m2d_sim_config sc;
 	struct m2d_vm_config vc;
@@ -127,7 +152,7 @@ static void tenv_init(struct tenv *e, enum m2d_kvm_mmu mmu, unsigned nvcpus)
 	assert_int_equal(m2d_sim_set_param(e->sim, "KVM_FAULT_OVERHEAD", 500), 0);
 	m2d_vm_config_default(&vc);
 	vc.mmu = mmu;
-	assert_int_equal(m2d_vm_create(&e->vm, e->sim, &vc, &flat_ops), 0);
+	assert_int_equal(m2d_vm_create(&e->vm, e->sim, &vc, ops), 0);
 	assert_int_equal(m2d_vm_set_memslot(e->vm, &d), 0);
 	for (unsigned i = 0; i < nvcpus; i++)
 		assert_int_equal(m2d_vcpu_create(e->vm, i, &e->vcpu[i]), 0);
@@ -281,6 +306,69 @@ static void test_kvm_threads_parallel_populate(void **state)
 	}
 }
 
+/* ---- the sequence check -------------------------------------------------------------- */
+
+struct quick_inval_arg {
+	struct m2d_vm *vm;
+	double at_ns;
+};
+
+static void quick_inval_thread(void *p)
+{
+	struct quick_inval_arg *a = p;
+
+	m2d_thread_work(a->at_ns);
+	/* An invalidation of an HVA range far from the faulting page. */
+	m2d_vm_mmu_notifier_invalidate_range_start(a->vm, HVA + 6 * M2, HVA + 7 * M2, true);
+	m2d_vm_mmu_notifier_invalidate_range_end(a->vm, HVA + 6 * M2, HVA + 7 * M2);
+}
+
+static void touch_now_thread(void *p)
+{
+	struct touch_arg *a = p;
+
+	assert_int_equal(m2d_vcpu_run(a->vcpu, guest_touch_one, a, NULL, NULL), 0);
+}
+
+/*
+ * A fault whose mmu_seq snapshot predates an invalidation that completes
+ * while it resolves the pfn retries, even though its gfn is outside the
+ * range (x86: the sequence moved; arm64: likewise); an invalidation that
+ * completed before the snapshot does not make it retry.
+ */
+static void test_kvm_threads_sequence_moved(void **state)
+{
+	for (int mmu = 0; mmu < M2D_KVM_MMU_NR; mmu++) {
+		for (int during = 0; during < 2; during++) {
+			struct tenv e;
+			struct quick_inval_arg qa;
+			struct touch_arg ta;
+
+			tenv_init_ops(&e, (enum m2d_kvm_mmu)mmu, 1, &slow_ops);
+			/* Fault starts at 0; GUP runs from ~2 us to ~12 us. */
+			qa = (struct quick_inval_arg){ .vm = e.vm, .at_ns = during ? 5000 : 0 };
+			ta = (struct touch_arg){ .vcpu = e.vcpu[0], .gpa = 5 * K4 };
+			if (!during) {
+				/* Completed before the vCPU starts. */
+				assert_int_equal(m2d_sim_spawn(e.sim, 1, "inval", quick_inval_thread,
+							       &qa), 0);
+				assert_int_equal(m2d_sim_run(e.sim), 0);
+				assert_int_equal(m2d_sim_spawn(e.sim, 2, "vcpu0", touch_now_thread,
+							       &ta), 0);
+			} else {
+				assert_int_equal(m2d_sim_spawn(e.sim, 2, "vcpu0", touch_now_thread,
+							       &ta), 0);
+				assert_int_equal(m2d_sim_spawn(e.sim, 1, "inval", quick_inval_thread,
+							       &qa), 0);
+			}
+			assert_int_equal(m2d_sim_run(e.sim), 0);
+			assert_int_equal(m2d_sim_counter(e.sim, "fault_retries"), during ? 1 : 0);
+			assert_int_equal(m2d_sim_counter(e.sim, "spte_installs_4k"), 1);
+			tenv_fini(&e);
+		}
+	}
+}
+
 /* ---- remote TLB flush IPIs ------------------------------------------------------------- */
 
 struct zap_arg {
@@ -350,6 +438,7 @@ int main(void)
 		cmocka_unit_test(test_kvm_threads_refault_loop_arm64),
 		cmocka_unit_test(test_kvm_threads_parallel_populate),
 		cmocka_unit_test(test_kvm_threads_flush_ipis_guest_mode),
+		cmocka_unit_test(test_kvm_threads_sequence_moved),
 	};
 
 	if (!have_engine()) {
