@@ -193,8 +193,7 @@ static int vcpu_handle_violation(struct m2d_vcpu *vcpu, uint64_t gpa, unsigned f
  * the GPA; a full PML buffer exits to KVM, which drains it into the dirty
  * bitmap.
  */
-static void vcpu_set_dirty(struct m2d_vcpu *vcpu, uint64_t *ptep, uint64_t pte, int level,
-			   uint64_t gpa)
+static void vcpu_set_dirty(struct m2d_vcpu *vcpu, uint64_t *ptep, uint64_t gpa)
 {
 	struct m2d_vm *kvm = vcpu->vm;
 	struct m2d_memslot *slot;
@@ -245,7 +244,7 @@ static bool access_allowed(struct m2d_vcpu *vcpu, struct m2d_pt_walk *w, uint64_
 		if (!(w->pte & kvm->spte_w_mask))
 			return false;
 		if (kvm->spte_d_mask && !(w->pte & kvm->spte_d_mask)) {
-			vcpu_set_dirty(vcpu, w->ptep, w->pte, w->level, gpa);
+			vcpu_set_dirty(vcpu, w->ptep, gpa);
 			w->pte |= kvm->spte_d_mask;
 		}
 	}
