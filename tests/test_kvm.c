@@ -780,6 +780,52 @@ static void test_kvm_fault_mmap_lock(void **state)
 	env_fini(&e);
 }
 
+struct stride_ctx {
+	uint64_t gpa, n, stride;
+};
+
+static void guest_stride(struct m2d_vcpu *vcpu, void *p)
+{
+	struct stride_ctx *c = p;
+
+	assert_int_equal(m2d_vcpu_access_range(vcpu, c->gpa, c->n, c->stride, M2D_ACCESS_WRITE),
+			 M2D_GUEST_ACCESS_DONE);
+}
+
+/* Sub-page and odd strides: one fault per 4K page touched, none per word. */
+static void test_kvm_vcpu_access_range_strides(void **state)
+{
+	static const uint64_t strides[] = { 8, 64, 4096, 4096 + 64, 3 * 4096, 2 * M2 };
+	struct env e;
+	uint64_t hva = 1ull << 40;
+
+	for (unsigned i = 0; i < M2D_ARRAY_SIZE(strides); i++) {
+		struct stride_ctx c = { .gpa = 3 * 8, .n = 3000, .stride = strides[i] };
+		uint64_t last = c.gpa + (c.n - 1) * c.stride, pages;
+
+		if (last >= 8 * M2)
+			c.n = (8 * M2 - c.gpa) / c.stride;
+		last = c.gpa + (c.n - 1) * c.stride;
+		/* Distinct 4K pages touched. */
+		pages = 0;
+		for (uint64_t k = 0, prev = ~0ull; k < c.n; k++) {
+			uint64_t pg = (c.gpa + k * c.stride) >> 12;
+
+			if (pg != prev)
+				pages++;
+			prev = pg;
+		}
+		env_init(&e, M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_INTEL);
+		e.mm = (struct fake_mm){ .base = hva, .size = 8 * M2, .writable = true, .level = 1 };
+		add_slot(&e, 1, 0, 8 * M2, hva, 0);
+		assert_int_equal(m2d_vcpu_run(e.vcpu, guest_stride, &c, NULL, NULL), 0);
+		assert_int_equal(ctr(&e, "faults"), pages);
+		assert_int_equal(ctr(&e, "spte_installs_4k"), pages);
+		assert_true(kvm_tdp_mmu_spte_allows(e.vm, last, true));
+		env_fini(&e);
+	}
+}
+
 /* ---- memory attributes --------------------------------------------------------------------- */
 
 static void test_kvm_memory_attributes(void **state)
@@ -1179,6 +1225,7 @@ int main(void)
 		cmocka_unit_test(test_kvm_fault_precheck_retry),
 		cmocka_unit_test(test_kvm_stage2_unmap_costs),
 		cmocka_unit_test(test_kvm_vcpu_efault_skip),
+		cmocka_unit_test(test_kvm_vcpu_access_range_strides),
 		cmocka_unit_test(test_kvm_vcpu_map_gpa_range),
 		cmocka_unit_test(test_kvm_fault_mmap_lock),
 		cmocka_unit_test(test_kvm_gmem_invalidate),

@@ -330,11 +330,14 @@ int m2d_vcpu_access_range(struct m2d_vcpu *vcpu, uint64_t gpa, uint64_t n, uint6
 			if ((next >> shift) != ((next - stride) >> shift))
 				break;
 			if (w.level == M2D_LEVEL_4K) {
-				if (stride % M2D_PAGE_SIZE)
-					break;
-				w.ptep += stride >> M2D_PAGE_SHIFT;
-				w.pte = READ_ONCE(*w.ptep);
-				w.present = pt_is_leaf(kvm->fmt, w.pte, M2D_LEVEL_4K);
+				uint64_t step = (next >> M2D_PAGE_SHIFT) -
+						((next - stride) >> M2D_PAGE_SHIFT);
+
+				if (step) {
+					w.ptep += step;
+					w.pte = READ_ONCE(*w.ptep);
+					w.present = pt_is_leaf(kvm->fmt, w.pte, M2D_LEVEL_4K);
+				}
 			}
 		}
 		done += run;
