@@ -333,7 +333,7 @@ static int continue_piece(struct m2d_mm *mm, struct m2d_vma *vma, uint64_t addr,
 	return ret;
 }
 
-int m2d_mm_uffd_continue(struct m2d_mm *mm, uint64_t addr, uint64_t len)
+static int mfill_atomic_continue(struct m2d_mm *mm, uint64_t addr, uint64_t len)
 {
 	struct m2d_vma *vma;
 	uint64_t end, hsize;
@@ -379,4 +379,10 @@ int m2d_mm_uffd_continue(struct m2d_mm *mm, uint64_t addr, uint64_t len)
 out:
 	mmap_read_unlock(mm);
 	return ret;
+}
+
+int m2d_mm_uffd_continue(struct m2d_mm *mm, uint64_t addr, uint64_t len)
+{
+	M2D_VALIDATE_OR_RET(mm, -EINVAL);
+	return mm_call_entered(mm->host, mfill_atomic_continue(mm, addr, len));
 }

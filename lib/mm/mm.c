@@ -62,7 +62,7 @@ void m2d_mm_config_default(struct m2d_mm_config *cfg)
 	cfg->mmap_base = 0x7f0000000000ull;
 }
 
-int m2d_mm_create(struct m2d_mm **out, struct m2d_host *host, const struct m2d_mm_config *cfg)
+static int mm_alloc(struct m2d_mm **out, struct m2d_host *host, const struct m2d_mm_config *cfg)
 {
 	struct m2d_pt_config pc;
 	struct m2d_mm *mm;
@@ -105,6 +105,12 @@ int m2d_mm_create(struct m2d_mm **out, struct m2d_host *host, const struct m2d_m
 	CDS_INIT_LIST_HEAD(&mm->notifiers);
 	*out = mm;
 	return 0;
+}
+
+int m2d_mm_create(struct m2d_mm **out, struct m2d_host *host, const struct m2d_mm_config *cfg)
+{
+	M2D_VALIDATE_OR_RET(out && host && cfg, -EINVAL);
+	return mm_call_entered(host, mm_alloc(out, host, cfg));
 }
 
 static void vma_free(struct m2d_vma *vma)
@@ -150,7 +156,7 @@ static struct m2d_vma *vma_dup(struct m2d_vma *orig)
 	return vma;
 }
 
-void m2d_mm_destroy(struct m2d_mm **pmm)
+static void mmput(struct m2d_mm **pmm)
 {
 	struct m2d_mm *mm = pmm ? *pmm : NULL;
 
@@ -176,6 +182,19 @@ void m2d_mm_destroy(struct m2d_mm **pmm)
 		m2d_lock_fini(&mm->ptl[i].c);
 	m2d_free(M2D_ALLOC_MM, mm, sizeof(*mm));
 	*pmm = NULL;
+}
+
+void m2d_mm_destroy(struct m2d_mm **pmm)
+{
+	struct m2d_host *host;
+	bool entered;
+
+	if (!pmm || !*pmm)
+		return;
+	host = (*pmm)->host;
+	entered = mm_engine_enter(host);
+	mmput(pmm);
+	mm_engine_leave(host, entered);
 }
 
 /* ---- the VMA set -------------------------------------------------------- */
@@ -467,8 +486,8 @@ err_unlock:
 	return ret;
 }
 
-int m2d_mm_mmap(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigned prot, unsigned flags,
-		struct m2d_file *file, uint64_t off, uint64_t *out_addr)
+static int do_mmap(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
+		   unsigned flags, struct m2d_file *file, uint64_t off, uint64_t *out_addr)
 {
 	uint64_t align = M2D_PAGE_SIZE;
 	struct m2d_file *anon_file = NULL;
@@ -528,13 +547,7 @@ int m2d_mm_mmap(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigned prot, u
 		m2d_file_put(&anon_file);
 		return -ENOMEM;
 	}
-	vma->vm_flags = VM_MAYWRITE;
-	if (prot & M2D_PROT_READ)
-		vma->vm_flags |= VM_READ;
-	if (prot & M2D_PROT_WRITE)
-		vma->vm_flags |= VM_WRITE;
-	if (prot & M2D_PROT_EXEC)
-		vma->vm_flags |= VM_EXEC;
+	vma->vm_flags = VM_MAYWRITE | calc_vm_prot_bits(prot);
 	if (shared)
 		vma->vm_flags |= VM_SHARED;
 	if (file) {
@@ -552,8 +565,16 @@ int m2d_mm_mmap(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigned prot, u
 	return mmap_common(mm, addr, len, flags, align, vma, out_addr);
 }
 
-int m2d_mm_mmap_pfn(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
-		    m2d_pfn_t pfn, uint64_t *out_addr)
+int m2d_mm_mmap(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigned prot, unsigned flags,
+		struct m2d_file *file, uint64_t off, uint64_t *out_addr)
+{
+	M2D_VALIDATE_OR_RET(mm, -EINVAL);
+	return mm_call_entered(mm->host,
+			       do_mmap(mm, addr, len, prot, flags, file, off, out_addr));
+}
+
+static int do_mmap_pfn(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
+		       m2d_pfn_t pfn, uint64_t *out_addr)
 {
 	uint64_t align = M2D_PAGE_SIZE;
 	struct m2d_vma *vma;
@@ -578,15 +599,17 @@ int m2d_mm_mmap_pfn(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigned pro
 	vma = vma_alloc(mm);
 	if (!vma)
 		return -ENOMEM;
-	vma->vm_flags = VM_SHARED | VM_MAYWRITE | VM_IO | VM_PFNMAP | VM_DONTEXPAND;
-	if (prot & M2D_PROT_READ)
-		vma->vm_flags |= VM_READ;
-	if (prot & M2D_PROT_WRITE)
-		vma->vm_flags |= VM_WRITE;
-	if (prot & M2D_PROT_EXEC)
-		vma->vm_flags |= VM_EXEC;
+	vma->vm_flags = VM_SHARED | VM_MAYWRITE | VM_IO | VM_PFNMAP | VM_DONTEXPAND |
+			calc_vm_prot_bits(prot);
 	vma->vm_pgoff = m2d_pfn_as_u64(pfn);
 	return mmap_common(mm, addr, len, M2D_MAP_SHARED, align, vma, out_addr);
+}
+
+int m2d_mm_mmap_pfn(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
+		    m2d_pfn_t pfn, uint64_t *out_addr)
+{
+	M2D_VALIDATE_OR_RET(mm, -EINVAL);
+	return mm_call_entered(mm->host, do_mmap_pfn(mm, addr, len, prot, pfn, out_addr));
 }
 
 /* ---- munmap ---------------------------------------------------------------- */
@@ -666,7 +689,7 @@ static int do_munmap(struct m2d_mm *mm, uint64_t start, uint64_t end)
 	return 0;
 }
 
-int m2d_mm_munmap(struct m2d_mm *mm, uint64_t addr, uint64_t len)
+static int vm_munmap(struct m2d_mm *mm, uint64_t addr, uint64_t len)
 {
 	int ret;
 
@@ -679,6 +702,12 @@ int m2d_mm_munmap(struct m2d_mm *mm, uint64_t addr, uint64_t len)
 	ret = do_munmap(mm, addr, addr + len);
 	mmap_write_unlock(mm);
 	return ret;
+}
+
+int m2d_mm_munmap(struct m2d_mm *mm, uint64_t addr, uint64_t len)
+{
+	M2D_VALIDATE_OR_RET(mm, -EINVAL);
+	return mm_call_entered(mm->host, vm_munmap(mm, addr, len));
 }
 
 /* ---- madvise --------------------------------------------------------------- */
@@ -724,7 +753,7 @@ static bool madvise_need_mmap_write(int behavior)
 	return behavior != M2D_MADV_DONTNEED;
 }
 
-int m2d_mm_madvise(struct m2d_mm *mm, uint64_t addr, uint64_t len, int advice)
+static int do_madvise(struct m2d_mm *mm, uint64_t addr, uint64_t len, int advice)
 {
 	uint64_t start = addr, end;
 	bool unmapped = false;
@@ -787,8 +816,10 @@ int m2d_mm_madvise(struct m2d_mm *mm, uint64_t addr, uint64_t len, int advice)
 		case M2D_MADV_COLLAPSE:
 			if (is_vm_hugetlb_page(vma))
 				ret = hugetlb_collapse(mm, vma, s, e);
+			else if (vma_is_anonymous(vma))
+				ret = madvise_collapse(mm, vma, s, e); /* may drop mmap_lock */
 			else
-				ret = -EINVAL; /* THP/shmem collapse (khugepaged) not modelled */
+				ret = -EINVAL; /* shmem/file THP collapse is not modelled */
 			break;
 		default:
 			ret = -EINVAL;
@@ -805,6 +836,12 @@ int m2d_mm_madvise(struct m2d_mm *mm, uint64_t addr, uint64_t len, int advice)
 	if (!ret && unmapped)
 		ret = -ENOMEM;
 	return ret;
+}
+
+int m2d_mm_madvise(struct m2d_mm *mm, uint64_t addr, uint64_t len, int advice)
+{
+	M2D_VALIDATE_OR_RET(mm, -EINVAL);
+	return mm_call_entered(mm->host, do_madvise(mm, addr, len, advice));
 }
 
 /* ---- inspection ------------------------------------------------------------- */

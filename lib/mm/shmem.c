@@ -18,7 +18,7 @@
 
 #include <errno.h>
 
-int m2d_memfd_create(struct m2d_host *host, uint64_t size, enum m2d_file_kind kind,
+static int memfd_create_file(struct m2d_host *host, uint64_t size, enum m2d_file_kind kind,
 		     struct m2d_file **out)
 {
 	static const unsigned orders[M2D_FILE_KIND_NR] = { 0, M2D_PMD_ORDER, M2D_PUD_ORDER };
@@ -52,6 +52,13 @@ int m2d_memfd_create(struct m2d_host *host, uint64_t size, enum m2d_file_kind ki
 	return 0;
 }
 
+int m2d_memfd_create(struct m2d_host *host, uint64_t size, enum m2d_file_kind kind,
+		     struct m2d_file **out)
+{
+	M2D_VALIDATE_OR_RET(host && out, -EINVAL);
+	return mm_call_entered(host, memfd_create_file(host, size, kind, out));
+}
+
 void m2d_file_get(struct m2d_file *f)
 {
 	f->refcount++;
@@ -61,12 +68,14 @@ void m2d_file_get(struct m2d_file *f)
 void m2d_file_put(struct m2d_file **pf)
 {
 	struct m2d_file *f = pf ? *pf : NULL;
+	bool entered;
 
 	if (!f)
 		return;
 	*pf = NULL;
 	if (--f->refcount > 0)
 		return;
+	entered = mm_engine_enter(f->host);
 	for (uint64_t c = 0; c < f->nr_chunks; c++) {
 		struct m2d_folio **chunk = f->chunks[c];
 
@@ -81,6 +90,7 @@ void m2d_file_put(struct m2d_file **pf)
 	m2d_lock_fini(&f->i_pages.c);
 	m2d_lock_fini(&f->i_mmap_rwsem.c);
 	m2d_lock_fini(&f->fault_mutex.c);
+	mm_engine_leave(f->host, entered);
 	m2d_free(M2D_ALLOC_MM, f, sizeof(*f));
 }
 
@@ -146,7 +156,7 @@ int file_get_folio(struct m2d_file *f, uint64_t index, int nid, struct m2d_folio
 	return 1;
 }
 
-int m2d_file_fallocate(struct m2d_file *f, uint64_t off, uint64_t len, int nid)
+static int vfs_fallocate(struct m2d_file *f, uint64_t off, uint64_t len, int nid)
 {
 	uint64_t psize, first, last;
 
@@ -164,4 +174,10 @@ int m2d_file_fallocate(struct m2d_file *f, uint64_t off, uint64_t len, int nid)
 			return ret;
 	}
 	return 0;
+}
+
+int m2d_file_fallocate(struct m2d_file *f, uint64_t off, uint64_t len, int nid)
+{
+	M2D_VALIDATE_OR_RET(f, -EINVAL);
+	return mm_call_entered(f->host, vfs_fallocate(f, off, len, nid));
 }
