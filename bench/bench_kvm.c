@@ -58,47 +58,6 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* ---- the flat host ---------------------------------------------------------- */
-
-static bool flat_gup_fast(void *mm, uint64_t hva, bool write, uint64_t *pfn, bool *writable)
-{
-	*pfn = hva >> 12;
-	*writable = true;
-	return true;
-}
-
-static long flat_gup_slow(void *mm, uint64_t hva, bool write, bool nowait, uint64_t *pfn,
-			  bool *writable)
-{
-	*pfn = hva >> 12;
-	*writable = true;
-	return 1;
-}
-
-static void flat_lock(void *mm)
-{
-}
-
-static int flat_vma_lookup(void *mm, uint64_t hva, struct m2d_kvm_vma_info *out)
-{
-	*out = (struct m2d_kvm_vma_info){ .readable = true, .writable = true, .page_shift = 12 };
-	return 0;
-}
-
-static int flat_level(void *mm, uint64_t hva)
-{
-	return 1;
-}
-
-static const struct m2d_kvm_host_ops flat_ops = {
-	.gup_fast = flat_gup_fast,
-	.gup_slow = flat_gup_slow,
-	.mmap_read_lock = flat_lock,
-	.mmap_read_unlock = flat_lock,
-	.vma_lookup = flat_vma_lookup,
-	.host_mapping_level = flat_level,
-};
-
 /* ---- vCPU threads --------------------------------------------------------------- */
 
 /*
@@ -351,7 +310,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_kvm: sim: %s\n", m2d_strerror(ret));
 		return 1;
 	}
-	struct m2d_kvm_host_ops ops = flat_ops;
+	struct m2d_kvm_host_ops ops = { 0 };
 	struct m2d_host *host = NULL;
 	struct m2d_mm *mm = NULL;
 	struct m2d_file *memfd = NULL;
@@ -379,8 +338,9 @@ int main(int argc, char **argv)
 		memfd = hs.memfd;
 		hva = hs.hva;
 		phase_start = m2d_sim_time(sim);
-		memset(&ops, 0, sizeof(ops));
 		m2d_kvm_host_ops_set_mm(&ops);
+	} else {
+		m2d_kvm_host_ops_set_flat(&ops);
 	}
 	m2d_vm_config_default(&vcfg);
 	vcfg.mmu = o.mmu;

@@ -30,60 +30,23 @@
 #define HVA (1ull << 40)
 #define SIZE (8 * M2)
 
-static bool flat_gup_fast(void *mm, uint64_t hva, bool write, uint64_t *pfn, bool *writable)
-{
-	*pfn = hva >> 12;
-	*writable = true;
-	return true;
-}
+/* The flat host, but GUP-fast takes 10 us (a window for a racing invalidation). */
+static struct m2d_kvm_host_ops flat_ops, slow_ops;
+static bool (*flat_gup_fast)(void *, uint64_t, bool, uint64_t *, bool *);
 
-static long flat_gup_slow(void *mm, uint64_t hva, bool write, bool nowait, uint64_t *pfn,
-			  bool *writable)
-{
-	*pfn = hva >> 12;
-	*writable = true;
-	return 1;
-}
-
-static void flat_lock(void *mm)
-{
-}
-
-static int flat_vma_lookup(void *mm, uint64_t hva, struct m2d_kvm_vma_info *out)
-{
-	*out = (struct m2d_kvm_vma_info){ .readable = true, .writable = true, .page_shift = 12 };
-	return 0;
-}
-
-static int flat_level(void *mm, uint64_t hva)
-{
-	return 1;
-}
-
-/* A host whose GUP-fast takes 10 us (a window for a racing invalidation). */
 static bool slow_gup_fast(void *mm, uint64_t hva, bool write, uint64_t *pfn, bool *writable)
 {
 	m2d_thread_work(10000);
 	return flat_gup_fast(mm, hva, write, pfn, writable);
 }
 
-static const struct m2d_kvm_host_ops slow_ops = {
-	.gup_fast = slow_gup_fast,
-	.gup_slow = flat_gup_slow,
-	.mmap_read_lock = flat_lock,
-	.mmap_read_unlock = flat_lock,
-	.vma_lookup = flat_vma_lookup,
-	.host_mapping_level = flat_level,
-};
-
-static const struct m2d_kvm_host_ops flat_ops = {
-	.gup_fast = flat_gup_fast,
-	.gup_slow = flat_gup_slow,
-	.mmap_read_lock = flat_lock,
-	.mmap_read_unlock = flat_lock,
-	.vma_lookup = flat_vma_lookup,
-	.host_mapping_level = flat_level,
-};
+static void hosts_init(void)
+{
+	m2d_kvm_host_ops_set_flat(&flat_ops);
+	slow_ops = flat_ops;
+	flat_gup_fast = flat_ops.gup_fast;
+	slow_ops.gup_fast = slow_gup_fast;
+}
 
 /* ---- engine probe ----------------------------------------------------------- */
 
@@ -441,6 +404,7 @@ int main(void)
 		cmocka_unit_test(test_kvm_threads_sequence_moved),
 	};
 
+	hosts_init();
 	if (!have_engine()) {
 		printf("test_kvm_threads: the sequential engine stub is in use; skipped\n");
 		return 77;

@@ -155,6 +155,13 @@ struct m2d_kvm_host_ops {
  */
 struct m2d_mm;
 M2D_API void m2d_kvm_host_ops_set_mm(struct m2d_kvm_host_ops *ops);
+/*
+ * Fill @ops with a flat, idealized host for measuring KVM alone: every HVA
+ * is mapped at 4K, writable, by frame HVA >> 12; host work costs nothing
+ * and raises no mmu_notifier events.  The guest_memfd callbacks are left
+ * alone.
+ */
+M2D_API void m2d_kvm_host_ops_set_flat(struct m2d_kvm_host_ops *ops);
 
 /* ---- VM ------------------------------------------------------------------ */
 
