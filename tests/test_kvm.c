@@ -1040,6 +1040,44 @@ static void test_kvm_dirty_log_recover_huge(void **state)
 	env_fini(&e);
 }
 
+/*
+ * Before 6.13: disabling dirty logging zaps each collapsible page table
+ * with its own flush (REC-01-before: one flush per 2M region); the next
+ * faults map 2M.  Legacy zaps under the write lock with one flush.
+ */
+static void test_kvm_dirty_log_zap_collapsible(void **state)
+{
+	for (int legacy = 0; legacy < 2; legacy++) {
+		struct env e;
+		uint64_t hva = 1ull << 40, flushes;
+		struct m2d_memslot_desc d = { .id = 1, .guest_phys = 0, .size = 4 * M2,
+					      .userspace_addr = hva };
+		struct m2d_vm_stats st;
+
+		env_init(&e, legacy ? M2D_KVM_MMU_LEGACY : M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_AMD);
+		e.vm->cfg.recover_zap = true;
+		e.mm = (struct fake_mm){ .base = hva, .size = 4 * M2, .writable = true,
+					 .level = 2 };
+		d.mm = &e.mm;
+		d.flags = M2D_MEM_LOG_DIRTY_PAGES;
+		assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+		for (uint64_t p = 0; p < 4 * M2 / K4; p++)
+			assert_int_equal(fault(&e, p * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
+		flushes = ctr(&e, "remote_tlb_flushes");
+		d.flags = 0;
+		assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+		m2d_vm_stats_get(e.vm, &st);
+		assert_int_equal(st.pages[1], 0);
+		assert_int_equal(st.pages[2], 0);
+		assert_int_equal(ctr(&e, "tables_freed"), 4);
+		assert_int_equal(ctr(&e, "remote_tlb_flushes"), flushes + (legacy ? 1 : 4));
+		for (uint64_t r = 0; r < 4; r++)
+			assert_int_equal(fault(&e, r * M2 + K4, 0), RET_PF_FIXED);
+		assert_int_equal(ctr(&e, "spte_installs_2m"), 4);
+		env_fini(&e);
+	}
+}
+
 /* ---- randomized model test ---------------------------------------------------------------------- */
 
 /*
@@ -1070,6 +1108,7 @@ static void test_kvm_random_model(void **state)
 					 .writable = true, .level = 2 };
 		d.mm = &e.mm;
 		d.flags = 0;
+		e.vm->cfg.recover_zap = rng & 1;
 		assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
 		memset(ref_mapped, 0, sizeof(ref_mapped));
 		for (int step = 0; step < 3000; step++) {
@@ -1167,10 +1206,18 @@ static void test_kvm_random_model(void **state)
 					struct m2d_pt_walk w;
 
 					m2d_pt_walk(e.vm->pt, q * K4, &w);
-					if (ref_mapped[q])
-						assert_true(w.present);
-					else if (w.present)
+					if (ref_mapped[q] && !w.present) {
+						/* Only zap-collapsible drops mappings: whole 2M tables. */
+						struct m2d_pt_walk w2;
+
+						assert_true(e.vm->cfg.recover_zap);
+						for (uint64_t k = q & ~511ull; k < (q | 511); k++) {
+							m2d_pt_walk(e.vm->pt, k * K4, &w2);
+							assert_false(w2.present);
+						}
+					} else if (!ref_mapped[q] && w.present) {
 						assert_int_equal(w.level, M2D_LEVEL_2M);
+					}
 					ref_mapped[q] = w.present;
 				}
 				break;
@@ -1233,6 +1280,7 @@ int main(void)
 		cmocka_unit_test(test_kvm_dirty_log_reference),
 		cmocka_unit_test(test_kvm_eager_split_counts),
 		cmocka_unit_test(test_kvm_dirty_log_recover_huge),
+		cmocka_unit_test(test_kvm_dirty_log_zap_collapsible),
 		cmocka_unit_test(test_kvm_random_model),
 	};
 

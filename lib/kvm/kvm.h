@@ -289,6 +289,7 @@ bool is_shadow_present_pte(const struct m2d_vm *kvm, uint64_t spte);
 bool is_last_spte(const struct m2d_vm *kvm, uint64_t spte, int level);
 int tdp_mmu_set_spte(struct m2d_vm *kvm, struct m2d_pt_iter *iter, uint64_t new_spte,
 		     bool shared);
+int tdp_mmu_zap_spte_atomic(struct m2d_vm *kvm, struct m2d_pt_iter *iter);
 /* tdp_mmu_iter_cond_resched: Return: true if the thread yielded. */
 bool tdp_mmu_iter_cond_resched(struct m2d_vm *kvm, struct m2d_pt_iter *iter, bool flush,
 			       bool shared) M2D_MUST_CHECK;

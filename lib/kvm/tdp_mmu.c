@@ -621,3 +621,26 @@ retry:
 	if (spt)
 		tdp_mmu_free_sp(kvm, spt);
 }
+
+/*
+ * tdp_mmu_zap_spte_atomic - zap an SPTE under the read lock: freeze it
+ * with cmpxchg (FROZEN_SPTE), flush (kvm_flush_remote_tlbs_gfn: a full
+ * flush on x86), then write the non-present value.  A frozen SPTE is never
+ * replaced before the TLB flush.  Return: 0, or -EBUSY if it changed.
+ */
+int tdp_mmu_zap_spte_atomic(struct m2d_vm *kvm, struct m2d_pt_iter *iter)
+{
+	int ret;
+
+	lockdep_assert_held_read(&kvm->mmu_lock);
+	m2d_delay(M2D_COST_KVM_SPTE_CMPXCHG, 1);
+	ret = m2d_pt_iter_set_atomic(iter, FROZEN_SPTE);
+	if (ret)
+		return ret;
+	kvm_flush_remote_tlbs(kvm);
+	/* __kvm_tdp_mmu_write_spte: nobody else writes a frozen SPTE. */
+	m2d_delay(M2D_COST_KVM_SPTE_WRITE, 1);
+	ret = m2d_pt_iter_set_atomic(iter, 0);
+	M2D_BUG_ON(ret);
+	return 0;
+}
