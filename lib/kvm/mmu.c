@@ -298,6 +298,14 @@ static int kvm_mmu_faultin_pfn(struct m2d_vcpu *vcpu, struct kvm_page_fault *fau
 	fault->mmu_seq = READ_ONCE(kvm->mmu_invalidate_seq);
 	cmm_smp_rmb();
 	/*
+	 * Now that we have a snapshot of mmu_invalidate_seq we can check for
+	 * a private vs. shared mismatch.
+	 */
+	if (fault->is_private != kvm_mem_is_private(kvm, fault->gfn)) {
+		kvm_mmu_prepare_memory_fault_exit(vcpu, fault, M2D_KVM_EXIT_MEMORY_FAULT);
+		return -EFAULT;
+	}
+	/*
 	 * Pre-check for a relevant mmu_notifier invalidation event before
 	 * acquiring mmu_lock.  If there is an in-progress invalidation and
 	 * the gfn is in the range, don't bother resolving the pfn: the fault
@@ -306,11 +314,6 @@ static int kvm_mmu_faultin_pfn(struct m2d_vcpu *vcpu, struct kvm_page_fault *fau
 	if (mmu_invalidate_retry_gfn_unsafe(kvm, fault->mmu_seq, fault->gfn)) {
 		fault->retry = retry_cause_of(kvm, fault->gfn);
 		return RET_PF_RETRY;
-	}
-
-	if (fault->is_private != kvm_mem_is_private(kvm, fault->gfn)) {
-		kvm_mmu_prepare_memory_fault_exit(vcpu, fault, M2D_KVM_EXIT_MEMORY_FAULT);
-		return -EFAULT;
 	}
 	if (fault->is_private) {
 		ret = kvm_mmu_faultin_pfn_private(vcpu, fault);
