@@ -239,6 +239,10 @@ static m2d_vtime_t run_populate(enum m2d_kvm_mmu mmu)
 	m2d_vtime_t t;
 
 	tenv_init(&e, mmu, n);
+	/* A critical section long enough that write-locked faults collide. */
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_SPTE_WRITE", 500), 0);
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_SPTE_CMPXCHG", 500), 0);
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_TDP_ITER_STEP", 50), 0);
 	for (unsigned i = 0; i < n; i++) {
 		/* Interleaved 64K chunks: vCPUs share leaf tables and race on links. */
 		pa[i] = (struct pop_arg){ .vcpu = e.vcpu[i], .gpa = i * SIZE / n,
@@ -253,6 +257,20 @@ static m2d_vtime_t run_populate(enum m2d_kvm_mmu mmu)
 	assert_int_equal(m2d_sim_counter(e.sim, "tables_allocated") -
 				 m2d_sim_counter(e.sim, "tables_freed"),
 			 st.mmu_pages - 1);
+	/*
+	 * mmu_lock: one acquisition per fault (TDP: read, no contention
+	 * among readers; legacy: write, the faults serialize).
+	 */
+	if (mmu != M2D_KVM_MMU_ARM64_S2) {
+		struct m2d_lock_stats ls;
+
+		assert_int_equal(m2d_sim_lock_stats(e.sim, "mmu_lock", &ls), 0);
+		assert_int_equal(ls.acquisitions, SIZE / K4);
+		if (mmu == M2D_KVM_MMU_TDP)
+			assert_int_equal(ls.contended, 0);
+		else
+			assert_true(ls.contended > 0);
+	}
 	t = m2d_sim_time(e.sim);
 	tenv_fini(&e);
 	return t;
