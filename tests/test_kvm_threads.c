@@ -244,7 +244,7 @@ static m2d_vtime_t run_populate(enum m2d_kvm_mmu mmu)
 	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_SPTE_CMPXCHG", 500), 0);
 	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_TDP_ITER_STEP", 50), 0);
 	for (unsigned i = 0; i < n; i++) {
-		/* Interleaved 64K chunks: vCPUs share leaf tables and race on links. */
+		/* Contiguous 1 MiB slices: the vCPUs share upper tables and race to link them. */
 		pa[i] = (struct pop_arg){ .vcpu = e.vcpu[i], .gpa = i * SIZE / n,
 					  .pages = SIZE / n / K4 };
 		assert_int_equal(m2d_sim_spawn(e.sim, (int)i, "vcpu", pop_thread, &pa[i]), 0);
