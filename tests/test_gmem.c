@@ -16,6 +16,7 @@
 
 #include "coco_fixture.h"
 #include "coco/sev.h"
+#include "mm/directmap.h"
 #include "mm/physmem.h"
 
 #define ASID 5
@@ -138,22 +139,25 @@ static struct ctx *ctx_new(enum m2d_rmp_directmap dmp, enum m2d_gmem_folio folio
 	m2d_engine_enter(c->sim);
 	fx_pm_init(&c->pm, HOST_PFNS);
 	fx_dm_init(&c->dm, HOST_PFNS, M2D_LEVEL_2M);
-	m2d_rmp_config_default(&rc);
-	rc.max_pfn = HOST_PFNS;
-	rc.directmap = dmp;
-	assert_int_equal(m2d_rmp_create(&c->rmp, &rc, &fx_dm_ops, &c->dm), 0);
 	m2d_gmem_config_default(&gc);
 	gc.size = size;
 	gc.folio = folio;
 	gc.punch = punch;
 	if (use_host) {
+		/* lib/mm: buddy allocator, direct map (2M) + CPA; the RMP hangs off the host. */
 		struct m2d_host_config hc;
 
 		m2d_host_config_default(&hc);
 		hc.mem_bytes = HOST_PFNS << 12;
+		hc.directmap_max_level = M2D_LEVEL_2M;
 		assert_int_equal(m2d_host_create(c->sim, &hc, &c->host), 0);
+		assert_int_equal(m2d_coco_host_rmp_create(c->host, dmp, &c->rmp), 0);
 		assert_int_equal(m2d_gmem_create(&c->g, &gc, &m2d_gmem_host_folio_ops, c->host, c->rmp), 0);
 	} else {
+		m2d_rmp_config_default(&rc);
+		rc.max_pfn = HOST_PFNS;
+		rc.directmap = dmp;
+		assert_int_equal(m2d_rmp_create(&c->rmp, &rc, &fx_dm_ops, &c->dm), 0);
 		assert_int_equal(m2d_gmem_create(&c->g, &gc, &fx_pm_ops, &c->pm, c->rmp), 0);
 	}
 	c->k.sev = (struct m2d_sev_vm){ .rmp = c->rmp, .asid = ASID, .snp = true };
@@ -174,10 +178,11 @@ static void ctx_free(struct ctx *c)
 	for (uint64_t p = 0; p < HOST_PFNS; p++)
 		if (m2d_rmp_raw_is_assigned(c->rmp, m2d_pfn_from_u64(p)))
 			fail_msg("pfn %#llx still assigned after destroy", (unsigned long long)p);
-	m2d_rmp_destroy(&c->rmp);
 	if (c->host) {
 		assert_int_equal(m2d_physmem_free_pages(c->host, -1), HOST_PFNS);
-		m2d_host_destroy(&c->host);
+		m2d_host_destroy(&c->host); /* and its RMP */
+	} else {
+		m2d_rmp_destroy(&c->rmp);
 	}
 	fx_dm_fini(&c->dm);
 	fx_pm_fini(&c->pm);
@@ -615,7 +620,11 @@ static void check_invariants(struct ctx *c, const struct rsetup *s, const uint8_
 		for (uint64_t r = 0; r < HOST_PFNS / 512; r++) {
 			unsigned n = m2d_rmp_region_assigned(c->rmp, m2d_pfn_from_u64(r * 512));
 
-			if (c->dm.level2m[r] >= M2D_LEVEL_2M && n && n != 512)
+			int level = c->dm.level2m[r];
+
+			if (c->host)
+				m2d_directmap_present(c->host, r * 512, &level);
+			if (level >= M2D_LEVEL_2M && n && n != 512)
 				fail_msg("2M direct-map entry %#llx covers %u private 4K pages",
 					 (unsigned long long)r, n);
 		}
@@ -763,6 +772,7 @@ static void test_gmem_random_state_machine(void **state)
 		{ M2D_RMP_DIRECTMAP_NR_PAGES, M2D_GMEM_FOLIO_2M, M2D_GMEM_PUNCH_NO_SUB_2M, false },
 		{ M2D_RMP_DIRECTMAP_SPLIT_ONLY, M2D_GMEM_FOLIO_2M, M2D_GMEM_PUNCH_ZERO_ONLY, false },
 		{ M2D_RMP_DIRECTMAP_SPLIT_ONLY, M2D_GMEM_FOLIO_2M, M2D_GMEM_PUNCH_ALLOW, true },
+		{ M2D_RMP_DIRECTMAP_INVALIDATE, M2D_GMEM_FOLIO_2M, M2D_GMEM_PUNCH_ALLOW, true },
 	};
 	const char *env = getenv("M2D_TEST_SEED");
 	uint64_t seed = env ? strtoull(env, NULL, 0) : 0x5eed2026ull;

@@ -157,6 +157,21 @@ M2D_API int m2d_rmp_create(struct m2d_rmp **out, const struct m2d_rmp_config *cf
 /* Free; NULL-safe; sets *@rmp to NULL. */
 M2D_API void m2d_rmp_destroy(struct m2d_rmp **rmp);
 
+struct m2d_host;
+
+/*
+ * m2d_coco_host_rmp_create() - the RMP of a lib/mm host (mmu2d/physmem.h),
+ * covering all its memory and hung off it (m2d_host_destroy frees it);
+ * rmpupdate() calls the host's direct map per @policy.  The direct map's
+ * own variants are host options: directmap_max_level and
+ * directmap_presplit_4k at m2d_host_create, cpa_lock and restore_2m there
+ * or with m2d_directmap_set_policy().  Call inside the engine.
+ * Return: 0, -EINVAL (NULL, the host already has an RMP, bad policy),
+ * -ENOMEM.
+ */
+M2D_API int m2d_coco_host_rmp_create(struct m2d_host *host, enum m2d_rmp_directmap policy,
+				     struct m2d_rmp **out);
+
 /*
  * snp_lookup_rmpentry() - 2 RMP entry reads: @pfn's own entry and its
  * 2M-aligned entry; *@level is the authoritative page size.
@@ -314,8 +329,6 @@ struct m2d_gmem_kvm_ops {
 	/* NULL: the VM needs no preparation (not SNP). Return: 0 or -errno. */
 	int (*arch_prepare)(void *kvm, m2d_gfn_t gfn, m2d_pfn_t pfn, int max_order);
 };
-
-struct m2d_host;
 
 /*
  * Folio ops over a lib/mm host (include/mmu2d/physmem.h): m2d_folio_alloc
