@@ -359,6 +359,9 @@ M2D_API int m2d_gmem_file_create(struct m2d_gmem *gmem, void *kvm, const struct 
  * SPTEs through the file's bindings and drops them.  NULL-safe. */
 M2D_API void m2d_gmem_file_release(struct m2d_gmem_file **f);
 
+/* The @kvm handle the file was created with (for KVM-side glue keyed by file). */
+M2D_API void *m2d_gmem_file_kvm(const struct m2d_gmem_file *f);
+
 /*
  * m2d_gmem_bind() - kvm_gmem_bind(): file pages [@offset/4K, +@npages)
  * back memslot @slot starting at @base_gfn.

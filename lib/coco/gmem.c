@@ -392,6 +392,11 @@ int m2d_gmem_file_create(struct m2d_gmem *g, void *kvm, const struct m2d_gmem_kv
 	return 0;
 }
 
+void *m2d_gmem_file_kvm(const struct m2d_gmem_file *f)
+{
+	return f->kvm;
+}
+
 int m2d_gmem_bind(struct m2d_gmem_file *f, void *slot, m2d_gfn_t base_gfn, uint64_t npages,
 		  int64_t offset)
 {
