@@ -520,6 +520,38 @@ static void test_gmem_two_views_release(void **state)
 	ctx_free(c);
 }
 
+/* A page the RMP cannot make shared again (immutable) is leaked, as
+ * snp_leak_pages: it never goes back to the allocator. */
+static void test_gmem_leak_unreclaimable(void **state)
+{
+	struct ctx *c = ctx_new(M2D_RMP_DIRECTMAP_SPLIT_ONLY, M2D_GMEM_FOLIO_4K,
+				M2D_GMEM_PUNCH_ALLOW, 4 << 20, 0);
+	struct m2d_gmem_stats st;
+	m2d_pfn_t pfn;
+
+	assert_int_equal(m2d_gmem_bind(c->f, &c->slot_a, m2d_gfn_from_u64(0), 1024, 0), 0);
+	assert_int_equal(m2d_gmem_get_pfn(c->f, &c->slot_a, m2d_gfn_from_u64(7), &pfn, NULL), 0);
+	assert_int_equal(m2d_rmp_make_shared(c->rmp, pfn, M2D_LEVEL_4K), 0);
+	assert_int_equal(m2d_rmp_make_private(c->rmp, pfn, 7 << 12, M2D_LEVEL_4K, ASID, true), 0);
+	assert_int_equal(m2d_gmem_fallocate(c->g, 3, 7 << 12, 4096), 0);
+	m2d_gmem_stats_get(c->g, &st);
+	assert_int_equal(st.leaked_pages, 1);
+	assert_int_equal(st.folios_4k, 0);
+	assert_int_equal(c->pm.state[pfn.v], 1);  /* still allocated: leaked */
+	assert_true(m2d_rmp_raw_is_assigned(c->rmp, pfn));
+	/* Let ctx_free's "nothing assigned after destroy" check pass. */
+	c->pm.state[pfn.v] = 0;
+	m2d_gmem_file_release(&c->f);
+	m2d_gmem_destroy(&c->g);
+	m2d_rmp_destroy(&c->rmp);
+	fx_dm_fini(&c->dm);
+	fx_pm_fini(&c->pm);
+	free(c->k.map);
+	m2d_engine_leave(c->sim);
+	m2d_sim_destroy(&c->sim);
+	free(c);
+}
+
 /* Concurrent first faults on one 2M range from four vCPUs (real engine,
  * real buddy allocator: allocation takes zone->lock and may yield): one 2M
  * folio, one prepare, one RMPUPDATE; the losers wait on the folio lock. */
@@ -844,6 +876,7 @@ int main(void)
 		cmocka_unit_test(test_gmem_bad_input),
 		cmocka_unit_test(test_gmem_two_views_release),
 		cmocka_unit_test(test_gmem_concurrent_first_faults),
+		cmocka_unit_test(test_gmem_leak_unreclaimable),
 		cmocka_unit_test(test_gmem_random_state_machine),
 	};
 

@@ -114,6 +114,7 @@ struct m2d_gmem_stats {
 	uint64_t huge_allocs;         /* 2M folio allocations, cumulative */
 	uint64_t huge_fallbacks;      /* 2M attempts that fell back to order 0 */
 	uint64_t splits;              /* 2M folios split by punches */
+	uint64_t leaked_pages;        /* pages the RMP could not return (snp_leak_pages) */
 	m2d_vtime_t first_huge_alloc; /* virtual time of the first 2M allocation */
 	m2d_vtime_t last_huge_alloc;  /* ... and of the latest */
 	uint64_t meta_bytes;          /* simulator memory of the gmem model */
@@ -263,8 +264,9 @@ M2D_API int m2d_sev_gmem_prepare(struct m2d_sev_vm *sev, m2d_pfn_t pfn, m2d_gfn_
  * pfn (or 2M entry wholly inside the range) RMPUPDATE to shared, PSMASH
  * first when only part of a 2M entry is freed, then CLFLUSH the range.
  * Pages whose RMP state can't be restored are leaked (snp_leak_pages).
+ * Return: the number of pages leaked (0 normally).
  */
-M2D_API void m2d_sev_gmem_invalidate(struct m2d_rmp *rmp, m2d_pfn_t start, m2d_pfn_t end);
+M2D_API uint64_t m2d_sev_gmem_invalidate(struct m2d_rmp *rmp, m2d_pfn_t start, m2d_pfn_t end);
 
 /*
  * sev_gmem_max_mapping_level() - the RMP's limit on a private mapping of
