@@ -473,6 +473,10 @@ static void test_rmp_host_gen_a(void **state)
 	assert_int_equal(hctr(c, "cpa_lock_acquisitions") - l0, 512 + 1);
 	assert_int_equal(hctr(c, "flush_tlb_all") - f0, 1);
 	assert_false(m2d_directmap_present(c->host, pfn + 7, &level));
+	/* A host write to it now is a #PF on the direct map, not an RMP check. */
+	assert_false(m2d_rmp_host_write_directmap(c->rmp, m2d_pfn_from_u64(pfn + 7)));
+	assert_int_equal(hctr(c, "directmap_np_writes"), 1);
+	assert_int_equal(hctr(c, "rmp_violations"), 0);
 	assert_int_equal(m2d_rmp_make_shared(c->rmp, m2d_pfn_from_u64(pfn), M2D_LEVEL_2M), 0);
 	assert_int_equal(hctr(c, "cpa_lock_acquisitions") - l0, 2 * 512 + 1);
 	assert_int_equal(hctr(c, "flush_tlb_all") - f0, 1);

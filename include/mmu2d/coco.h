@@ -221,8 +221,8 @@ M2D_API enum m2d_pvalidate_result m2d_rmp_pvalidate(struct m2d_rmp *rmp, m2d_pfn
  */
 M2D_API bool m2d_rmp_host_write(struct m2d_rmp *rmp, m2d_pfn_t pfn, int level);
 /* The same, through the kernel direct map (its current level for @pfn).
- * A write to a non-present direct-map entry is a #PF, not an RMP check:
- * it is not counted here. */
+ * A write to a non-present direct-map entry is a kernel #PF, not an RMP
+ * check: it is counted as directmap_np_writes and returns false. */
 M2D_API bool m2d_rmp_host_write_directmap(struct m2d_rmp *rmp, m2d_pfn_t pfn);
 
 /*
