@@ -127,7 +127,7 @@ static void run(void *arg)
 		uint64_t got = 0, pfn;
 		bool w;
 
-		m2d_mm_fill_kvm_host_ops(&ops);
+		m2d_kvm_host_ops_set_mm(&ops);
 		phase_begin(b, &b->ph[4], "gup_fast", &t0, &v0);
 		for (uint64_t a = base; a < base + b->mem; a += 4096)
 			got += ops.gup_fast(b->mm, a, true, &pfn, &w);

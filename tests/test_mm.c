@@ -776,24 +776,12 @@ static void test_mm_munmap_frees_tables(void **state)
 }
 
 
-/* ---- KVM backed by this mm (m2d_mm_fill_kvm_host_ops + m2d_mm_subscribe) ------- */
+/* ---- KVM backed by this mm (m2d_kvm_host_ops_set_mm + m2d_vm_mmu_notifier_register) */
 
 struct kvm_link {
 	struct m2d_vm *vm;
 	uint64_t skips;
 };
-
-static void link_start(void *priv, uint64_t start, uint64_t end,
-		       enum m2d_mmu_notifier_event event, bool may_block)
-{
-	m2d_vm_mmu_notifier_invalidate_range_start(((struct kvm_link *)priv)->vm, start, end,
-						   may_block);
-}
-
-static void link_end(void *priv, uint64_t start, uint64_t end, enum m2d_mmu_notifier_event ev)
-{
-	m2d_vm_mmu_notifier_invalidate_range_end(((struct kvm_link *)priv)->vm, start, end);
-}
 
 #define LINK_GPA (4 * GiB)
 #define LINK_PAGES 4096ull
@@ -823,9 +811,6 @@ static enum m2d_kvm_exit_action vmm_skip(struct m2d_vcpu *vcpu, const struct m2d
 static void test_mm_kvm_host_ops(void **state)
 {
 	struct m2d_kvm_host_ops ops = { 0 };
-	struct m2d_mm_notifier_cb cb = { .invalidate_range_start = link_start,
-					 .invalidate_range_end = link_end };
-	struct m2d_mm_subscription *sub;
 	struct m2d_vm_config vcfg;
 	struct m2d_memslot_desc d;
 	struct m2d_vm_stats vs;
@@ -840,14 +825,14 @@ static void test_mm_kvm_host_ops(void **state)
 	assert_int_equal(m2d_mm_madvise(f.mm, hva, LINK_PAGES * 4096, M2D_MADV_NOHUGEPAGE), 0);
 	assert_int_equal(m2d_mm_populate(f.mm, hva, LINK_PAGES * 4096, true), 0);
 
-	m2d_mm_fill_kvm_host_ops(&ops);
+	m2d_kvm_host_ops_set_mm(&ops);
 	m2d_vm_config_default(&vcfg);
 	assert_int_equal(m2d_vm_create(&link.vm, f.sim, &vcfg, &ops), 0);
 	assert_int_equal(m2d_vcpu_create(link.vm, 0, &vcpu), 0);
 	d = (struct m2d_memslot_desc){ .id = 1, .guest_phys = LINK_GPA, .size = LINK_PAGES * 4096,
 				       .userspace_addr = hva, .mm = f.mm };
 	assert_int_equal(m2d_vm_set_memslot(link.vm, &d), 0);
-	assert_int_equal(m2d_mm_subscribe(f.mm, &cb, &link, &sub), 0);
+	assert_int_equal(m2d_vm_mmu_notifier_register(link.vm, f.mm), 0);
 
 	gup0 = stats(&f).gup_fast;
 	assert_int_equal(m2d_vcpu_run(vcpu, guest_write_all, NULL, vmm_skip, &link), 0);
@@ -871,11 +856,75 @@ static void test_mm_kvm_host_ops(void **state)
 	m2d_vm_stats_get(link.vm, &vs);
 	assert_int_equal(vs.pages[M2D_LEVEL_4K], LINK_PAGES);
 
-	m2d_mm_unsubscribe(f.mm, &sub);
-	assert_null(sub);
 	m2d_vm_destroy(&link.vm);
 	m2d_file_put(&memfd);
 	fx_fini(&f);
+}
+
+/* Plain-callback subscriptions (m2d_mm_subscribe) see every pair; release at exit. */
+struct sub_obs {
+	unsigned starts, ends, released;
+	uint64_t last_start, last_end;
+	enum m2d_mmu_notifier_event last_event;
+};
+
+static void obs_start(void *priv, uint64_t start, uint64_t end, enum m2d_mmu_notifier_event ev,
+		      bool may_block)
+{
+	struct sub_obs *o = priv;
+
+	o->starts++;
+	o->last_start = start;
+	o->last_end = end;
+	o->last_event = ev;
+	assert_true(may_block);
+}
+
+static void obs_end(void *priv, uint64_t start, uint64_t end, enum m2d_mmu_notifier_event ev)
+{
+	((struct sub_obs *)priv)->ends++;
+}
+
+static void obs_release(void *priv)
+{
+	((struct sub_obs *)priv)->released++;
+}
+
+static void test_mm_subscribe(void **state)
+{
+	struct m2d_mm_notifier_cb cb = { .invalidate_range_start = obs_start,
+					 .invalidate_range_end = obs_end,
+					 .release = obs_release };
+	struct m2d_mm_subscription *a = NULL, *b = NULL;
+	struct sub_obs oa = { 0 }, ob = { 0 };
+	struct fx f = { 0 };
+	uint64_t anon;
+
+	fx_init(&f, 4 * GiB, NULL);
+	assert_int_equal(m2d_mm_subscribe(f.mm, &cb, &oa, &a), 0);
+	assert_int_equal(m2d_mm_subscribe(f.mm, &cb, &ob, &b), 0);
+	assert_int_equal(m2d_mm_mmap(f.mm, 0, 64 * KiB, M2D_PROT_READ | M2D_PROT_WRITE,
+				     M2D_MAP_PRIVATE | M2D_MAP_ANONYMOUS, NULL, 0, &anon), 0);
+	assert_int_equal(m2d_mm_populate(f.mm, anon, 64 * KiB, true), 0);
+	assert_int_equal(m2d_mm_madvise(f.mm, anon, 8 * KiB, M2D_MADV_DONTNEED), 0);
+	assert_int_equal(oa.starts, 1);
+	assert_int_equal(oa.ends, 1);
+	assert_int_equal(oa.last_event, M2D_MMU_NOTIFY_CLEAR);
+	assert_int_equal(oa.last_start, anon);
+	assert_int_equal(oa.last_end, anon + 8 * KiB);
+	/* unsubscribe runs ->release (mmu_notifier_unregister) and stops the calls */
+	m2d_mm_unsubscribe(f.mm, &a);
+	assert_null(a);
+	assert_int_equal(oa.released, 1);
+	assert_int_equal(m2d_mm_munmap(f.mm, anon, 64 * KiB), 0);
+	assert_int_equal(oa.starts, 1);
+	assert_int_equal(ob.starts, 2);
+	assert_int_equal(ob.last_event, M2D_MMU_NOTIFY_UNMAP);
+	/* exit_mmap releases the rest; the handle is freed afterwards */
+	fx_fini(&f);
+	assert_int_equal(ob.released, 1);
+	m2d_mm_unsubscribe(NULL, &b);
+	assert_null(b);
 }
 
 /* ---- bad input ------------------------------------------------------------------------ */
@@ -1457,6 +1506,7 @@ int main(void)
 		cmocka_unit_test(test_mm_pfnmap_huge),
 		cmocka_unit_test(test_mm_munmap_frees_tables),
 		cmocka_unit_test(test_mm_kvm_host_ops),
+		cmocka_unit_test(test_mm_subscribe),
 		cmocka_unit_test(test_mm_bad_input),
 		cmocka_unit_test(test_mm_lockdep_asserts),
 		cmocka_unit_test(test_mm_random_model),

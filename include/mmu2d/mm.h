@@ -211,7 +211,10 @@ enum m2d_mmu_notifier_event {
 	M2D_MMU_NOTIFY_EVENT_NR
 };
 
-/* ---- mmu_notifier subscriptions and KVM host callbacks -------------------- */
+/* ---- mmu_notifier subscriptions ------------------------------------------------ */
+
+/* (KVM subscribes with m2d_vm_mmu_notifier_register() and reaches the mm through
+ * m2d_kvm_host_ops_set_mm(), both in <mmu2d/kvm.h>.) */
 
 /*
  * Plain callbacks of an mmu_notifier subscription (struct mmu_notifier_ops:
@@ -232,8 +235,7 @@ struct m2d_mm_subscription;
 
 /*
  * m2d_mm_subscribe() - mmu_notifier_register() with @cb (copied) and @priv.
- * A replayer backing a VM with @mm forwards the callbacks to
- * m2d_vm_mmu_notifier_invalidate_range_start()/_end().
+ * For observers (research code, traces); KVM has its own subscription.
  * Return: 0, -EINVAL, -ENOMEM.  Free with m2d_mm_unsubscribe() (also after
  * m2d_mm_destroy(), which only unhooks it).
  */
@@ -242,15 +244,6 @@ M2D_API int m2d_mm_subscribe(struct m2d_mm *mm, const struct m2d_mm_notifier_cb 
 /* mmu_notifier_unregister() (->release runs if the mm is still alive) and free. NULL-safe. */
 M2D_API void m2d_mm_unsubscribe(struct m2d_mm *mm, struct m2d_mm_subscription **sub);
 
-struct m2d_kvm_host_ops; /* <mmu2d/kvm.h> */
-/*
- * m2d_mm_fill_kvm_host_ops() - set the host-mm callbacks of @ops (gup_fast,
- * gup_slow, mmap_read_lock/unlock, vma_lookup, follow_pfnmap,
- * host_mapping_level, put_page) to this module's implementation; the
- * memslot's @mm handle must then be a struct m2d_mm *.  guest_memfd
- * callbacks are left untouched.
- */
-M2D_API void m2d_mm_fill_kvm_host_ops(struct m2d_kvm_host_ops *ops);
 
 /* ---- inspection ------------------------------------------------------------ */
 
