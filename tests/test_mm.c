@@ -776,6 +776,57 @@ static void test_mm_munmap_frees_tables(void **state)
 }
 
 
+/* x86: a flush IPIs every other CPU of mm_cpumask; arm64 broadcasts TLBI (no IPIs). */
+struct ipi_arg {
+	struct fx *f;
+	uint64_t addr;
+	bool mprotect;
+};
+
+static void ipi_thread(void *arg)
+{
+	struct ipi_arg *a = arg;
+
+	if (a->mprotect)
+		assert_int_equal(m2d_mm_mprotect(a->f->mm, a->addr, 64 * KiB, M2D_PROT_READ), 0);
+	else
+		assert_int_equal(m2d_mm_fault(a->f->mm, a->addr, true), 0);
+}
+
+static void tlb_flush_ipis(enum m2d_mm_arch arch, uint64_t expect_ipis)
+{
+	struct m2d_mm_config cfg;
+	struct fx f = { 0 };
+	struct ipi_arg a[3];
+	uint64_t anon, ipis0;
+
+	m2d_mm_config_default(&cfg);
+	cfg.arch = arch;
+	fx_init(&f, 4 * GiB, &cfg);
+	assert_int_equal(m2d_mm_mmap(f.mm, 0, 64 * KiB, M2D_PROT_READ | M2D_PROT_WRITE,
+				     M2D_MAP_PRIVATE | M2D_MAP_ANONYMOUS, NULL, 0, &anon), 0);
+	ipis0 = m2d_sim_counter(f.sim, "ipis");
+	m2d_engine_leave(f.sim);
+	/* threads on CPUs 1 and 2 touch the mm; then CPU 3 write-protects */
+	for (int i = 0; i < 3; i++) {
+		a[i] = (struct ipi_arg){ .f = &f, .addr = i == 2 ? anon : anon + (uint64_t)i * 4096,
+					 .mprotect = i == 2 };
+		assert_int_equal(m2d_sim_spawn(f.sim, i + 1, "ipi", ipi_thread, &a[i]), 0);
+		assert_int_equal(m2d_sim_run(f.sim), 0);
+	}
+	m2d_engine_enter(f.sim);
+	/* CPU 0 (the setup code's mmap) is in the mask too */
+	assert_int_equal(m2d_sim_counter(f.sim, "ipis") - ipis0, expect_ipis);
+	assert_int_equal(stats(&f).tlb_flush_ipis, expect_ipis ? 1 : 0);
+	fx_fini(&f);
+}
+
+static void test_mm_tlb_flush_ipis(void **state)
+{
+	tlb_flush_ipis(M2D_MM_ARCH_X86_64, 3);
+	tlb_flush_ipis(M2D_MM_ARCH_ARM64, 0);
+}
+
 /* ---- KVM backed by this mm (m2d_kvm_host_ops_set_mm + m2d_vm_mmu_notifier_register) */
 
 struct kvm_link {
@@ -1505,6 +1556,7 @@ int main(void)
 		cmocka_unit_test(test_mm_thp_collapse_anon),
 		cmocka_unit_test(test_mm_pfnmap_huge),
 		cmocka_unit_test(test_mm_munmap_frees_tables),
+		cmocka_unit_test(test_mm_tlb_flush_ipis),
 		cmocka_unit_test(test_mm_kvm_host_ops),
 		cmocka_unit_test(test_mm_subscribe),
 		cmocka_unit_test(test_mm_bad_input),

@@ -276,7 +276,8 @@ struct m2d_mm_stats {
 	uint64_t mapcount_atomics;     /* atomic RMWs on mapcounts (collapse, map, unmap) */
 	uint64_t mapcount_counters;    /* distinct counters touched by those */
 	uint64_t tlb_flushes;          /* flush_tlb_range / tlb_finish_mmu flushes */
-	uint8_t reserved[64];
+	uint64_t tlb_flush_ipis;       /* ... that sent IPIs (x86, other CPUs in mm_cpumask) */
+	uint8_t reserved[56];
 };
 M2D_API void m2d_mm_stats_get(const struct m2d_mm *mm, struct m2d_mm_stats *out);
 

@@ -456,19 +456,32 @@ void mm_free_pgtables(struct m2d_mm *mm, uint64_t start, uint64_t end, uint64_t 
 
 /*
  * flush_tlb_mm_range() as tlb_finish_mmu issues it: a full flush above
- * tlb_single_page_flush_ceiling (33 pages), else one INVLPG per page.
- * Only the local CPU is charged: remote CPUs in mm_cpumask are not tracked.
+ * tlb_single_page_flush_ceiling (33 pages), else one INVLPG per page, on
+ * this CPU and (x86, native_flush_tlb_multi) by IPI on every other CPU of
+ * mm_cpumask.  arm64's __flush_tlb_range broadcasts TLBI ... IS: no IPIs.
  */
 void mm_flush_tlb_range(struct m2d_mm *mm, uint64_t start, uint64_t end)
 {
 	uint64_t pages = (end - start) >> M2D_PAGE_SHIFT;
+	enum m2d_cost flush = pages > 33 ? M2D_COST_TLB_FLUSH_LOCAL_ALL
+					 : M2D_COST_TLB_FLUSH_LOCAL_PAGE;
+	uint64_t count = pages > 33 ? 1 : pages;
+	struct m2d_cpumask others = mm->cpumask;
+	unsigned me = (unsigned)m2d_current_cpu();
+	bool remote = false;
 
-	if (pages > 33)
-		m2d_delay(M2D_COST_TLB_FLUSH_LOCAL_ALL, 1);
-	else
-		m2d_delay(M2D_COST_TLB_FLUSH_LOCAL_PAGE, pages);
 	m2d_count(M2D_CTR_host_tlb_flushes, 1);
 	mm->stats.tlb_flushes++;
+	others.bits[me / 64] &= ~(1ull << (me % 64));
+	for (unsigned w = 0; w < M2D_ARRAY_SIZE(others.bits) && !remote; w++)
+		remote = others.bits[w] != 0;
+	if (mm->cfg.arch == M2D_MM_ARCH_X86_64 && remote) {
+		/* the sender runs the handler locally too (flush_tlb_func) */
+		m2d_ipi_send_mask(&others, flush);
+		mm->stats.tlb_flush_ipis++;
+		return;
+	}
+	m2d_delay(flush, count);
 }
 
 /* ---- faults ---------------------------------------------------------------- */
@@ -644,6 +657,7 @@ int m2d_mm_handle_fault(struct m2d_mm *mm, uint64_t addr, bool write)
 	int ret;
 
 	mmap_assert_locked(mm);
+	mm_note_cpu(mm);
 	vma = m2d_vma_lookup(mm, addr);
 	/* access_error(): SIGSEGV */
 	if (!vma)

@@ -450,6 +450,7 @@ static int mmap_common(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigned 
 	int ret;
 
 	m2d_delay(M2D_COST_MM_SYSCALL, 1);
+	mm_note_cpu(mm);
 	mmap_write_lock(mm);
 	if (!addr) {
 		addr = get_unmapped_area(mm, len, align);
@@ -698,6 +699,7 @@ static int vm_munmap(struct m2d_mm *mm, uint64_t addr, uint64_t len)
 		return -EINVAL;
 	len = M2D_ALIGN_UP(len, M2D_PAGE_SIZE);
 	m2d_delay(M2D_COST_MM_SYSCALL, 1);
+	mm_note_cpu(mm);
 	mmap_write_lock(mm);
 	ret = do_munmap(mm, addr, addr + len);
 	mmap_write_unlock(mm);
@@ -769,6 +771,7 @@ static int do_madvise(struct m2d_mm *mm, uint64_t addr, uint64_t len, int advice
 		return 0;
 	end = addr + len;
 	m2d_delay(M2D_COST_MM_SYSCALL, 1);
+	mm_note_cpu(mm);
 	if (madvise_need_mmap_write(advice))
 		mmap_write_lock(mm);
 	else

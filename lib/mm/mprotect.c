@@ -320,6 +320,7 @@ static int do_mprotect_pkey(struct m2d_mm *mm, uint64_t start, uint64_t len, uns
 	vmprot = calc_vm_prot_bits(prot);
 
 	m2d_delay(M2D_COST_MM_SYSCALL, 1);
+	mm_note_cpu(mm);
 	mmap_write_lock(mm);
 	idx = mm_vma_index(mm, start);
 	if (idx == mm->nr_vmas || mm->vmas[idx]->vm_start > start) {
