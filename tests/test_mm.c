@@ -1030,6 +1030,73 @@ static void test_mm_bad_input(void **state)
 	fx_fini(&f);
 }
 
+/*
+ * Allocation failures (R38): the n-th simulator allocation from the start
+ * of a fixed sequence of operations fails, for every n until a run sees no
+ * failure.  Every operation returns 0 or -ENOMEM, teardown frees every
+ * folio (physmem free count back to the start) and ASan sees no leak.
+ */
+static int alloc_fail_sequence(struct fx *f, struct m2d_file *file)
+{
+	uint64_t anon = 0x600000000ull, sh = 0x600100000ull;
+	int ret, failures = 0;
+	uint64_t out;
+
+#define STEP(call)                                                             \
+	do {                                                                   \
+		ret = (call);                                                  \
+		/* after a failure, accesses may hit what was not mapped */    \
+		assert_true(ret == 0 || ret == -ENOMEM ||                       \
+			    (ret == -EFAULT && failures));                     \
+		failures += ret == -ENOMEM;                                    \
+	} while (0)
+	STEP(m2d_mm_mmap(f->mm, anon, 256 * KiB, M2D_PROT_READ | M2D_PROT_WRITE,
+			 M2D_MAP_PRIVATE | M2D_MAP_ANONYMOUS | M2D_MAP_FIXED, NULL, 0, &out));
+	STEP(m2d_mm_mmap(f->mm, sh, 256 * KiB, M2D_PROT_READ | M2D_PROT_WRITE,
+			 M2D_MAP_SHARED | M2D_MAP_FIXED, file, 0, &out));
+	STEP(m2d_mm_populate(f->mm, anon, 256 * KiB, true));
+	STEP(m2d_mm_populate(f->mm, sh, 256 * KiB, false));
+	STEP(m2d_mm_mprotect(f->mm, anon + 64 * KiB, 64 * KiB, M2D_PROT_READ));
+	STEP(m2d_mm_mprotect(f->mm, sh + 8 * KiB, 8 * KiB, M2D_PROT_NONE));
+	STEP(m2d_mm_madvise(f->mm, anon + 100 * KiB, 40 * KiB, M2D_MADV_DONTNEED));
+	STEP(m2d_mm_munmap(f->mm, anon + 32 * KiB, 16 * KiB));
+	STEP(m2d_mm_munmap(f->mm, sh + 128 * KiB, 8 * KiB));
+	STEP(m2d_mm_mprotect(f->mm, anon, 32 * KiB, M2D_PROT_READ | M2D_PROT_WRITE));
+	STEP(m2d_mm_populate(f->mm, anon, 32 * KiB, true));
+#undef STEP
+	return failures;
+}
+
+static void test_mm_alloc_failures(void **state)
+{
+	unsigned n;
+
+	for (n = 1; n < 2000; n++) {
+		struct m2d_mm_config cfg;
+		struct m2d_file *file;
+		struct fx f = { 0 };
+		uint64_t free0;
+		int failures;
+
+		m2d_mm_config_default(&cfg);
+		cfg.thp = M2D_MM_THP_NEVER;
+		fx_init(&f, 4 * GiB, &cfg);
+		assert_int_equal(m2d_memfd_create(f.host, MiB, M2D_FILE_SHMEM, &file), 0);
+		free0 = m2d_physmem_free_pages(f.host, -1);
+		m2d_alloc_fail_after(n);
+		failures = alloc_fail_sequence(&f, file);
+		m2d_alloc_fail_after(0);
+		assert_int_equal(m2d_mm_munmap(f.mm, 0x600000000ull, 2 * MiB), 0);
+		m2d_file_put(&file);
+		assert_true(m2d_physmem_free_pages(f.host, -1) >= free0);
+		fx_fini(&f);
+		if (!failures)
+			break;
+	}
+	printf("test_mm_alloc_failures: %u allocation sites failed in turn\n", n - 1);
+	assert_true(n > 5 && n < 2000);
+}
+
 /* ---- lock assertions (debug builds) ---------------------------------------------------- */
 
 #if M2D_DEBUG_CHECKS
@@ -1560,6 +1627,7 @@ int main(void)
 		cmocka_unit_test(test_mm_kvm_host_ops),
 		cmocka_unit_test(test_mm_subscribe),
 		cmocka_unit_test(test_mm_bad_input),
+		cmocka_unit_test(test_mm_alloc_failures),
 		cmocka_unit_test(test_mm_lockdep_asserts),
 		cmocka_unit_test(test_mm_random_model),
 		cmocka_unit_test(test_mm_random_threads),
