@@ -1038,7 +1038,7 @@ static void test_mm_bad_input(void **state)
  */
 static int alloc_fail_sequence(struct fx *f, struct m2d_file *file)
 {
-	uint64_t anon = 0x600000000ull, sh = 0x600100000ull;
+	uint64_t anon = 0x600000000ull, sh = 0x600100000ull, thp = 0x600400000ull;
 	int ret, failures = 0;
 	uint64_t out;
 
@@ -1063,6 +1063,12 @@ static int alloc_fail_sequence(struct fx *f, struct m2d_file *file)
 	STEP(m2d_mm_munmap(f->mm, sh + 128 * KiB, 8 * KiB));
 	STEP(m2d_mm_mprotect(f->mm, anon, 32 * KiB, M2D_PROT_READ | M2D_PROT_WRITE));
 	STEP(m2d_mm_populate(f->mm, anon, 32 * KiB, true));
+	/* a THP, then a 4K mprotect inside it (PMD split needs a table) */
+	STEP(m2d_mm_mmap(f->mm, thp, 4 * MiB, M2D_PROT_READ | M2D_PROT_WRITE,
+			 M2D_MAP_PRIVATE | M2D_MAP_ANONYMOUS | M2D_MAP_FIXED, NULL, 0, &out));
+	STEP(m2d_mm_fault(f->mm, thp + 12345, true));
+	STEP(m2d_mm_mprotect(f->mm, thp + MiB, 4 * KiB, M2D_PROT_READ));
+	STEP(m2d_mm_madvise(f->mm, thp + 2 * MiB, 2 * MiB, M2D_MADV_COLLAPSE));
 #undef STEP
 	return failures;
 }
@@ -1079,14 +1085,14 @@ static void test_mm_alloc_failures(void **state)
 		int failures;
 
 		m2d_mm_config_default(&cfg);
-		cfg.thp = M2D_MM_THP_NEVER;
+		cfg.thp = M2D_MM_THP_ALWAYS;
 		fx_init(&f, 4 * GiB, &cfg);
 		assert_int_equal(m2d_memfd_create(f.host, MiB, M2D_FILE_SHMEM, &file), 0);
 		free0 = m2d_physmem_free_pages(f.host, -1);
 		m2d_alloc_fail_after(n);
 		failures = alloc_fail_sequence(&f, file);
 		m2d_alloc_fail_after(0);
-		assert_int_equal(m2d_mm_munmap(f.mm, 0x600000000ull, 2 * MiB), 0);
+		assert_int_equal(m2d_mm_munmap(f.mm, 0x600000000ull, 8 * MiB), 0);
 		m2d_file_put(&file);
 		assert_true(m2d_physmem_free_pages(f.host, -1) >= free0);
 		fx_fini(&f);

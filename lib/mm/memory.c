@@ -198,6 +198,7 @@ static int install_leaf(struct m2d_mm *mm, struct m2d_vma *vma, uint64_t *ptep, 
 	unsigned prot = vma_pte_prot(vma);
 	int ret;
 
+	lockdep_assert_held(mm_ptl(mm, addr, level));
 	if (write)
 		prot |= M2D_PROT_D;
 	if (folio) {
@@ -222,6 +223,7 @@ static void zap_leaf(struct m2d_mm *mm, struct m2d_vma *vma, uint64_t *ptep, uin
 {
 	uint64_t old = READ_ONCE(*ptep);
 
+	lockdep_assert_held(mm_ptl(mm, addr, level));
 	m2d_pt_set_pte(mm->pgd, ptep, addr, level, 0);
 	m2d_delay(M2D_COST_MM_PTE_UPDATE, 1);
 	mm->stats.ptes_zapped++;
@@ -269,20 +271,31 @@ void mm_split_huge_pmd(struct m2d_mm *mm, struct m2d_vma *vma, uint64_t *pmdp, u
 			m2d_delay(M2D_COST_MM_PTE_UPDATE, 1);
 		} else {
 			struct m2d_folio *folio = mm_leaf_folio(mm, old, M2D_LEVEL_2M);
-			uint64_t atomics = 0;
+			uint64_t atomics = 0, undo = 0;
 
-			if (m2d_pt_split(mm->pgd, haddr, M2D_LEVEL_2M) == 0 && folio) {
-				m2d_delay(M2D_COST_MM_PT_ALLOC, 1);
-				m2d_delay(M2D_COST_MM_PTE_UPDATE, M2D_PT_ENTRIES);
-				/* entire mapping -> 512 PTE mappings */
-				M2D_WARN_ON_ONCE(m2d_folio_remove_entire_map(folio, &atomics));
-				M2D_WARN_ON_ONCE(m2d_folio_add_subpage_maps(mm->host, folio, 0,
-									    M2D_PT_ENTRIES,
-									    &atomics));
-				mm_count_mapcount_atomics(mm, atomics, M2D_PT_ENTRIES);
+			/* 512 PTE mappings first (may need the per-page counters), then the table */
+			if (folio && !m2d_folio_add_subpage_maps(mm->host, folio, 0, M2D_PT_ENTRIES,
+								 &atomics)) {
+				if (m2d_pt_split(mm->pgd, haddr, M2D_LEVEL_2M) == 0) {
+					m2d_delay(M2D_COST_MM_PT_ALLOC, 1);
+					m2d_delay(M2D_COST_MM_PTE_UPDATE, M2D_PT_ENTRIES);
+					M2D_WARN_ON_ONCE(m2d_folio_remove_entire_map(folio, &atomics));
+					mm_count_mapcount_atomics(mm, atomics, M2D_PT_ENTRIES);
+					goto out;
+				}
+				m2d_folio_remove_subpage_maps(mm->host, folio, 0, M2D_PT_ENTRIES,
+							      &undo);
 			}
+			/*
+			 * The kernel cannot fail here (the PTE table was deposited at
+			 * fault time); the simulator can run out of memory for the table
+			 * or the counters.  Drop the whole THP instead, so no caller is
+			 * left with a huge leaf it cannot handle.
+			 */
+			zap_leaf(mm, vma, pmdp, haddr, M2D_LEVEL_2M);
 		}
 	}
+out:
 	spin_unlock(ptl);
 	mm_flush_tlb_range(mm, haddr, haddr + M2D_PMD_SIZE);
 	m2d_mmu_notifier_invalidate_range_end(&range);

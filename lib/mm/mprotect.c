@@ -47,6 +47,7 @@ static void change_leaf(struct cp_ctx *c, uint64_t *ptep, uint64_t addr, int lev
 	unsigned keep = oprot & (M2D_PROT_A | M2D_PROT_D | PTE_SPECIAL);
 	unsigned nprot = c->newprot | keep;
 
+	lockdep_assert_held(mm_ptl(mm, addr, level));
 	new = m2d_pte_make_leaf(mm->fmt, level, m2d_pte_pfn(mm->fmt, old, level), nprot);
 	c->pages++;
 	mm->stats.ptes_changed++;
