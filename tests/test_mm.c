@@ -481,6 +481,42 @@ static void test_mm_hugetlb_fault_and_continue(void **state)
 	fx_fini(&f);
 }
 
+/* MAP_ANONYMOUS|MAP_HUGETLB (dirty_log_perf_test's anonymous_hugetlb_*): private HugeTLB pages. */
+static void test_mm_map_hugetlb_anon(void **state)
+{
+	struct fx f = { 0 };
+	struct m2d_mm_xlate x;
+	uint64_t a, b, free0;
+
+	fx_init(&f, 8 * GiB, NULL);
+	free0 = m2d_physmem_free_pages(f.host, -1);
+	assert_int_equal(m2d_mm_mmap(f.mm, 0, 2 * GiB, M2D_PROT_READ | M2D_PROT_WRITE,
+				     M2D_MAP_PRIVATE | M2D_MAP_ANONYMOUS | M2D_MAP_HUGETLB |
+				     M2D_MAP_HUGE_1GB, NULL, 0, &a), 0);
+	assert_int_equal(a & (GiB - 1), 0);
+	assert_int_equal(m2d_mm_mmap(f.mm, 0, 3 * MiB, M2D_PROT_READ | M2D_PROT_WRITE,
+				     M2D_MAP_PRIVATE | M2D_MAP_ANONYMOUS | M2D_MAP_HUGETLB, NULL, 0,
+				     &b), 0);
+	assert_int_equal(b & (2 * MiB - 1), 0);
+	assert_int_equal(m2d_mm_populate(f.mm, a, 2 * GiB, true), 0);
+	assert_int_equal(m2d_mm_populate(f.mm, b, 3 * MiB, true), 0);
+	assert_int_equal(stats(&f).faults_alloc, 2 + 2); /* two 1G pages, two 2M pages */
+	m2d_mm_xlate(f.mm, a + GiB + 5, &x);
+	assert_int_equal(x.level, M2D_LEVEL_1G);
+	m2d_mm_xlate(f.mm, b + 3 * MiB + 5, &x); /* the length was rounded up to 4M */
+	assert_int_equal(x.level, M2D_LEVEL_2M);
+	assert_int_equal(m2d_physmem_free_pages(f.host, -1), free0 - (2 * GiB + 4 * MiB) / 4096);
+	/* MADV_SPLIT (HGM) is for shared mappings only */
+	assert_int_equal(m2d_mm_madvise(f.mm, a, GiB, M2D_MADV_SPLIT), -EINVAL);
+	assert_int_equal(m2d_mm_munmap(f.mm, a, 2 * GiB), 0);
+	assert_int_equal(m2d_mm_munmap(f.mm, b, 4 * MiB), 0);
+	assert_int_equal(m2d_physmem_free_pages(f.host, -1), free0);
+	assert_int_equal(m2d_mm_mmap(f.mm, 0, 2 * MiB, M2D_PROT_READ,
+				     M2D_MAP_PRIVATE | M2D_MAP_ANONYMOUS | M2D_MAP_HUGE_1GB, NULL, 0,
+				     &a), -EINVAL);
+	fx_fini(&f);
+}
+
 /* ---- GUP ---------------------------------------------------------------------------- */
 
 static void test_mm_gup_readonly_vma(void **state)
@@ -1622,6 +1658,7 @@ int main(void)
 		cmocka_unit_test(test_mm_collapse_4k_2m_1g_thp_like),
 		cmocka_unit_test(test_mm_collapse_4k_2m_1g_head_only),
 		cmocka_unit_test(test_mm_hugetlb_fault_and_continue),
+		cmocka_unit_test(test_mm_map_hugetlb_anon),
 		cmocka_unit_test(test_mm_gup_readonly_vma),
 		cmocka_unit_test(test_mm_protnone),
 		cmocka_unit_test(test_mm_dontneed_unmaps_and_notifies),

@@ -130,12 +130,16 @@ enum m2d_mm_map_flags {
 	M2D_MAP_PRIVATE = 1u << 1,
 	M2D_MAP_ANONYMOUS = 1u << 2,
 	M2D_MAP_FIXED = 1u << 3,   /* replace whatever is mapped at @addr */
+	M2D_MAP_HUGETLB = 1u << 4, /* with MAP_ANONYMOUS: HugeTLB pages, 2M unless MAP_HUGE_1GB */
+	M2D_MAP_HUGE_1GB = 1u << 5,/* with MAP_HUGETLB: 1G pages */
 };
 
 /*
  * m2d_mm_mmap() - map @len bytes (do_mmap()).  @file NULL with
- * M2D_MAP_ANONYMOUS: anonymous memory (THP per config and madvise); else a
- * MAP_SHARED mapping of @file at byte offset @off.  @addr 0 picks an address
+ * M2D_MAP_ANONYMOUS: anonymous memory (THP per config and madvise), or with
+ * M2D_MAP_HUGETLB HugeTLB pages from an internal hugetlbfs file (private or
+ * shared; length rounded up to the page size); else a MAP_SHARED mapping of
+ * @file at byte offset @off.  @addr 0 picks an address
  * (top-down, aligned to the file's huge page size, and to 2M for anonymous
  * mappings of at least 2M); otherwise @addr is used (M2D_MAP_FIXED unmaps
  * what is there first; without it a hint that overlaps a mapping, or an
