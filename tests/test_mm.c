@@ -1646,6 +1646,182 @@ static void test_mm_random_threads(void **state)
 	fx_fini(&f);
 }
 
+/*
+ * HugeTLB HGM randomized test: one 1G page of a shared hugetlbfs file, with
+ * HGM, under random UFFDIO_CONTINUE (4K and 2M), faults, MADV_COLLAPSE (2M
+ * and 1G) and DONTNEED; the model tracks the mapped pieces and the page
+ * tables that exist, and the folio's mapcounts (both schemes) and every
+ * translation are checked after each operation.
+ */
+#define HGM_REGIONS 512
+#define HGM_PAGES (HGM_REGIONS * 512)
+
+struct hgm_model {
+	bool leaf_1g;                      /* a PUD leaf maps the page */
+	bool pud_table;                    /* the PUD entry points to a PMD table */
+	bool leaf_2m[HGM_REGIONS];         /* a PMD leaf maps region r */
+	bool pmd_table[HGM_REGIONS];       /* region r's PMD points to a PTE table */
+	bool leaf_4k[HGM_PAGES];           /* a PTE maps page i */
+};
+
+static int hgm_level(const struct hgm_model *m, uint64_t i)
+{
+	if (m->leaf_1g)
+		return M2D_LEVEL_1G;
+	if (m->leaf_2m[i / 512])
+		return M2D_LEVEL_2M;
+	return m->leaf_4k[i] ? M2D_LEVEL_4K : 0;
+}
+
+static void hgm_map_4k(struct hgm_model *m, uint64_t i)
+{
+	m->pud_table = true;
+	m->pmd_table[i / 512] = true;
+	m->leaf_4k[i] = true;
+}
+
+static void hgm_random(enum m2d_mm_mapcount scheme, uint64_t seed)
+{
+	struct m2d_mm_config cfg;
+	struct hgm_model *m = calloc(1, sizeof(*m));
+	struct m2d_file *huge;
+	struct m2d_folio *folio;
+	struct fx f = { 0 };
+	uint64_t rng = seed, hva;
+
+	m2d_mm_config_default(&cfg);
+	cfg.mapcount = scheme;
+	fx_init(&f, 4 * GiB, &cfg);
+	hva = map_memfd(&f, GiB, M2D_FILE_HUGETLB_1G, &huge);
+	assert_int_equal(m2d_mm_madvise(f.mm, hva, GiB, M2D_MADV_SPLIT), 0);
+	assert_int_equal(m2d_file_fallocate(huge, 0, GiB, 0), 0);
+	folio = file_lookup(huge, 0);
+
+	for (unsigned op = 0; op < 400; op++) {
+		unsigned kind = rnd(&rng) % 100;
+		uint64_t i = rnd(&rng) % HGM_PAGES, r = i / 512;
+		int ret, expect = 0;
+
+		if (kind < 50) {
+			/* UFFDIO_CONTINUE of a few 4K pages */
+			uint64_t n = 1 + rnd(&rng) % 8, k;
+
+			if (i + n > HGM_PAGES)
+				n = HGM_PAGES - i;
+			for (k = 0; k < n; k++) {
+				if (hgm_level(m, i + k)) {
+					expect = -EEXIST;
+					break;
+				}
+				hgm_map_4k(m, i + k);
+			}
+			ret = m2d_mm_uffd_continue(f.mm, hva + i * 4096, n * 4096);
+			assert_int_equal(ret, expect);
+		} else if (kind < 62) {
+			/* UFFDIO_CONTINUE of one 2M region */
+			if (m->leaf_1g || m->leaf_2m[r]) {
+				expect = -EEXIST;
+			} else if (m->pmd_table[r]) {
+				/* a table there: the piece goes down to 4K, page by page */
+				for (uint64_t k = r * 512; k < r * 512 + 512; k++) {
+					if (m->leaf_4k[k]) {
+						expect = -EEXIST;
+						break;
+					}
+					hgm_map_4k(m, k);
+				}
+			} else {
+				m->pud_table = true;
+				m->leaf_2m[r] = true;
+			}
+			ret = m2d_mm_uffd_continue(f.mm, hva + r * 2 * MiB, 2 * MiB);
+			assert_int_equal(ret, expect);
+		} else if (kind < 72) {
+			/* a read fault: mapped at the level where the walk finds none */
+			if (!hgm_level(m, i)) {
+				if (!m->pud_table)
+					m->leaf_1g = true;
+				else if (!m->pmd_table[r])
+					m->leaf_2m[r] = true;
+				else
+					m->leaf_4k[i] = true;
+			}
+			assert_int_equal(m2d_mm_fault(f.mm, hva + i * 4096, false), 0);
+		} else if (kind < 84) {
+			/* collapse one 2M region */
+			if (!m->leaf_1g && m->pmd_table[r]) {
+				memset(&m->leaf_4k[r * 512], 0, 512 * sizeof(bool));
+				m->pmd_table[r] = false;
+				m->leaf_2m[r] = true;
+			}
+			assert_int_equal(m2d_mm_madvise(f.mm, hva + r * 2 * MiB, 2 * MiB,
+							M2D_MADV_COLLAPSE), 0);
+		} else if (kind < 92) {
+			/* collapse the whole page */
+			if (m->pud_table) {
+				memset(m, 0, sizeof(*m));
+				m->leaf_1g = true;
+			}
+			assert_int_equal(m2d_mm_madvise(f.mm, hva, GiB, M2D_MADV_COLLAPSE), 0);
+		} else {
+			/* DONTNEED: leaves go, tables stay */
+			m->leaf_1g = false;
+			memset(m->leaf_2m, 0, sizeof(m->leaf_2m));
+			memset(m->leaf_4k, 0, sizeof(m->leaf_4k));
+			assert_int_equal(m2d_mm_madvise(f.mm, hva, GiB, M2D_MADV_DONTNEED), 0);
+		}
+
+		/* mapcounts */
+		{
+			uint64_t n4 = 0, n2 = 0;
+			int64_t expect_map;
+
+			for (uint64_t k = 0; k < HGM_PAGES; k++)
+				n4 += m->leaf_4k[k];
+			for (uint64_t k = 0; k < HGM_REGIONS; k++)
+				n2 += m->leaf_2m[k];
+			if (scheme == M2D_MM_MAPCOUNT_THP_LIKE)
+				expect_map = (int64_t)(n4 + 512 * n2 + m->leaf_1g);
+			else
+				expect_map = (int64_t)(n4 + n2 + m->leaf_1g);
+			if (m2d_folio_mapcount(folio) != expect_map)
+				fail_msg("hgm op %u: mapcount %lld, model %lld (seed %llu)", op,
+					 (long long)m2d_folio_mapcount(folio), (long long)expect_map,
+					 (unsigned long long)seed);
+		}
+		/* translations and per-page mapcounts at a few random pages */
+		for (unsigned k = 0; k < 64; k++) {
+			uint64_t p = k == 0 ? i : rnd(&rng) % HGM_PAGES;
+			struct m2d_mm_xlate x;
+			int lvl = hgm_level(m, p);
+
+			m2d_mm_xlate(f.mm, hva + p * 4096, &x);
+			assert_int_equal(x.present, lvl != 0);
+			if (lvl) {
+				assert_int_equal(x.level, lvl);
+				assert_int_equal(m2d_pfn_as_u64(x.pfn), folio_pfn(folio) + p);
+			}
+			if (scheme == M2D_MM_MAPCOUNT_THP_LIKE)
+				assert_int_equal(m2d_folio_page_mapcount(f.host, folio, p),
+						 lvl == M2D_LEVEL_4K || lvl == M2D_LEVEL_2M);
+		}
+	}
+	assert_int_equal(m2d_mm_munmap(f.mm, hva, GiB), 0);
+	assert_int_equal(m2d_folio_mapcount(folio), 0);
+	m2d_file_put(&huge);
+	free(m);
+	fx_fini(&f);
+}
+
+static void test_mm_hgm_random(void **state)
+{
+	uint64_t seed = test_seed();
+
+	printf("test_mm_hgm_random: seed %llu (M2D_TEST_SEED)\n", (unsigned long long)seed);
+	hgm_random(M2D_MM_MAPCOUNT_THP_LIKE, seed);
+	hgm_random(M2D_MM_MAPCOUNT_HEAD_ONLY, seed);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1674,6 +1850,7 @@ int main(void)
 		cmocka_unit_test(test_mm_lockdep_asserts),
 		cmocka_unit_test(test_mm_random_model),
 		cmocka_unit_test(test_mm_random_threads),
+		cmocka_unit_test(test_mm_hgm_random),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
