@@ -324,10 +324,27 @@ static struct collapse_counts collapse_delta(struct fx *f, struct m2d_mm_stats *
 	};
 }
 
+/* A 1G HugeTLB page in the page cache, mapped shared with HGM enabled (not yet mapped). */
+static struct m2d_folio *hgm_setup(struct fx *f, enum m2d_mm_mapcount scheme,
+				   struct m2d_file **huge, uint64_t *hva)
+{
+	struct m2d_mm_config cfg;
+	struct m2d_folio *folio;
+
+	m2d_mm_config_default(&cfg);
+	cfg.mapcount = scheme;
+	fx_init(f, 4 * GiB, &cfg);
+	*hva = map_memfd(f, GiB, M2D_FILE_HUGETLB_1G, huge);
+	assert_int_equal(m2d_mm_madvise(f->mm, *hva, GiB, M2D_MADV_SPLIT), 0);
+	assert_int_equal(m2d_file_fallocate(*huge, 0, GiB, 0), 0);
+	folio = file_lookup(*huge, 0);
+	assert_non_null(folio);
+	return folio;
+}
+
 /* A 1G HugeTLB page, HGM-mapped at 4K by UFFDIO_CONTINUE, collapsed. */
 static void hgm_collapse(enum m2d_mm_mapcount scheme, bool via_2m)
 {
-	struct m2d_mm_config cfg;
 	struct m2d_file *huge;
 	struct m2d_mm_xlate x;
 	struct fx f = { 0 };
@@ -336,14 +353,7 @@ static void hgm_collapse(enum m2d_mm_mapcount scheme, bool via_2m)
 	struct m2d_folio *folio;
 	uint64_t hva;
 
-	m2d_mm_config_default(&cfg);
-	cfg.mapcount = scheme;
-	fx_init(&f, 4 * GiB, &cfg);
-	hva = map_memfd(&f, GiB, M2D_FILE_HUGETLB_1G, &huge);
-	assert_int_equal(m2d_mm_madvise(f.mm, hva, GiB, M2D_MADV_SPLIT), 0);
-	assert_int_equal(m2d_file_fallocate(huge, 0, GiB, 0), 0);
-	folio = file_lookup(huge, 0);
-	assert_non_null(folio);
+	folio = hgm_setup(&f, scheme, &huge, &hva);
 	for (uint64_t a = hva; a < hva + GiB; a += M2D_PAGE_SIZE)
 		assert_int_equal(m2d_mm_uffd_continue(f.mm, a, M2D_PAGE_SIZE), 0);
 	m2d_mm_xlate(f.mm, hva + 5 * MiB + 7 * KiB, &x);
@@ -1698,20 +1708,13 @@ static void hgm_map_4k(struct hgm_model *m, uint64_t i)
 
 static void hgm_random(enum m2d_mm_mapcount scheme, uint64_t seed)
 {
-	struct m2d_mm_config cfg;
 	struct hgm_model *m = calloc(1, sizeof(*m));
 	struct m2d_file *huge;
 	struct m2d_folio *folio;
 	struct fx f = { 0 };
 	uint64_t rng = seed, hva;
 
-	m2d_mm_config_default(&cfg);
-	cfg.mapcount = scheme;
-	fx_init(&f, 4 * GiB, &cfg);
-	hva = map_memfd(&f, GiB, M2D_FILE_HUGETLB_1G, &huge);
-	assert_int_equal(m2d_mm_madvise(f.mm, hva, GiB, M2D_MADV_SPLIT), 0);
-	assert_int_equal(m2d_file_fallocate(huge, 0, GiB, 0), 0);
-	folio = file_lookup(huge, 0);
+	folio = hgm_setup(&f, scheme, &huge, &hva);
 
 	for (unsigned op = 0; op < 400; op++) {
 		unsigned kind = rnd(&rng) % 100;
