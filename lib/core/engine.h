@@ -236,6 +236,7 @@ struct m2d_lock_common {
 	uint16_t rank;                /* enum m2d_lock_rank */
 	uint8_t kind;                 /* engine-private lock kind */
 	uint8_t nr_waiting_writers;   /* writers queued (qrwlock's _QW_WAITING) */
+	uint32_t sim_gen;             /* generation of the sim @cls belongs to */
 };
 
 struct m2d_spinlock {

@@ -125,8 +125,10 @@ struct m2d_sim {
 	char *profile_path;
 	uint64_t counters[M2D_CTR_NR];
 	struct m2d_thread outside;     /* pseudo-thread of plain callers */
-	int enter_depth;
+	int enter_depth;               /* m2d_engine_enter nesting */
+	bool enter_in_thread;          /* the outermost enter came from one of our threads */
 	struct m2d_thread_hot *saved_cur;
+	uint32_t gen;                  /* unique per sim created in this process */
 	/* threads */
 	struct m2d_thread *all, **all_tail;
 	int nr_threads;

@@ -135,11 +135,21 @@ void m2d_lock_classes_free(struct m2d_sim *sim)
 	sim->classes_tail = &sim->classes;
 }
 
+/*
+ * The lock's class in @sim, bound on first use.  A lock last used by
+ * another (possibly destroyed) sim is rebound with fresh engine state; the
+ * generation check never dereferences a stale class.
+ */
 static inline struct m2d_lock_class *class_of(struct m2d_lock_common *c, struct m2d_sim *sim)
 {
-	if (likely(c->cls && c->cls->sim == sim))
+	if (likely(c->cls && c->sim_gen == sim->gen))
 		return c->cls;
+	c->wait_head = c->wait_tail = NULL;
+	c->released_at = c->read_released_at = c->acquired_at = 0;
+	c->last_cpu = -1;
+	c->nr_waiting_writers = 0;
 	c->cls = class_lookup(sim, c->name, c->rank);
+	c->sim_gen = sim->gen;
 	return c->cls;
 }
 

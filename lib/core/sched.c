@@ -580,20 +580,28 @@ uint64_t m2d_rand_below(uint64_t n)
 
 /* ---- engine_enter / leave --------------------------------------------------- */
 
+/*
+ * Called from a simulated thread of @sim (model code that brackets itself,
+ * e.g. m2d_vm_create() from a VMM thread), enter/leave change nothing: the
+ * thread keeps charging itself, its locks can wait, and RCU keeps its
+ * grace periods.
+ */
 void m2d_engine_enter(struct m2d_sim *sim)
 {
 	if (sim->enter_depth++ == 0) {
 		sim->saved_cur = m2d_cur;
-		m2d_cur = &sim->outside.hot;
+		sim->enter_in_thread = m2d_cur && m2d_cur->sim == sim && m2d_cur->thread;
+		if (!sim->enter_in_thread)
+			m2d_cur = &sim->outside.hot;
 	}
 }
 
 void m2d_engine_leave(struct m2d_sim *sim)
 {
 	M2D_BUG_ON(sim->enter_depth <= 0);
-	if (sim->enter_depth == 1)
+	if (sim->enter_depth == 1 && !sim->enter_in_thread && !sim->in_run)
 		m2d_rcu_flush_all(sim);
-	if (--sim->enter_depth == 0)
+	if (--sim->enter_depth == 0 && !sim->enter_in_thread)
 		m2d_cur = sim->saved_cur;
 }
 
