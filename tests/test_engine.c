@@ -222,6 +222,51 @@ static void test_engine_spinlock_release_in_future(void **state)
 	m2d_sim_destroy(&sim);
 }
 
+/* Waiters are granted in request order; a run of queued readers enters together. */
+struct fifo_arg {
+	struct m2d_rwlock *l;
+	m2d_vtime_t start, got;
+	bool write;
+};
+
+static void fifo_fn(void *p)
+{
+	struct fifo_arg *a = p;
+
+	m2d_thread_work((double)a->start);
+	if (a->write)
+		write_lock(a->l);
+	else
+		read_lock(a->l);
+	a->got = m2d_now();
+	m2d_thread_work(100);
+	if (a->write)
+		write_unlock(a->l);
+	else
+		read_unlock(a->l);
+}
+
+static void test_engine_rwlock_fifo_reader_batches(void **state)
+{
+	struct m2d_sim *sim = new_sim(6, 1, 1);
+	struct m2d_rwlock l;
+	/* W0 holds [0,100); R1, R2 wait; W3 waits; R4 waits behind W3 */
+	struct fifo_arg a[5] = { { &l, 0, 0, true }, { &l, 10, 0, false }, { &l, 20, 0, false },
+				 { &l, 30, 0, true }, { &l, 40, 0, false } };
+
+	set(sim, "lock_handoff", 5);
+	rwlock_init(&l, "fifo", M2D_RANK_NONE);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(m2d_sim_spawn(sim, i, "f", fifo_fn, &a[i]), 0);
+	assert_int_equal(m2d_sim_run(sim), 0);
+	assert_int_equal(a[0].got, 0);
+	assert_int_equal(a[1].got, 105); /* both readers at W0's release + handoff */
+	assert_int_equal(a[2].got, 105);
+	assert_int_equal(a[3].got, 210); /* after the later reader leaves at 205 */
+	assert_int_equal(a[4].got, 315); /* queued behind the writer though no writer held at 40 */
+	m2d_sim_destroy(&sim);
+}
+
 /* ---- rwlock ------------------------------------------------------------------ */
 
 /* Readers with no writer run fully in parallel: nobody waits. */
@@ -1073,6 +1118,7 @@ int main(void)
 		cmocka_unit_test(test_engine_spinlock_saturated_throughput),
 		cmocka_unit_test(test_engine_spinlock_single_thread_no_wait),
 		cmocka_unit_test(test_engine_spinlock_release_in_future),
+		cmocka_unit_test(test_engine_rwlock_fifo_reader_batches),
 		cmocka_unit_test(test_engine_rwlock_readers_parallel),
 		cmocka_unit_test(test_engine_rwlock_writer_not_starved),
 		cmocka_unit_test(test_engine_mutex_wakeup_latency),
