@@ -75,6 +75,16 @@ struct m2d_thread {
 	struct m2d_thread *next_on_cpu;
 };
 
+/*
+ * A run-heap entry carries its key, so heap operations and the sched-point
+ * test never touch the (large, cold) thread structs.
+ */
+struct heap_ent {
+	m2d_vtime_t clock;          /* == t->hot.clock while in the heap */
+	int id;                     /* == t->id */
+	struct m2d_thread *t;
+};
+
 /* A lock class: lock_stat counters and the breakdown category of waits. */
 struct m2d_lock_class {
 	struct m2d_sim *sim;
@@ -133,7 +143,7 @@ struct m2d_sim {
 	struct m2d_thread *all, **all_tail;
 	int nr_threads;
 	struct m2d_thread **by_cpu;    /* per host CPU: threads bound to it */
-	struct m2d_thread **heap;      /* runnable threads, min (clock, id) first */
+	struct heap_ent *heap;         /* runnable threads, min (clock, id) first */
 	unsigned heap_n, heap_cap;
 	struct m2d_coro host;          /* m2d_sim_run's stack */
 	struct m2d_thread *running;    /* current simulated thread, NULL on host */
