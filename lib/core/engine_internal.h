@@ -52,7 +52,6 @@ struct m2d_thread {
 	bool spinning;              /* blocked but on CPU (spinlock, spin wait) */
 	m2d_thread_fn fn;
 	void *arg;
-	uint64_t breakdown[M2D_COST_NR]; /* ns per cost category */
 	double *cat_ns;             /* ns per extra category (sim->cats), grown on demand */
 	unsigned nr_cat_ns;
 	/* waiting */
@@ -63,8 +62,7 @@ struct m2d_thread {
 	const char *wait_what;      /* for deadlock reports */
 	uint64_t irq_debt_ns;       /* interrupt time taken while blocked-spinning, ns */
 	m2d_vtime_t irq_busy_until; /* ... and when the last of those handlers ends */
-	/* locks held (lockdep and hold times) */
-	struct held_lock held[M2D_MAX_HELD];
+	/* locks held (lockdep and hold times); the stack itself is at the end */
 	unsigned nr_held;
 	unsigned nr_atomic;         /* spinlocks/rwlocks held (no sleeping) */
 	/* RCU */
@@ -73,6 +71,8 @@ struct m2d_thread {
 	uint64_t rcu_holdout_gp;    /* GP sequence this reader holds up, 0 = none */
 	struct m2d_thread *next_all; /* sim->all list, creation order */
 	struct m2d_thread *next_on_cpu;
+	uint64_t breakdown[M2D_COST_NR]; /* ns per cost category */
+	struct held_lock held[M2D_MAX_HELD];
 };
 
 /*
