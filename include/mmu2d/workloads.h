@@ -98,6 +98,57 @@ M2D_API int m2d_dirty_log_run(struct m2d_sim *sim, const struct m2d_dirty_log_co
 			      struct m2d_dirty_log_result *out);
 M2D_API void m2d_dirty_log_result_free(struct m2d_dirty_log_result *res);
 
+/* ---- HugeTLB HGM: MADV_COLLAPSE under a running guest ------------------------ */
+
+/* The collapse path of each 1G page (the HGM series' MADV_COLLAPSE). */
+enum m2d_hgm_path {
+	M2D_HGM_PATH_4K_1G = 0,    /* one MADV_COLLAPSE of the 1G page: 4K PTEs -> PUD */
+	M2D_HGM_PATH_4K_2M_1G = 1, /* 512 MADV_COLLAPSE of 2M (4K -> PMD), then 1G (PMD -> PUD) */
+	M2D_HGM_PATH_NR
+};
+
+struct m2d_hgm_collapse_config {
+	int mapcount;             /* enum m2d_mm_mapcount; default THP_LIKE */
+	enum m2d_hgm_path path;   /* default 4K_1G */
+	uint64_t mem;             /* guest memory, a multiple of 1 GiB; default 4 GiB */
+	unsigned nr_vcpus;        /* vCPUs writing while the collapse runs; default 4 */
+	unsigned skip_pages;      /* the guest writes one word every skip_pages pages; default 4 */
+	void (*progress)(void *arg, const char *phase, double fraction);
+	void *progress_arg;
+	uint8_t reserved[32];
+};
+
+struct m2d_hgm_collapse_result {
+	double collapse_s;        /* sum of the MADV_COLLAPSE calls' durations */
+	double per_1g_s;          /* collapse_s per 1G page */
+	double invalidate_start_s;/* time in KVM's invalidate_range_start (zap + flush) */
+	uint64_t mapcount_atomics;/* atomic mapcount RMWs during the collapse phase: the
+	                             per-4K _mapcount decrements plus the folio-wide ones
+	                             (large/head counter subtract, the new entry's map) */
+	uint64_t mapcount_subpage_atomics; /* of which on distinct per-4K _mapcounts
+	                             (thp-like: 262,144 per 1G collapsed from 4K) */
+	double vcpu_stall_s;      /* longest total time one vCPU was blocked on the
+	                             invalidation (mmu_invalidate_retry + mmu_lock waits) */
+	double vcpu_stall_total_s;/* the same summed over vCPUs */
+	uint64_t nr_1g;           /* 1G pages collapsed */
+	uint64_t madvise_calls;   /* MADV_COLLAPSE calls issued */
+	uint64_t guest_writes;    /* guest accesses retired over the whole run */
+	uint64_t host_pages_1g_after; /* PUD leaves mapping the memory at the end */
+};
+
+M2D_API void m2d_hgm_collapse_config_default(struct m2d_hgm_collapse_config *cfg);
+/*
+ * m2d_hgm_collapse_run() - a KVM guest whose memory is a 1G HugeTLB memfd
+ * mapped MAP_SHARED with HGM (MADV_SPLIT) and mapped at 4K by
+ * UFFDIO_CONTINUE (post-copy style); vCPUs (CPUs 0..n-1) write one word
+ * every skip_pages pages of their slice in a loop; after one full pass, the
+ * VMM thread (CPU n) collapses every 1G page by the configured path while
+ * the vCPUs keep running.  The sim needs nr_vcpus + 1 CPUs.
+ * Return: 0, -EINVAL, -ENOMEM, or an engine error.
+ */
+M2D_API int m2d_hgm_collapse_run(struct m2d_sim *sim, const struct m2d_hgm_collapse_config *cfg,
+				 struct m2d_hgm_collapse_result *out);
+
 #ifdef __cplusplus
 }
 #endif
