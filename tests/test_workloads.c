@@ -18,19 +18,36 @@
 #include <mmu2d/sim.h>
 #include <mmu2d/workloads.h>
 
+#include "config.h"
+
 #define PAGES_PER_1G (1ull << 18) /* 262,144 4K pages */
 #define PTES 512ull
 
-static struct m2d_sim *new_sim(unsigned cpus, uint64_t seed)
+/*
+ * A sim with @cpus CPUs.  @profile: a shipped profile name, or NULL for
+ * zero costs (enough for bounded workloads; the HGM vCPUs loop until the
+ * collapse is done, which needs time to pass).
+ */
+static struct m2d_sim *new_sim_profile(unsigned cpus, uint64_t seed, const char *profile)
 {
+	static char path[4096];
 	struct m2d_sim_config sc;
 	struct m2d_sim *sim;
 
 	m2d_sim_config_default(&sc);
 	sc.cpus = cpus;
 	sc.seed = seed;
+	if (profile) {
+		snprintf(path, sizeof(path), "%s/%s.profile", M2D_SOURCE_PROFILE_DIR, profile);
+		sc.profile = path;
+	}
 	assert_int_equal(m2d_sim_create(&sim, &sc), 0);
 	return sim;
+}
+
+static struct m2d_sim *new_sim(unsigned cpus, uint64_t seed)
+{
+	return new_sim_profile(cpus, seed, NULL);
 }
 
 static uint64_t ctr(struct m2d_sim *sim, const char *name)
@@ -228,6 +245,84 @@ static void test_dirty_log_random(void **state)
 	printf("test_dirty_log_random: %u random configurations matched the model\n", cases);
 }
 
+/*
+ * HGM MADV_COLLAPSE of 1 GiB mapped at 4K.  thp-like 4K -> 1G: every one of
+ * the 262,144 PTEs holds a reference in a different 4K subpage's _mapcount,
+ * so collapse does 262,144 atomic decrements on distinct counters, plus the
+ * folio-wide ones (large mapcount subtract, the new PUD's entire map).
+ * head-only: the 262,144 references live in the head counter: one subtract
+ * and the new mapping's increment.  4K -> 2M -> 1G under thp-like maps each
+ * 2M with a PMD that counts in 512 subpages, then tears those down again:
+ * 3 x 262,144 subpage atomics.  One notifier range per madvise.
+ */
+static void check_hgm(int mapcount, enum m2d_hgm_path path, uint64_t subpage, uint64_t total,
+		      uint64_t calls)
+{
+	struct m2d_sim *sim = new_sim_profile(3, 1, "x86");
+	struct m2d_hgm_collapse_config cfg;
+	struct m2d_hgm_collapse_result res;
+
+	m2d_hgm_collapse_config_default(&cfg);
+	cfg.mapcount = mapcount;
+	cfg.path = path;
+	cfg.mem = 1ull << 30;
+	cfg.nr_vcpus = 2;
+	assert_int_equal(m2d_hgm_collapse_run(sim, &cfg, &res), 0);
+	assert_int_equal(res.nr_1g, 1);
+	assert_int_equal(res.madvise_calls, calls);
+	assert_int_equal(res.mapcount_subpage_atomics, subpage);
+	assert_int_equal(res.mapcount_atomics, total);
+	assert_int_equal(res.host_pages_1g_after, 1);
+	assert_int_equal(ctr(sim, "hugetlb_collapses"), calls);
+	/* KVM had mapped the whole GiB at 4K (the vCPUs' first pass wrote 1 page in 4) */
+	assert_true(res.guest_writes >= PAGES_PER_1G / 4);
+	m2d_sim_destroy(&sim);
+}
+
+static void test_hgm_thp_like_4k_1g(void **state)
+{
+	(void)state;
+	/* 262,144 decrements + 1 large subtract; the PUD: entire + large mapcount */
+	check_hgm(0, M2D_HGM_PATH_4K_1G, PAGES_PER_1G, PAGES_PER_1G + 3, 1);
+}
+
+static void test_hgm_head_only_4k_1g(void **state)
+{
+	(void)state;
+	/* one subtract of 262,144 from the head counter; one increment for the PUD */
+	check_hgm(1, M2D_HGM_PATH_4K_1G, 0, 2, 1);
+}
+
+static void test_hgm_thp_like_4k_2m_1g(void **state)
+{
+	(void)state;
+	/*
+	 * Per 2M: 512 subpage decrements + 1 large-mapcount subtract (one
+	 * batch), then the PMD's 512 subpage increments + 1 large add; then
+	 * the 1G step as 4k-1g: 262,144 + 1 for the PMDs' references, + 2 for
+	 * the PUD's entire map (entire and large mapcount).
+	 */
+	check_hgm(0, M2D_HGM_PATH_4K_2M_1G, 3 * PAGES_PER_1G,
+		  PTES * (2 * PTES + 2) + PAGES_PER_1G + 3, PTES + 1);
+}
+
+static void test_hgm_bad_config(void **state)
+{
+	struct m2d_sim *sim = new_sim(3, 1);
+	struct m2d_hgm_collapse_config cfg;
+	struct m2d_hgm_collapse_result res;
+
+	(void)state;
+	m2d_hgm_collapse_config_default(&cfg);
+	cfg.mem = 3ull << 29; /* 1.5 GiB */
+	assert_int_equal(m2d_hgm_collapse_run(sim, &cfg, &res), -EINVAL);
+	m2d_hgm_collapse_config_default(&cfg);
+	cfg.nr_vcpus = 4; /* needs 5 CPUs */
+	cfg.mem = 1ull << 30;
+	assert_int_equal(m2d_hgm_collapse_run(sim, &cfg, &res), -EINVAL);
+	m2d_sim_destroy(&sim);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -237,6 +332,10 @@ int main(void)
 		cmocka_unit_test(test_dirty_log_write_fraction),
 		cmocka_unit_test(test_dirty_log_bad_config),
 		cmocka_unit_test(test_dirty_log_random),
+		cmocka_unit_test(test_hgm_thp_like_4k_1g),
+		cmocka_unit_test(test_hgm_head_only_4k_1g),
+		cmocka_unit_test(test_hgm_thp_like_4k_2m_1g),
+		cmocka_unit_test(test_hgm_bad_config),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
