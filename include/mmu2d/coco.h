@@ -157,6 +157,21 @@ M2D_API int m2d_rmp_create(struct m2d_rmp **out, const struct m2d_rmp_config *cf
 /* Free; NULL-safe; sets *@rmp to NULL. */
 M2D_API void m2d_rmp_destroy(struct m2d_rmp **rmp);
 
+struct m2d_host;
+
+/*
+ * m2d_coco_host_rmp_create() - the RMP of a lib/mm host (mmu2d/physmem.h),
+ * covering all its memory and hung off it (m2d_host_destroy frees it);
+ * rmpupdate() calls the host's direct map per @policy.  The direct map's
+ * own variants are host options: directmap_max_level and
+ * directmap_presplit_4k at m2d_host_create, cpa_lock and restore_2m there
+ * or with m2d_directmap_set_policy().  Call inside the engine.
+ * Return: 0, -EINVAL (NULL, the host already has an RMP, bad policy),
+ * -ENOMEM.
+ */
+M2D_API int m2d_coco_host_rmp_create(struct m2d_host *host, enum m2d_rmp_directmap policy,
+				     struct m2d_rmp **out);
+
 /*
  * snp_lookup_rmpentry() - 2 RMP entry reads: @pfn's own entry and its
  * 2M-aligned entry; *@level is the authoritative page size.
@@ -316,6 +331,13 @@ struct m2d_gmem_kvm_ops {
 };
 
 /*
+ * Folio ops over a lib/mm host (include/mmu2d/physmem.h): m2d_folio_alloc
+ * on the node of the allocating CPU (the default mempolicy), m2d_folio_put,
+ * m2d_folio_split.  Pass the struct m2d_host * as @pm of m2d_gmem_create().
+ */
+M2D_API extern const struct m2d_gmem_folio_ops m2d_gmem_host_folio_ops;
+
+/*
  * m2d_gmem_create() - kvm_gmem_create(): a guest_memfd inode of
  * @cfg->size bytes.  @rmp: the host RMP for kvm_arch_gmem_invalidate on
  * folio free (NULL: non-SNP host).  Must be called inside the engine.
@@ -359,6 +381,15 @@ M2D_API void m2d_gmem_unbind(struct m2d_gmem_file *f, void *slot);
  */
 M2D_API int m2d_gmem_get_pfn(struct m2d_gmem_file *f, void *slot, m2d_gfn_t gfn, m2d_pfn_t *pfn,
 		     int *max_order);
+
+/*
+ * m2d_gmem_get_pfn_pgoff() - the same for file page @pgoff, through the
+ * memslot bound there (for callers that index by file offset, as
+ * kvm_gmem_get_pfn's index = gfn - base_gfn + pgoff).
+ * Return: as m2d_gmem_get_pfn; -EIO if no memslot is bound at @pgoff.
+ */
+M2D_API int m2d_gmem_get_pfn_pgoff(struct m2d_gmem_file *f, uint64_t pgoff, m2d_pfn_t *pfn,
+				   int *max_order);
 
 /*
  * m2d_gmem_fallocate() - kvm_gmem_fallocate() (+ vfs_fallocate's checks).
