@@ -323,6 +323,136 @@ static void test_hgm_bad_config(void **state)
 	m2d_sim_destroy(&sim);
 }
 
+static void run_churn(struct m2d_sim *sim, int punch, int folio, uint64_t conversions,
+		      struct m2d_gmem_churn_result *res)
+{
+	struct m2d_gmem_churn_config cfg;
+
+	m2d_gmem_churn_config_default(&cfg);
+	cfg.mem = 16ull << 20;
+	cfg.punch = punch;
+	cfg.folio = folio;
+	cfg.conversions = conversions;
+	cfg.samples = 8;
+	assert_int_equal(m2d_gmem_churn_run(sim, &cfg, res), 0);
+	/* the fault-in, then every conversions / 8 conversions */
+	assert_int_equal(res->nr_samples, 1 + (conversions >= 8 ? 8 : conversions));
+}
+
+/*
+ * Fault-in of 16 MiB with 2M folios: 8 folios, one 2M RMPUPDATE each
+ * (sev_gmem_prepare: all 512 entries shared), 8 2M SPTEs, all of it
+ * mappable at 2M.  With 4K folios: 4096 of everything at 4K.
+ */
+static void test_gmem_churn_fault_in(void **state)
+{
+	struct m2d_gmem_churn_result res;
+	struct m2d_sim *sim;
+	const struct m2d_gmem_churn_sample *s;
+
+	(void)state;
+	sim = new_sim(2, 1);
+	run_churn(sim, 0 /* allow */, 1 /* 2M */, 1, &res);
+	s = &res.samples[0];
+	assert_int_equal(s->conversions, 0);
+	assert_int_equal(s->private_bytes, 16ull << 20);
+	assert_int_equal(s->private_2m_bytes, 16ull << 20);
+	assert_true(s->private_2m_share == 1.0);
+	assert_int_equal(s->gmem_folios_2m, 8);
+	assert_int_equal(s->gmem_folios_4k, 0);
+	assert_int_equal(s->rmpupdates, 8);
+	assert_int_equal(s->sptes_2m, 8);
+	assert_int_equal(s->sptes_4k, 0);
+	assert_int_equal(s->rmp_smashed_regions, 0);
+	m2d_gmem_churn_result_free(&res);
+	m2d_sim_destroy(&sim);
+
+	sim = new_sim(2, 1);
+	run_churn(sim, 0, 0 /* 4K */, 1, &res);
+	s = &res.samples[0];
+	assert_int_equal(s->gmem_folios_4k, 4096);
+	assert_int_equal(s->rmpupdates, 4096);
+	assert_int_equal(s->sptes_4k, 4096);
+	assert_int_equal(s->private_2m_bytes, 0);
+	m2d_gmem_churn_result_free(&res);
+	m2d_sim_destroy(&sim);
+}
+
+/*
+ * Reference model of the churn, per policy, checked at every sample:
+ * 4K folios + allow: the guest_memfd holds exactly the private pages, each
+ * mapped by one 4K SPTE (converted-to-private pages are touched at once,
+ * to-shared ones punched and zapped), nothing at 2M, no PSMASH.
+ * zero-only: partial 2M punches only zero (the folio stays whole), whole
+ * 2M punches free it: the file holds only 2M folios and no punch is
+ * refused.  no-sub-2m: the same file shape; sub-2M punches are refused.  Every policy: private_2m <= private <= mem.
+ */
+static void test_gmem_churn_policies(void **state)
+{
+	const uint64_t mem = 16ull << 20;
+	struct m2d_gmem_churn_result res;
+	struct m2d_sim *sim;
+
+	(void)state;
+	sim = new_sim(2, 7);
+	run_churn(sim, 0, 0, 3000, &res);
+	for (unsigned i = 0; i < res.nr_samples; i++) {
+		const struct m2d_gmem_churn_sample *s = &res.samples[i];
+
+		assert_int_equal(s->gmem_bytes, s->private_bytes);
+		assert_int_equal(s->sptes_4k * 4096, s->private_bytes);
+		assert_int_equal(s->sptes_2m + s->private_2m_bytes + s->rmp_psmash, 0);
+	}
+	assert_int_equal(res.samples[8].conversions, 3000);
+	m2d_gmem_churn_result_free(&res);
+	m2d_sim_destroy(&sim);
+
+	for (int punch = 0; punch < 3; punch++) {
+		sim = new_sim(2, 7);
+		run_churn(sim, punch, 1, 3000, &res);
+		for (unsigned i = 0; i < res.nr_samples; i++) {
+			const struct m2d_gmem_churn_sample *s = &res.samples[i];
+
+			assert_true(s->private_2m_bytes <= s->private_bytes);
+			assert_true(s->private_bytes <= mem);
+			assert_true(s->gmem_bytes <= mem);
+			if (punch) { /* no-sub-2m, zero-only */
+				assert_int_equal(s->gmem_bytes % (2ull << 20), 0);
+				assert_int_equal(s->gmem_folios_4k, 0);
+			}
+			if (punch == 2) {
+				assert_int_equal(s->punches_refused, 0);
+			} else if (punch == 0) {
+				assert_int_equal(s->punches_refused, 0);
+				assert_true(s->gmem_bytes >= s->private_bytes);
+			}
+		}
+		if (punch == 1)
+			assert_true(res.samples[8].punches_refused > 0);
+		m2d_gmem_churn_result_free(&res);
+		m2d_sim_destroy(&sim);
+	}
+}
+
+static void test_gmem_churn_bad_config(void **state)
+{
+	struct m2d_sim *sim = new_sim(2, 1);
+	struct m2d_gmem_churn_config cfg;
+	struct m2d_gmem_churn_result res;
+
+	(void)state;
+	m2d_gmem_churn_config_default(&cfg);
+	cfg.mem = 3ull << 20;
+	assert_int_equal(m2d_gmem_churn_run(sim, &cfg, &res), -EINVAL);
+	m2d_gmem_churn_config_default(&cfg);
+	cfg.punch = 3;
+	assert_int_equal(m2d_gmem_churn_run(sim, &cfg, &res), -EINVAL);
+	m2d_gmem_churn_config_default(&cfg);
+	cfg.conversions = 0;
+	assert_int_equal(m2d_gmem_churn_run(sim, &cfg, &res), -EINVAL);
+	m2d_sim_destroy(&sim);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -336,6 +466,9 @@ int main(void)
 		cmocka_unit_test(test_hgm_head_only_4k_1g),
 		cmocka_unit_test(test_hgm_thp_like_4k_2m_1g),
 		cmocka_unit_test(test_hgm_bad_config),
+		cmocka_unit_test(test_gmem_churn_fault_in),
+		cmocka_unit_test(test_gmem_churn_policies),
+		cmocka_unit_test(test_gmem_churn_bad_config),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -149,6 +149,61 @@ M2D_API void m2d_hgm_collapse_config_default(struct m2d_hgm_collapse_config *cfg
 M2D_API int m2d_hgm_collapse_run(struct m2d_sim *sim, const struct m2d_hgm_collapse_config *cfg,
 				 struct m2d_hgm_collapse_result *out);
 
+/* ---- guest_memfd shared<->private churn -------------------------------------- */
+
+struct m2d_gmem_churn_config {
+	uint64_t mem;             /* guest memory (one guest_memfd), multiple of 2M; default 1 GiB */
+	int punch;                /* enum m2d_gmem_punch: hole-punch policy; default ALLOW */
+	int folio;                /* enum m2d_gmem_folio; default 2M */
+	int directmap;            /* enum m2d_rmp_directmap; default INVALIDATE (split on demand) */
+	uint64_t conversions;     /* conversions (each one range, one direction); default 20000 */
+	unsigned samples;         /* time-series points after the initial fault-in; default 20 */
+	unsigned max_order;       /* ranges are 4K << k, k uniform in 0..max_order, aligned
+	                             to their size; default 9 (up to 2M) */
+	void (*progress)(void *arg, const char *phase, double fraction);
+	void *progress_arg;
+	uint8_t reserved[32];
+};
+
+/* One point of the time series. */
+struct m2d_gmem_churn_sample {
+	double t_s;               /* virtual time of the vCPU */
+	uint64_t conversions;     /* conversions done so far */
+	uint64_t private_bytes;   /* guest memory whose attribute is private */
+	uint64_t private_2m_bytes;/* of which in 2M regions mappable at 2M: wholly private,
+	                             one 2M folio, a 2M RMP entry */
+	double private_2m_share;  /* private_2m_bytes / private_bytes (0 if none) */
+	uint64_t sptes_2m, sptes_4k; /* private SPTEs mapped now, by size */
+	uint64_t rmp_smashed_regions; /* 2M RMP regions held as 4K entries now */
+	uint64_t rmp_psmash;      /* PSMASHes so far */
+	uint64_t rmpupdates;      /* RMPUPDATEs so far */
+	uint64_t gmem_folios_2m, gmem_folios_4k, gmem_bytes; /* guest_memfd page cache */
+	uint64_t directmap_4k, directmap_2m, directmap_1g; /* bytes (/proc/meminfo) */
+	uint64_t punches_refused; /* hole punches the policy refused so far */
+};
+
+struct m2d_gmem_churn_result {
+	unsigned nr_samples;      /* samples[0] is after the initial fault-in */
+	struct m2d_gmem_churn_sample *samples; /* m2d_gmem_churn_result_free */
+	unsigned samples_alloc;   /* entries allocated (internal) */
+	double duration_s;
+};
+
+M2D_API void m2d_gmem_churn_config_default(struct m2d_gmem_churn_config *cfg);
+/*
+ * m2d_gmem_churn_run() - an SEV-SNP guest (one vCPU on CPU 0) whose memory
+ * is one guest_memfd, all private and faulted in first; then it converts
+ * random ranges (KVM_HC_MAP_GPA_RANGE exits): to shared, the VMM sets the
+ * attributes and punches the range out of the guest_memfd (QEMU's discard),
+ * which the policy may refuse or turn into zeroing; to private, the VMM sets
+ * the attributes and the guest touches every page (faults, folio
+ * allocation, RMPUPDATE).  The state is sampled at regular intervals.
+ * Return: 0, -EINVAL, -ENOMEM, or an engine error.
+ */
+M2D_API int m2d_gmem_churn_run(struct m2d_sim *sim, const struct m2d_gmem_churn_config *cfg,
+			       struct m2d_gmem_churn_result *out);
+M2D_API void m2d_gmem_churn_result_free(struct m2d_gmem_churn_result *res);
+
 #ifdef __cplusplus
 }
 #endif
