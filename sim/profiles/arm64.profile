@@ -72,3 +72,5 @@ mm_notifier_call = 50  # fitted
 mapcount_atomic_distinct = 40  # fitted (HGM-02: these dominate THP-like MADV_COLLAPSE)
 mapcount_atomic = 20  # fitted
 mm_pagecache_lookup = 40  # fitted
+mm_copy_page = 150  # fitted
+cpa_vm_unmap_aliases = 300  # fitted
