@@ -611,6 +611,154 @@ static void test_engine_ipi_flush_tlb_all(void **state)
 	m2d_sim_destroy(&sim);
 }
 
+
+/* ---- cond_resched_rwlock, trylock, range flushes -------------------------------------- */
+
+static struct m2d_rwlock cr_lock;
+static int cr_yields;
+static m2d_vtime_t cr_reader_got;
+
+static void cr_holder(void *p)
+{
+	write_lock(&cr_lock);
+	for (int i = 0; i < 10; i++) {
+		m2d_thread_work(1000);
+		if (cond_resched_rwlock_write(&cr_lock))
+			cr_yields++;
+	}
+	write_unlock(&cr_lock);
+}
+
+static void cr_reader(void *p)
+{
+	m2d_thread_work(2500);
+	read_lock(&cr_lock);
+	cr_reader_got = m2d_now();
+	m2d_thread_work(500);
+	read_unlock(&cr_lock);
+}
+
+/*
+ * A writer walking with cond_resched_rwlock_write() lets a reader that
+ * queued at 2500 in at its next check (3000), then waits for it to leave.
+ */
+static void test_engine_cond_resched_rwlock_write(void **state)
+{
+	struct m2d_sim *sim = new_sim(2, 1, 1);
+
+	rwlock_init(&cr_lock, "mmu_lock", M2D_RANK_MMU_LOCK);
+	cr_yields = 0;
+	cr_reader_got = 0;
+	assert_int_equal(m2d_sim_spawn(sim, 0, "zapper", cr_holder, NULL), 0);
+	assert_int_equal(m2d_sim_spawn(sim, 1, "vcpu", cr_reader, NULL), 0);
+	assert_int_equal(m2d_sim_run(sim), 0);
+	assert_int_equal(cr_yields, 1);
+	assert_int_equal(cr_reader_got, 3000);
+	assert_int_equal(m2d_sim_time(sim), 10500);
+	m2d_sim_destroy(&sim);
+}
+
+static struct m2d_spinlock try_lock;
+static bool try_early, try_late;
+
+static void try_holder(void *p)
+{
+	spin_lock(&try_lock);
+	m2d_thread_work(5000);
+	spin_unlock(&try_lock);
+}
+
+static void try_taker(void *p)
+{
+	m2d_thread_work(1000);
+	try_early = spin_trylock(&try_lock);
+	if (try_early)
+		spin_unlock(&try_lock);
+	m2d_thread_work(5000);
+	try_late = spin_trylock(&try_lock);
+	if (try_late)
+		spin_unlock(&try_lock);
+}
+
+/* spin_trylock() fails while the lock is held at the caller's virtual time. */
+static void test_engine_spin_trylock_virtual_time(void **state)
+{
+	struct m2d_sim *sim = new_sim(2, 1, 1);
+
+	spin_lock_init(&try_lock, "try", M2D_RANK_NONE);
+	assert_int_equal(m2d_sim_spawn(sim, 0, "holder", try_holder, NULL), 0);
+	assert_int_equal(m2d_sim_spawn(sim, 1, "taker", try_taker, NULL), 0);
+	assert_int_equal(m2d_sim_run(sim), 0);
+	assert_false(try_early);
+	assert_true(try_late);
+	m2d_sim_destroy(&sim);
+}
+
+/* flush_tlb_kernel_range(): INVLPG per page up to 33 pages, full flush above. */
+static void test_engine_flush_tlb_kernel_range(void **state)
+{
+	struct m2d_sim *sim = new_sim(8, 1, 1);
+	m2d_vtime_t t0;
+
+	set(sim, "ipi_send", 1);
+	set(sim, "tlb_flush_local_page", 10);
+	set(sim, "tlb_flush_local_all", 100);
+	m2d_engine_enter(sim);
+	flush_tlb_kernel_range(0x1000, 0x1000 + 33 * 4096);
+	/* 7 targets; the sender waits for 33 INVLPGs remotely, then does 33 locally */
+	assert_int_equal(m2d_now(), 7 + 330 + 330);
+	t0 = m2d_now();
+	flush_tlb_kernel_range(0x1000, 0x1000 + 34 * 4096);
+	assert_int_equal(m2d_now() - t0, 7 + 100 + 100);
+	m2d_engine_leave(sim);
+	assert_int_equal(m2d_sim_counter(sim, "tlb_flush_kernel_ranges"), 2);
+	assert_int_equal(m2d_sim_counter(sim, "ipis"), 14);
+	m2d_sim_destroy(&sim);
+}
+
+/* An IPI to a thread spinning on a lock: handled while it waits. */
+static struct m2d_spinlock spin_ipi_lock;
+static m2d_vtime_t spinner_got;
+
+static void spin_ipi_holder(void *p)
+{
+	spin_lock(&spin_ipi_lock);
+	m2d_thread_work(1000);
+	m2d_sched_point();
+	spin_unlock(&spin_ipi_lock);
+}
+
+static void spin_ipi_waiter(void *p)
+{
+	m2d_thread_work(100);
+	spin_lock(&spin_ipi_lock);
+	spinner_got = m2d_now();
+	spin_unlock(&spin_ipi_lock);
+}
+
+static void spin_ipi_sender(void *p)
+{
+	m2d_thread_work(500);
+	flush_tlb_all();
+}
+
+static void test_engine_ipi_to_spinning_waiter(void **state)
+{
+	struct m2d_sim *sim = new_sim(3, 1, 1);
+
+	set(sim, "ipi_receive", 300);
+	spin_lock_init(&spin_ipi_lock, "ipi_spin", M2D_RANK_NONE);
+	assert_int_equal(m2d_sim_spawn(sim, 0, "holder", spin_ipi_holder, NULL), 0);
+	assert_int_equal(m2d_sim_spawn(sim, 1, "waiter", spin_ipi_waiter, NULL), 0);
+	assert_int_equal(m2d_sim_spawn(sim, 2, "sender", spin_ipi_sender, NULL), 0);
+	assert_int_equal(m2d_sim_run(sim), 0);
+	/* holder: 1000 + 300 (interrupted); waiter: handler [500, 800) ends before the grant */
+	assert_int_equal(spinner_got, 1300);
+	assert_true(m2d_sim_breakdown_ns(sim, 1, "ipi_receive") == 300);
+	assert_true(m2d_sim_breakdown_ns(sim, 1, "wait:ipi_spin") == 900);
+	m2d_sim_destroy(&sim);
+}
+
 /* ---- determinism -------------------------------------------------------------------------- */
 
 static struct m2d_sim_lock *det_locks[3];
@@ -829,6 +977,30 @@ static void test_engine_json_deterministic(void **state)
 	int fd = mkstemp(path);
 
 	assert_string_equal(ja, jb);
+	{
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+		double sum = 0;
+
+		assert_int_equal(m2d_sim_emit_json_threads(a, f), 0);
+		fclose(f);
+		assert_non_null(strstr(buf, "\"threads\": [\n    {\"id\": 0, \"name\": \"w\", \"cpu\": 0, "));
+		/* per-thread breakdowns add up to each thread's clock */
+		for (int id = 0; id < m2d_sim_thread_count(a); id++) {
+			const struct m2d_thread *t = a->all;
+
+			while (t->id != id)
+				t = t->next_all;
+			sum = 0;
+			for (int k = 0; k < M2D_COST_NR; k++)
+				sum += (double)t->breakdown[k];
+			for (unsigned k = 0; k < t->nr_cat_ns; k++)
+				sum += t->cat_ns[k];
+			assert_true(fabs(sum - (double)t->hot.clock) < 1.0);
+		}
+		free(buf);
+	}
 	assert_non_null(strstr(ja, "\"wait:a\": "));
 	assert_non_null(strstr(ja, "\"a\": {\"acquisitions\": "));
 	assert_non_null(strstr(ja, "\"context_switches\": "));
@@ -859,6 +1031,10 @@ int main(void)
 		cmocka_unit_test(test_engine_rcu_callback_after_readers),
 		cmocka_unit_test(test_engine_rcu_barrier_waits_all),
 		cmocka_unit_test(test_engine_ipi_flush_tlb_all),
+		cmocka_unit_test(test_engine_cond_resched_rwlock_write),
+		cmocka_unit_test(test_engine_spin_trylock_virtual_time),
+		cmocka_unit_test(test_engine_flush_tlb_kernel_range),
+		cmocka_unit_test(test_engine_ipi_to_spinning_waiter),
 		cmocka_unit_test(test_engine_determinism),
 		cmocka_unit_test(test_engine_random_mutual_exclusion),
 		cmocka_unit_test(test_engine_outside_mode),

@@ -108,8 +108,13 @@ static struct m2d_lock_class *class_lookup(struct m2d_sim *sim, const char *name
 		if (!strcmp(k->name, name))
 			return k;
 	k = m2d_zalloc(M2D_ALLOC_ENGINE, sizeof(*k));
-	if (!k || !(k->name = m2d_strdup(M2D_ALLOC_ENGINE, name)))
-		m2d_die("out of memory creating a lock class");
+	if (k)
+		k->name = m2d_strdup(M2D_ALLOC_ENGINE, name);
+	if (!k || !k->name) {
+		/* out of memory: account this lock under the sim's fallback class */
+		m2d_free(M2D_ALLOC_ENGINE, k, sizeof(*k));
+		return &sim->oom_class;
+	}
 	k->sim = sim;
 	k->rank = rank;
 	k->cat = m2d_category_get(sim, "wait:", k->name);

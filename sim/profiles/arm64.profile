@@ -55,7 +55,6 @@ cpa_pte_write = 20  # fitted
 cpa_table_alloc = 300  # fitted
 cpa_split_entry = 2  # fitted
 cpa_collapse_entry = 1  # fitted
-cpa_vm_unmap_aliases = 300  # fitted
 # mm: host process address spaces (lib/mm/mm.c, memory.c, gup.c, mprotect.c, hugetlb.c, shmem.c)
 mm_fault = 800  # fitted
 mm_clear_page = 116.9  # fitted (no arm64 clearing row; x86 value)
