@@ -81,14 +81,6 @@ static void dirty_log_configure(const void *opts, struct m2d_sim_config *cfg)
 	cfg->nodes = 1;
 }
 
-static void dirty_log_progress(void *arg, const char *phase, double fraction)
-{
-	struct progress *p = arg;
-
-	progress_phase(p, phase);
-	progress_update(p, fraction);
-}
-
 static int dirty_log_run(struct run_ctx *ctx, const void *opts)
 {
 	const struct dirty_log_opts *o = opts;
@@ -106,7 +98,7 @@ static int dirty_log_run(struct run_ctx *ctx, const void *opts)
 	cfg.write_percent = (unsigned)o->write_percent;
 	cfg.initially_all_set = o->initially_all_set;
 	cfg.iterations = (unsigned)o->iterations;
-	cfg.progress = dirty_log_progress;
+	cfg.progress = progress_report;
 	cfg.progress_arg = ctx->progress;
 	progress_phase(ctx->progress, "populate");
 	ret = m2d_dirty_log_run(ctx->sim, &cfg, &res);

@@ -47,12 +47,6 @@ static void gmem_churn_configure(const void *opts, struct m2d_sim_config *cfg)
 	cfg->cpus = 2;
 }
 
-static void churn_progress(void *arg, const char *phase, double fraction)
-{
-	progress_phase(arg, phase);
-	progress_update(arg, fraction);
-}
-
 static int gmem_churn_run(struct run_ctx *ctx, const void *opts)
 {
 	const struct gmem_churn_opts *o = opts;
@@ -68,7 +62,7 @@ static int gmem_churn_run(struct run_ctx *ctx, const void *opts)
 	cfg.directmap = (int)o->directmap;
 	cfg.conversions = o->conversions;
 	cfg.samples = (unsigned)o->samples;
-	cfg.progress = churn_progress;
+	cfg.progress = progress_report;
 	cfg.progress_arg = ctx->progress;
 	progress_phase(ctx->progress, "fault-in");
 	ret = m2d_gmem_churn_run(ctx->sim, &cfg, &res);

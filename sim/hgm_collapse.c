@@ -50,12 +50,6 @@ static void hgm_collapse_configure(const void *opts, struct m2d_sim_config *cfg)
 	cfg->cpus = (unsigned)o->vcpus + 1;
 }
 
-static void hgm_progress(void *arg, const char *phase, double fraction)
-{
-	progress_phase(arg, phase);
-	progress_update(arg, fraction);
-}
-
 static int hgm_collapse_run(struct run_ctx *ctx, const void *opts)
 {
 	const struct hgm_collapse_opts *o = opts;
@@ -68,7 +62,7 @@ static int hgm_collapse_run(struct run_ctx *ctx, const void *opts)
 	cfg.path = (enum m2d_hgm_path)o->path;
 	cfg.mem = o->mem;
 	cfg.nr_vcpus = (unsigned)o->vcpus;
-	cfg.progress = hgm_progress;
+	cfg.progress = progress_report;
 	cfg.progress_arg = ctx->progress;
 	progress_phase(ctx->progress, "setup");
 	ret = m2d_hgm_collapse_run(ctx->sim, &cfg, &res);
