@@ -3,7 +3,6 @@
 #include "progress.h"
 
 #include <string.h>
-
 #include <time.h>
 
 #define BAR_WIDTH 30
