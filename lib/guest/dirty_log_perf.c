@@ -50,7 +50,7 @@ struct dlp_vcpu {
 	unsigned idx;
 	uint64_t gpa;                  /* vcpu_args->gpa (partitioned access) */
 	uint64_t pages;                /* vcpu_args->pages */
-	uint64_t rand;                 /* guest_random_state (xorshift) */
+	uint64_t rand;                 /* guest_random_state.seed */
 	int last_completed;            /* vcpu_last_completed_iteration[] */
 	char name[24];
 };
@@ -92,16 +92,14 @@ void m2d_dirty_log_config_default(struct m2d_dirty_log_config *cfg)
 	cfg->iterations = 2;
 }
 
-/* guest_random_u32 (test_util.c: a 32-bit xorshift-like LCG stand-in). */
-static uint32_t guest_random_u32(uint64_t *state)
+/*
+ * guest_random_u32 (test_util.c): the Park-Miller "minimal standard" LCG,
+ * seed = seed * 48271 mod (2^31 - 1).
+ */
+static uint32_t guest_random_u32(uint64_t *seed)
 {
-	uint64_t x = *state;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	*state = x;
-	return (uint32_t)(x >> 16);
+	*seed = *seed * 48271 % ((1u << 31) - 1);
+	return (uint32_t)*seed;
 }
 
 /*
@@ -331,6 +329,7 @@ static int setup_vm(struct dlp *d, uint64_t size)
 	struct m2d_kvm_host_ops ops = { 0 };
 	struct m2d_vm_config vc;
 	uint64_t region_end = 1ull << DLP_PA_BITS;
+	uint64_t seed = m2d_rand() % ((1u << 31) - 1);
 	int ret;
 
 	m2d_kvm_host_ops_set_mm(&ops);
@@ -363,8 +362,8 @@ static int setup_vm(struct dlp *d, uint64_t size)
 		v->idx = i;
 		v->pages = cfg->mem_per_vcpu >> M2D_PAGE_SHIFT;
 		v->gpa = d->slot.guest_phys + (uint64_t)i * cfg->mem_per_vcpu;
-		/* new_guest_random_state(random_seed + vcpu_idx); never zero */
-		v->rand = (m2d_rand() + i) | 1;
+		/* new_guest_random_state(random_seed + vcpu_idx), random_seed from --seed */
+		v->rand = (seed + i) % ((1u << 31) - 1) ?: 1;
 		snprintf(v->name, sizeof(v->name), "vcpu%u", i);
 		ret = m2d_vcpu_create(d->vm, i, &v->vcpu);
 		if (ret)
