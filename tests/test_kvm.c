@@ -357,6 +357,67 @@ static void test_kvm_stage2_first_touch_counts(void **state)
 }
 
 /* A second 4K fault in the same 2M region allocates nothing new. */
+/*
+ * A 4K fault under a huge SPTE (the host mapping became 4K).  Current TDP
+ * MMU (fault_split_huge): tdp_mmu_split_huge_page fills a child table with
+ * 512 leaves and links it, no flush; the 4K leaf is then already there
+ * (spurious).  TDP before 6.2 (tdp_mmu_zap_spte_atomic) and the legacy MMU
+ * (__link_shadow_page -> drop_large_spte(flush)): zap the huge SPTE, one
+ * remote flush, link an empty table, install only the faulting leaf; the
+ * 511 neighbours are unmapped.
+ */
+static void check_fault_under_huge(enum m2d_kvm_mmu mmu, bool split)
+{
+	struct env e;
+	uint64_t hva = 1ull << 40;
+	struct m2d_vm_stats st;
+	struct m2d_pt_walk w;
+
+	env_init(&e, mmu, M2D_KVM_VENDOR_INTEL);
+	assert_true(e.vm->cfg.fault_split_huge); /* the default */
+	e.vm->cfg.fault_split_huge = split;
+	split = split && mmu == M2D_KVM_MMU_TDP;
+	e.mm = (struct fake_mm){ .base = hva, .size = 4 * M2, .pfn_base = 0x80000,
+				 .writable = true, .level = 2 };
+	add_slot(&e, 1, 0, 4 * M2, hva, 0);
+	assert_int_equal(fault(&e, 0, M2D_ACCESS_WRITE), RET_PF_FIXED);
+	assert_int_equal(ctr(&e, "spte_installs_2m"), 1);
+	assert_int_equal(ctr(&e, "tables_allocated"), 2);
+	e.mm.level = 1;
+	if (split) {
+		assert_int_equal(fault(&e, 5 * K4, M2D_ACCESS_WRITE), RET_PF_SPURIOUS);
+		assert_int_equal(ctr(&e, "huge_splits"), 1);
+		assert_int_equal(ctr(&e, "remote_tlb_flushes"), 0);
+		assert_int_equal(ctr(&e, "spte_installs_4k"), 0);
+	} else {
+		assert_int_equal(fault(&e, 5 * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
+		assert_int_equal(ctr(&e, "huge_splits"), 0);
+		assert_int_equal(ctr(&e, "remote_tlb_flushes"), 1);
+		assert_int_equal(ctr(&e, "spte_installs_4k"), 1);
+	}
+	assert_int_equal(ctr(&e, "tables_allocated"), 3);
+	assert_int_equal(ctr(&e, "tables_freed"), 0);
+	m2d_vm_stats_get(e.vm, &st);
+	assert_int_equal(st.pages[2], 0);
+	assert_int_equal(st.pages[1], split ? 512 : 1);
+	assert_int_equal(st.mmu_pages, 4);
+	m2d_pt_walk(e.vm->pt, 5 * K4, &w);
+	assert_true(w.present);
+	assert_int_equal(w.level, M2D_LEVEL_4K);
+	assert_int_equal(w.pfn, 0x80000 + 5);
+	m2d_pt_walk(e.vm->pt, 6 * K4, &w);
+	assert_int_equal(w.present, split);
+	env_fini(&e);
+}
+
+static void test_kvm_fault_under_huge_spte(void **state)
+{
+	check_fault_under_huge(M2D_KVM_MMU_TDP, true);
+	check_fault_under_huge(M2D_KVM_MMU_TDP, false);
+	/* The legacy MMU never splits on a fault, whatever fault_split_huge says. */
+	check_fault_under_huge(M2D_KVM_MMU_LEGACY, true);
+}
+
 static void test_kvm_tdp_neighbour_fault(void **state)
 {
 	struct env e;
@@ -1109,6 +1170,7 @@ static void test_kvm_random_model(void **state)
 		d.mm = &e.mm;
 		d.flags = 0;
 		e.vm->cfg.recover_zap = rng & 1;
+		e.vm->cfg.fault_split_huge = !(rng & 2);
 		assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
 		memset(ref_mapped, 0, sizeof(ref_mapped));
 		for (int step = 0; step < 3000; step++) {
@@ -1124,10 +1186,12 @@ static void test_kvm_random_model(void **state)
 				assert_true(ret == RET_PF_FIXED || ret == RET_PF_SPURIOUS);
 				/*
 				 * arm64 breaks a block to map a 4K page inside it
-				 * (break-before-make into an empty table): the rest of
-				 * that block becomes unmapped.
+				 * (break-before-make into an empty table), the legacy
+				 * MMU drops it (drop_large_spte), and so does the TDP
+				 * MMU before 6.2 (!fault_split_huge): the rest of that
+				 * block becomes unmapped.
 				 */
-				if (mmu == M2D_KVM_MMU_ARM64_S2) {
+				if (mmu != M2D_KVM_MMU_TDP || !e.vm->cfg.fault_split_huge) {
 					for (uint64_t q = 0; q < npages; q++) {
 						struct m2d_pt_walk w;
 
@@ -1265,6 +1329,7 @@ int main(void)
 		cmocka_unit_test(test_kvm_memslot_lpage_info),
 		cmocka_unit_test(test_kvm_tdp_first_touch_counts),
 		cmocka_unit_test(test_kvm_legacy_first_touch_counts),
+		cmocka_unit_test(test_kvm_fault_under_huge_spte),
 		cmocka_unit_test(test_kvm_stage2_first_touch_counts),
 		cmocka_unit_test(test_kvm_tdp_neighbour_fault),
 		cmocka_unit_test(test_kvm_notifier_aliasing),

@@ -76,7 +76,16 @@ struct m2d_vm_config {
 	bool recover_zap;           /* disabling dirty logging zaps collapsible SPTEs with one
 	                               flush each (kernels before 6.13) instead of recovering
 	                               huge pages in place; default false */
-	uint8_t reserved[32];
+	bool fault_split_huge;      /* TDP MMU: a fault under a huge SPTE splits it in place
+	                               (tdp_mmu_split_huge_page, 6.2+); false = kernels before
+	                               6.2: zap it (tdp_mmu_zap_spte_atomic + flush) and link an
+	                               empty table.  The legacy MMU always zaps
+	                               (drop_large_spte).  Default true */
+	bool legacy_eager_split;    /* legacy MMU: eager page splitting through the shadow MMU
+	                               (kvm_shadow_mmu_try_split_huge_pages, the unmerged 2022
+	                               "Extend Eager Page Splitting to the shadow MMU" series);
+	                               upstream splits only TDP MMU SPTEs.  Default false */
+	uint8_t reserved[30];
 };
 
 M2D_API void m2d_vm_config_default(struct m2d_vm_config *cfg);

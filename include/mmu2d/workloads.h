@@ -64,7 +64,12 @@ struct m2d_dirty_log_config {
 	/* Called by the main thread after each phase (may be NULL). */
 	void (*progress)(void *arg, const char *phase, double fraction);
 	void *progress_arg;
-	uint8_t reserved[32];
+	bool fault_split_huge;    /* m2d_vm_config.fault_split_huge: TDP faults split huge
+	                             SPTEs in place (6.2+); false for 2022 kernels; default true */
+	bool legacy_eager_split;  /* m2d_vm_config.legacy_eager_split: replay the "Extend Eager
+	                             Page Splitting to the shadow MMU" series (EPS3) with the
+	                             legacy MMU; default false (not upstream) */
+	uint8_t reserved[30];
 };
 
 struct m2d_dirty_log_iteration {

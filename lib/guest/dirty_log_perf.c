@@ -90,6 +90,7 @@ void m2d_dirty_log_config_default(struct m2d_dirty_log_config *cfg)
 	cfg->write_percent = 100;
 	cfg->initially_all_set = true;
 	cfg->iterations = 2;
+	cfg->fault_split_huge = true;
 }
 
 /*
@@ -340,6 +341,8 @@ static int setup_vm(struct dlp *d, uint64_t size)
 	vc.pml = cfg->pml;
 	vc.manual_protect = cfg->initially_all_set;
 	vc.initially_all_set = cfg->initially_all_set;
+	vc.fault_split_huge = cfg->fault_split_huge;
+	vc.legacy_eager_split = cfg->legacy_eager_split;
 	ret = m2d_vm_create(&d->vm, d->sim, &vc, &ops);
 	if (ret)
 		return ret;

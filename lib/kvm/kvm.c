@@ -37,6 +37,7 @@ void m2d_vm_config_default(struct m2d_vm_config *cfg)
 	cfg->max_level = M2D_LEVEL_1G;
 	cfg->eager_page_split = true;
 	cfg->pml = true;
+	cfg->fault_split_huge = true;
 }
 
 int m2d_vm_create(struct m2d_vm **out, struct m2d_sim *sim, const struct m2d_vm_config *cfg,

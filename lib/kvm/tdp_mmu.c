@@ -275,6 +275,20 @@ static int tdp_mmu_map_handle_target_level(struct m2d_vcpu *vcpu, struct kvm_pag
 }
 
 /*
+ * drop_large_spte (mmu.c), called by __link_shadow_page(flush = true) when
+ * the shadow MMU links a table where a huge SPTE is: drop_spte clears it
+ * (write lock held), then kvm_flush_remote_tlbs_sptep (a full remote flush
+ * without Hyper-V's ranged flush).
+ */
+static void drop_large_spte(struct m2d_vm *kvm, struct m2d_pt_iter *iter)
+{
+	M2D_WARN_ON_ONCE(iter->level == M2D_LEVEL_4K);
+	tdp_mmu_set_spte(kvm, iter, 0, false);
+	m2d_count(M2D_CTR_spte_zaps, 1);
+	kvm_flush_remote_tlbs(kvm);
+}
+
+/*
  * kvm_tdp_mmu_map - handle a TDP page fault (NPT/EPT violation/misconfig)
  * by installing page tables and SPTEs to translate the faulting guest
  * physical address.  @shared: under read_lock (TDP MMU) or write_lock
@@ -307,6 +321,22 @@ int kvm_tdp_mmu_map(struct m2d_vcpu *vcpu, struct kvm_page_fault *fault, bool sh
 		if (is_shadow_present_pte(kvm, iter.old_pte) &&
 		    !is_last_spte(kvm, iter.old_pte, iter.level))
 			continue;
+		/*
+		 * A huge SPTE in the way: before 6.2, and always for the shadow
+		 * MMU, it is zapped (with a TLB flush) and an empty table linked
+		 * in its place, so only the faulting page gets mapped.
+		 */
+		if (is_shadow_present_pte(kvm, iter.old_pte) &&
+		    (!shared || !kvm->cfg.fault_split_huge)) {
+			if (shared) {
+				if (tdp_mmu_zap_spte_atomic(kvm, &iter)) {
+					fault->retry = RETRY_RACE;
+					goto retry;
+				}
+			} else {
+				drop_large_spte(kvm, &iter);
+			}
+		}
 		/*
 		 * The SPTE is either non-present or points to a huge page that
 		 * needs to be split.
