@@ -1104,19 +1104,58 @@ static void test_kvm_dirty_log_recover_huge(void **state)
 /*
  * Before 6.13: disabling dirty logging zaps each collapsible page table
  * with its own flush (REC-01-before: one flush per 2M region); the next
- * faults map 2M.  Legacy zaps under the write lock with one flush.
+ * faults map 2M.
  */
 static void test_kvm_dirty_log_zap_collapsible(void **state)
 {
-	for (int legacy = 0; legacy < 2; legacy++) {
+	struct env e;
+	uint64_t hva = 1ull << 40, flushes;
+	struct m2d_memslot_desc d = { .id = 1, .guest_phys = 0, .size = 4 * M2,
+				      .userspace_addr = hva };
+	struct m2d_vm_stats st;
+
+	env_init(&e, M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_AMD);
+	e.vm->cfg.recover_zap = true;
+	e.mm = (struct fake_mm){ .base = hva, .size = 4 * M2, .writable = true, .level = 2 };
+	d.mm = &e.mm;
+	d.flags = M2D_MEM_LOG_DIRTY_PAGES;
+	assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+	for (uint64_t p = 0; p < 4 * M2 / K4; p++)
+		assert_int_equal(fault(&e, p * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
+	flushes = ctr(&e, "remote_tlb_flushes");
+	d.flags = 0;
+	assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+	m2d_vm_stats_get(e.vm, &st);
+	assert_int_equal(st.pages[1], 0);
+	assert_int_equal(st.pages[2], 0);
+	assert_int_equal(ctr(&e, "tables_freed"), 4);
+	assert_int_equal(ctr(&e, "remote_tlb_flushes"), flushes + 4);
+	for (uint64_t r = 0; r < 4; r++)
+		assert_int_equal(fault(&e, r * M2 + K4, 0), RET_PF_FIXED);
+	assert_int_equal(ctr(&e, "spte_installs_2m"), 4);
+	env_fini(&e);
+}
+
+/*
+ * Legacy MMU, any kernel: kvm_mmu_recover_huge_pages ->
+ * kvm_rmap_zap_collapsible_sptes under the write lock: walk_slot_rmaps over
+ * levels 4K..2M (KVM_MAX_HUGEPAGE_LEVEL - 1; 2048 + 4 rmap heads for an 8M
+ * slot), zap each leaf below its max mapping level (2048 4K leaves whose
+ * host mapping is 2M; none where the host maps 4K), one flush at the end,
+ * no table freed (the emptied shadow pages stay linked); the next fault in
+ * a region replaces the empty table by a 2M SPTE.
+ */
+static void test_kvm_legacy_zap_collapsible(void **state)
+{
+	for (int zap = 0; zap < 2; zap++) {
 		struct env e;
-		uint64_t hva = 1ull << 40, flushes;
+		uint64_t hva = 1ull << 40, flushes, zaps, t0;
 		struct m2d_memslot_desc d = { .id = 1, .guest_phys = 0, .size = 4 * M2,
 					      .userspace_addr = hva };
 		struct m2d_vm_stats st;
 
-		env_init(&e, legacy ? M2D_KVM_MMU_LEGACY : M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_AMD);
-		e.vm->cfg.recover_zap = true;
+		env_init(&e, M2D_KVM_MMU_LEGACY, M2D_KVM_VENDOR_AMD);
+		e.vm->cfg.recover_zap = zap; /* the kernel version does not matter */
 		e.mm = (struct fake_mm){ .base = hva, .size = 4 * M2, .writable = true,
 					 .level = 2 };
 		d.mm = &e.mm;
@@ -1125,16 +1164,45 @@ static void test_kvm_dirty_log_zap_collapsible(void **state)
 		for (uint64_t p = 0; p < 4 * M2 / K4; p++)
 			assert_int_equal(fault(&e, p * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
 		flushes = ctr(&e, "remote_tlb_flushes");
+		zaps = ctr(&e, "spte_zaps");
+		assert_int_equal(m2d_sim_set_param(e.sim, "KVM_RMAP_HEAD", 1.0), 0);
+		t0 = m2d_now();
 		d.flags = 0;
 		assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+		assert_int_equal(m2d_now() - t0, 2048 + 4);
 		m2d_vm_stats_get(e.vm, &st);
 		assert_int_equal(st.pages[1], 0);
 		assert_int_equal(st.pages[2], 0);
-		assert_int_equal(ctr(&e, "tables_freed"), 4);
-		assert_int_equal(ctr(&e, "remote_tlb_flushes"), flushes + (legacy ? 1 : 4));
+		assert_int_equal(st.mmu_pages, 1 + 1 + 1 + 4);
+		assert_int_equal(ctr(&e, "tables_freed"), 0);
+		assert_int_equal(ctr(&e, "spte_zaps"), zaps + 2048);
+		assert_int_equal(ctr(&e, "remote_tlb_flushes"), flushes + 1);
 		for (uint64_t r = 0; r < 4; r++)
 			assert_int_equal(fault(&e, r * M2 + K4, 0), RET_PF_FIXED);
 		assert_int_equal(ctr(&e, "spte_installs_2m"), 4);
+		assert_int_equal(ctr(&e, "tables_freed"), 4);
+		env_fini(&e);
+	}
+	/* Host mapping 4K: nothing is collapsible, nothing zapped, no flush. */
+	{
+		struct env e;
+		uint64_t hva = 1ull << 40, flushes;
+		struct m2d_memslot_desc d = { .id = 1, .guest_phys = 0, .size = 2 * M2,
+					      .userspace_addr = hva };
+
+		env_init(&e, M2D_KVM_MMU_LEGACY, M2D_KVM_VENDOR_AMD);
+		e.mm = (struct fake_mm){ .base = hva, .size = 2 * M2, .writable = true,
+					 .level = 1 };
+		d.mm = &e.mm;
+		d.flags = M2D_MEM_LOG_DIRTY_PAGES;
+		assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+		for (uint64_t p = 0; p < 16; p++)
+			assert_int_equal(fault(&e, p * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
+		flushes = ctr(&e, "remote_tlb_flushes");
+		d.flags = 0;
+		assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+		assert_int_equal(ctr(&e, "remote_tlb_flushes"), flushes);
+		assert_int_equal(ctr(&e, "spte_zaps"), 0);
 		env_fini(&e);
 	}
 }
@@ -1274,7 +1342,8 @@ static void test_kvm_random_model(void **state)
 						/* Only zap-collapsible drops mappings: whole 2M tables. */
 						struct m2d_pt_walk w2;
 
-						assert_true(e.vm->cfg.recover_zap);
+						assert_true(e.vm->cfg.recover_zap ||
+							    mmu == M2D_KVM_MMU_LEGACY);
 						for (uint64_t k = q & ~511ull; k < (q | 511); k++) {
 							m2d_pt_walk(e.vm->pt, k * K4, &w2);
 							assert_false(w2.present);
@@ -1346,6 +1415,7 @@ int main(void)
 		cmocka_unit_test(test_kvm_eager_split_counts),
 		cmocka_unit_test(test_kvm_dirty_log_recover_huge),
 		cmocka_unit_test(test_kvm_dirty_log_zap_collapsible),
+		cmocka_unit_test(test_kvm_legacy_zap_collapsible),
 		cmocka_unit_test(test_kvm_random_model),
 	};
 

@@ -667,20 +667,14 @@ static void kvm_mmu_recover_huge_pages_in_place(struct m2d_vm *kvm, struct m2d_m
  * zap every page table that could be replaced by a huge mapping, each with
  * tdp_mmu_zap_spte_atomic and therefore its own remote TLB flush
  * (REC-01-before: 131072 flushes for 256 GiB of 2M regions); the vCPUs'
- * next faults map huge.  The legacy MMU (kvm_rmap_zap_collapsible_sptes)
- * zaps under the write lock and flushes once at the end.
+ * next faults map huge.
  */
-static void kvm_mmu_zap_collapsible_sptes(struct m2d_vm *kvm, struct m2d_memslot *slot)
+static void kvm_tdp_mmu_zap_collapsible_sptes(struct m2d_vm *kvm, struct m2d_memslot *slot)
 {
-	bool shared = kvm->cfg.mmu == M2D_KVM_MMU_TDP;
 	uint64_t start = slot->base_gfn, end = slot->base_gfn + slot->npages;
 	struct m2d_pt_iter iter;
-	bool flush = false;
 
-	if (shared)
-		read_lock(&kvm->mmu_lock);
-	else
-		write_lock(&kvm->mmu_lock);
+	read_lock(&kvm->mmu_lock);
 	rcu_read_lock();
 	m2d_pt_for_each_pte_min_level(iter, kvm->pt, M2D_LEVEL_2M, start << M2D_PAGE_SHIFT,
 				      end << M2D_PAGE_SHIFT) {
@@ -688,10 +682,8 @@ static void kvm_mmu_zap_collapsible_sptes(struct m2d_vm *kvm, struct m2d_memslot
 
 		m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, 1);
 retry:
-		if (tdp_mmu_iter_cond_resched(kvm, &iter, flush, shared)) {
-			flush = false;
+		if (tdp_mmu_iter_cond_resched(kvm, &iter, false, true))
 			continue;
-		}
 		if (iter.level > kvm->cfg.max_level || gfn < start ||
 		    gfn + KVM_PAGES_PER_HPAGE(iter.level) > end ||
 		    !is_shadow_present_pte(kvm, iter.old_pte) ||
@@ -701,53 +693,93 @@ retry:
 					      kvm_slot_has_gmem(slot) &&
 						      kvm_mem_is_private(kvm, gfn)) < iter.level)
 			continue;
-		if (shared) {
-			/* Note, a successful atomic zap also does a remote TLB flush. */
-			if (tdp_mmu_zap_spte_atomic(kvm, &iter))
-				goto retry;
-		} else {
-			tdp_mmu_set_spte(kvm, &iter, 0, false);
-			flush = true;
-		}
+		/* Note, a successful atomic zap also does a remote TLB flush. */
+		if (tdp_mmu_zap_spte_atomic(kvm, &iter))
+			goto retry;
 	}
 	rcu_read_unlock();
-	if (flush)
-		kvm_flush_remote_tlbs(kvm);
-	if (shared)
-		read_unlock(&kvm->mmu_lock);
-	else
-		write_unlock(&kvm->mmu_lock);
+	read_unlock(&kvm->mmu_lock);
 }
 
-/* kvm_mmu_recover_huge_pages / kvm_mmu_zap_collapsible_sptes, per the kernel version. */
+/*
+ * kvm_rmap_zap_collapsible_sptes (the shadow MMU, every kernel version):
+ * under the write lock, walk_slot_rmaps(kvm_mmu_zap_collapsible_spte,
+ * PG_LEVEL_4K, KVM_MAX_HUGEPAGE_LEVEL - 1, flush_on_yield = true) zaps each
+ * direct leaf SPTE whose shadow page's level is below
+ * kvm_mmu_max_mapping_level(sp->gfn) (kvm_zap_one_rmap_spte).  Only the
+ * leaves go: the emptied shadow pages stay linked, never replaced in place
+ * (the next fault installs the huge SPTE over them).  One
+ * kvm_flush_remote_tlbs_memslot at the end, plus one before each yield
+ * that owes one; without Hyper-V's ranged flushes there is no per-SPTE
+ * flush.  The walk cost is the rmap heads of both levels (walk_slot_rmaps).
+ */
+static void kvm_rmap_zap_collapsible_sptes(struct m2d_vm *kvm, struct m2d_memslot *slot)
+{
+	uint64_t start = slot->base_gfn, end = slot->base_gfn + slot->npages, zapped = 0;
+	struct m2d_pt_iter iter;
+	bool flush = false;
+
+	lockdep_assert_held_write(&kvm->mmu_lock);
+	walk_slot_rmaps(kvm, slot, M2D_LEVEL_4K, M2D_LEVEL_1G - 1);
+	rcu_read_lock();
+	m2d_pt_for_each_pte(iter, kvm->pt, start << M2D_PAGE_SHIFT, end << M2D_PAGE_SHIFT) {
+		uint64_t gfn = iter.addr >> M2D_PAGE_SHIFT;
+
+		if (tdp_mmu_iter_cond_resched(kvm, &iter, flush, false)) {
+			flush = false;
+			continue;
+		}
+		if (iter.level >= M2D_LEVEL_1G || !is_shadow_present_pte(kvm, iter.old_pte) ||
+		    !is_last_spte(kvm, iter.old_pte, iter.level))
+			continue;
+		/* sp->role.level < kvm_mmu_max_mapping_level(kvm, slot, sp->gfn, PG_LEVEL_NUM) */
+		if (kvm_mmu_max_mapping_level(kvm, slot, gfn, M2D_LEVEL_1G, false) <= iter.level)
+			continue;
+		tdp_mmu_set_spte(kvm, &iter, 0, false);
+		zapped++;
+		flush = true;
+	}
+	rcu_read_unlock();
+	m2d_count(M2D_CTR_spte_zaps, zapped);
+	if (flush)
+		kvm_flush_remote_tlbs(kvm);
+}
+
+/*
+ * kvm_mmu_recover_huge_pages (6.13+) / kvm_mmu_zap_collapsible_sptes
+ * (before): the rmap zap for the shadow MMU in either version; for the TDP
+ * MMU in place or by zapping tables, per the kernel version.
+ */
 void kvm_mmu_recover_huge_pages(struct m2d_vm *kvm, struct m2d_memslot *slot)
 {
+	if (kvm->cfg.mmu == M2D_KVM_MMU_LEGACY) {
+		write_lock(&kvm->mmu_lock);
+		kvm_rmap_zap_collapsible_sptes(kvm, slot);
+		write_unlock(&kvm->mmu_lock);
+		return;
+	}
 	if (kvm->cfg.recover_zap) {
-		kvm_mmu_zap_collapsible_sptes(kvm, slot);
+		kvm_tdp_mmu_zap_collapsible_sptes(kvm, slot);
 		return;
 	}
 	kvm_mmu_recover_huge_pages_in_place(kvm, slot);
 }
 
 /*
- * kvm_mmu_recover_huge_pages (6.13, David Matlack): when dirty logging is
- * disabled, replace each page table that could be a huge mapping (memslot
- * alignment, host mapping level) by one huge SPTE, in place, with cmpxchg
- * under the read lock (TDP MMU; write lock for the legacy and stage-2
- * models); the old tables are RCU-freed by the pt module; one flush at the
- * end (REC-01-after).
+ * kvm_tdp_mmu_recover_huge_pages (6.13, David Matlack): when dirty logging
+ * is disabled, replace each page table that could be a huge mapping
+ * (memslot alignment, host mapping level) by one huge SPTE, in place, with
+ * cmpxchg under the read lock; the old tables are RCU-freed by the pt
+ * module; one flush at the end (REC-01-after).
  */
 static void kvm_mmu_recover_huge_pages_in_place(struct m2d_vm *kvm, struct m2d_memslot *slot)
 {
-	bool shared = kvm->cfg.mmu == M2D_KVM_MMU_TDP;
+	const bool shared = true;
 	uint64_t start = slot->base_gfn, end = slot->base_gfn + slot->npages;
 	struct m2d_pt_iter iter;
 	bool flush = false;
 
-	if (shared)
-		read_lock(&kvm->mmu_lock);
-	else
-		write_lock(&kvm->mmu_lock);
+	read_lock(&kvm->mmu_lock);
 	rcu_read_lock();
 	m2d_pt_for_each_pte_min_level(iter, kvm->pt, M2D_LEVEL_2M, start << M2D_PAGE_SHIFT,
 				      end << M2D_PAGE_SHIFT) {
@@ -779,10 +811,7 @@ retry:
 	rcu_read_unlock();
 	if (flush)
 		kvm_flush_remote_tlbs(kvm);
-	if (shared)
-		read_unlock(&kvm->mmu_lock);
-	else
-		write_unlock(&kvm->mmu_lock);
+	read_unlock(&kvm->mmu_lock);
 }
 
 /*
