@@ -9,7 +9,11 @@
  * --iterations (-i), --initially-all-set (manual protect with
  * KVM_DIRTY_LOG_INITIALLY_SET; without it the selftest's -g), and the
  * module parameters --mmu (ept/tdp_mmu) and --eager-split
- * (kvm.eager_page_split).  --mmu shadow (ept=N) is not modelled: the guest's
+ * (kvm.eager_page_split).  Upstream, eager splitting needs the TDP MMU
+ * (kvm_mmu_slot_try_split_huge_pages: `if (!tdp_mmu_enabled) return;`);
+ * --mmu legacy --eager-split on replays the April 2022 patch set "Extend
+ * Eager Page Splitting to the shadow MMU" (EPS3), which was not merged in
+ * that form (m2d_dirty_log_config.legacy_eager_split).  --mmu shadow (ept=N) is not modelled: the guest's
  * own page tables would have to be shadowed and write-tracked; it is
  * rejected as a usage error.
  */
@@ -48,7 +52,8 @@ static const struct cli_option dirty_log_options[] = {
 	CLI_OPT_ENUM("mmu", struct dirty_log_opts, mmu, "MMU", "tdp", mmu_names,
 		     "tdp (TDP MMU), legacy (ept=Y tdp_mmu=N); shadow (ept=N) is not modelled"),
 	CLI_OPT_ENUM("eager-split", struct dirty_log_opts, eager_split, "on|off", "on", on_off,
-		     "kvm.eager_page_split"),
+		     "kvm.eager_page_split; with --mmu legacy, on replays the unmerged EPS3 "
+		     "series (Extend Eager Page Splitting to the shadow MMU, Apr 2022)"),
 	CLI_OPT_UINT("write-percent", struct dirty_log_opts, write_percent, "P", "100", 1, 100,
 		     "percent of pages written per pass (5 = the selftest's -f 20)"),
 	CLI_OPT_FLAG("initially-all-set", struct dirty_log_opts, initially_all_set,
@@ -115,6 +120,8 @@ static int dirty_log_run(struct run_ctx *ctx, const void *opts)
 	cfg.backing = (enum m2d_backing)o->backing;
 	cfg.mmu = o->mmu == 1 ? M2D_DIRTY_LOG_MMU_LEGACY : M2D_DIRTY_LOG_MMU_TDP;
 	cfg.eager_split = o->eager_split == 0;
+	/* Upstream splits eagerly only with the TDP MMU; legacy + on replays EPS3. */
+	cfg.legacy_eager_split = o->mmu == 1 && cfg.eager_split;
 	cfg.write_percent = (unsigned)o->write_percent;
 	cfg.initially_all_set = o->initially_all_set;
 	cfg.iterations = (unsigned)o->iterations;

@@ -1071,6 +1071,63 @@ static void test_kvm_eager_split_counts(void **state)
 	}
 }
 
+/*
+ * Legacy MMU (tdp_mmu=N): kvm_mmu_slot_try_split_huge_pages returns early
+ * (!tdp_mmu_enabled), so enabling dirty logging on a 1G-mapped slot only
+ * write-protects the 1G SPTE (nor does the first CLEAR split).  With the
+ * EPS3 series (legacy_eager_split) the shadow MMU splits like the TDP MMU,
+ * 1 + 512 splits, and adds each of the 513 x 512 children to its gfn's rmap
+ * (rmap_add).
+ */
+static void test_kvm_legacy_eager_split_counts(void **state)
+{
+	uint64_t hva = 1ull << 40, bits[1] = { ~0ull };
+
+	for (int eps3 = 0; eps3 < 2; eps3++) {
+		for (int initially_set = 0; initially_set < 2; initially_set++) {
+			struct m2d_memslot_desc d = { .id = 1, .guest_phys = G1, .size = G1,
+						      .userspace_addr = hva };
+			struct m2d_vm_stats st;
+			struct env e;
+			uint64_t t0;
+
+			env_init(&e, M2D_KVM_MMU_LEGACY, M2D_KVM_VENDOR_AMD);
+			assert_true(e.vm->cfg.eager_page_split);
+			assert_false(e.vm->cfg.legacy_eager_split); /* the default */
+			e.vm->cfg.legacy_eager_split = eps3;
+			e.vm->cfg.manual_protect = initially_set;
+			e.vm->cfg.initially_all_set = initially_set;
+			e.mm = (struct fake_mm){ .base = hva, .size = G1, .writable = true,
+						 .level = 3 };
+			d.mm = &e.mm;
+			assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+			assert_int_equal(fault(&e, G1, M2D_ACCESS_WRITE), RET_PF_FIXED);
+			assert_int_equal(m2d_sim_set_param(e.sim, "KVM_RMAP_ADD", 1.0), 0);
+			t0 = m2d_now();
+			d.flags = M2D_MEM_LOG_DIRTY_PAGES;
+			assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+			if (initially_set)
+				assert_int_equal(m2d_vm_clear_dirty_log(e.vm, 1, 64, 64, bits), 0);
+			m2d_vm_stats_get(e.vm, &st);
+			if (!eps3) {
+				assert_int_equal(ctr(&e, "huge_splits"), 0);
+				assert_int_equal(st.pages[3], 1);
+				assert_int_equal(m2d_now() - t0, 0);
+			} else if (!initially_set) {
+				assert_int_equal(ctr(&e, "huge_splits"), 513);
+				assert_int_equal(st.pages[1], 262144);
+				assert_int_equal(m2d_now() - t0, 513 * 512);
+			} else {
+				assert_int_equal(ctr(&e, "huge_splits"), 2);
+				assert_int_equal(st.pages[2], 511);
+				assert_int_equal(m2d_now() - t0, 2 * 512);
+			}
+			assert_false(kvm_tdp_mmu_spte_allows(e.vm, G1 + 64 * K4, true));
+			env_fini(&e);
+		}
+	}
+}
+
 /* Disabling dirty logging recovers huge pages in place (one flush). */
 static void test_kvm_dirty_log_recover_huge(void **state)
 {
@@ -1413,6 +1470,7 @@ int main(void)
 		cmocka_unit_test(test_kvm_memory_attributes),
 		cmocka_unit_test(test_kvm_dirty_log_reference),
 		cmocka_unit_test(test_kvm_eager_split_counts),
+		cmocka_unit_test(test_kvm_legacy_eager_split_counts),
 		cmocka_unit_test(test_kvm_dirty_log_recover_huge),
 		cmocka_unit_test(test_kvm_dirty_log_zap_collapsible),
 		cmocka_unit_test(test_kvm_legacy_zap_collapsible),

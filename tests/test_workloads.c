@@ -71,6 +71,8 @@ static void check_eager_split_1g(int mmu)
 
 	m2d_dirty_log_config_default(&cfg);
 	cfg.mmu = mmu;
+	/* the legacy MMU splits eagerly only with the EPS3 series */
+	cfg.legacy_eager_split = mmu == M2D_DIRTY_LOG_MMU_LEGACY;
 	cfg.initially_all_set = false;
 	/* 1 ns per rmap head visited: the breakdown counts them */
 	assert_int_equal(m2d_sim_set_param(sim, "kvm_rmap_head", 1.0), 0);
@@ -221,7 +223,7 @@ static void test_dirty_log_bad_config(void **state)
 /* Whether enabling dirty logging (or the first CLEAR) splits the huge SPTEs. */
 static bool eager_split_effective(const struct m2d_dirty_log_config *cfg)
 {
-	return cfg->eager_split;
+	return cfg->eager_split && (cfg->mmu == M2D_DIRTY_LOG_MMU_TDP || cfg->legacy_eager_split);
 }
 
 static void test_dirty_log_random(void **state)
@@ -250,6 +252,7 @@ static void test_dirty_log_random(void **state)
 		cfg.initially_all_set = rand() % 2;
 		cfg.mem_per_vcpu = (uint64_t)(1 + rand() % 4) * (2ull << 20);
 		cfg.fault_split_huge = rand() % 2;
+		cfg.legacy_eager_split = rand() % 2;
 		sim = new_sim(cfg.nr_vcpus + 1, c + 1);
 		assert_int_equal(m2d_dirty_log_run(sim, &cfg, &res), 0);
 		per_vcpu_pages = cfg.mem_per_vcpu / 4096;

@@ -9,8 +9,9 @@
  * (kvm_flush_remote_tlbs_memslot) after dropping mmu_lock.  Re-protection
  * clears D bits with PML and the W bit without.  With manual protect and
  * KVM_DIRTY_LOG_INITIALLY_SET, the first CLEAR of a range also splits huge
- * pages (eager_page_split) and write-protects the huge ones, since enabling
- * dirty logging did nothing.
+ * pages (eager_page_split; TDP MMU only, or the legacy MMU with the EPS3
+ * series) and write-protects the huge ones, since enabling dirty logging
+ * did nothing.
  */
 #include "kvm/kvm.h"
 
@@ -28,7 +29,7 @@ static void kvm_arch_mmu_enable_log_dirty_pt_masked(struct m2d_vm *kvm, struct m
 		uint64_t start = slot->base_gfn + gfn_offset + (uint64_t)__builtin_ctzll(mask);
 		uint64_t end = slot->base_gfn + gfn_offset + 63 - (uint64_t)__builtin_clzll(mask);
 
-		if (kvm->cfg.eager_page_split)
+		if (kvm_eager_split_enabled(kvm))
 			kvm_tdp_mmu_try_split_huge_pages(kvm, slot, start, end + 1, M2D_LEVEL_4K,
 							 false);
 		/* kvm_mmu_slot_gfn_write_protect(start / end, PG_LEVEL_2M) */

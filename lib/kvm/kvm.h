@@ -208,6 +208,18 @@ static inline bool kvm_slot_dirty_track_enabled(const struct m2d_memslot *slot)
 {
 	return slot->flags & M2D_MEM_LOG_DIRTY_PAGES;
 }
+/*
+ * Whether eager page splitting runs: kvm_mmu_slot_try_split_huge_pages and
+ * kvm_mmu_try_split_huge_pages return early without the TDP MMU (`if
+ * (!tdp_mmu_enabled) return;`); the legacy MMU splits only when replaying
+ * the unmerged "Extend Eager Page Splitting to the shadow MMU" series
+ * (legacy_eager_split).
+ */
+static inline bool kvm_eager_split_enabled(const struct m2d_vm *kvm)
+{
+	return kvm->cfg.eager_page_split &&
+	       (kvm->cfg.mmu == M2D_KVM_MMU_TDP || kvm->cfg.legacy_eager_split);
+}
 static inline bool kvm_slot_has_gmem(const struct m2d_memslot *slot)
 {
 	return slot->flags & M2D_MEM_GUEST_MEMFD;

@@ -606,7 +606,7 @@ void kvm_mmu_slot_apply_flags(struct m2d_vm *kvm, struct m2d_memslot *slot, uint
 		read_lock(&kvm->mmu_lock);
 	else
 		write_lock(&kvm->mmu_lock);
-	if (kvm->cfg.eager_page_split)
+	if (kvm_eager_split_enabled(kvm))
 		kvm_tdp_mmu_try_split_huge_pages(kvm, slot, slot->base_gfn,
 						 slot->base_gfn + slot->npages, M2D_LEVEL_4K,
 						 shared);

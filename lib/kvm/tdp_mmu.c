@@ -583,8 +583,11 @@ bool kvm_tdp_mmu_wrprot_gfns(struct m2d_vm *kvm, struct m2d_memslot *slot, uint6
  * down).  TDP MMU: under the read lock (@shared, enabling dirty logging)
  * or the write lock (CLEAR_DIRTY_LOG) each table is allocated after
  * dropping mmu_lock and RCU (tdp_mmu_alloc_sp_for_split), then the walk
- * restarts from the root.  Legacy MMU: under the write lock, allocated in
- * place (the shadow MMU's split cache).
+ * restarts from the root.  Legacy MMU (only with the EPS3 series,
+ * kvm_eager_split_enabled): kvm_shadow_mmu_try_split_huge_pages under the
+ * write lock, the page allocated in place (the shadow MMU's split cache),
+ * and each of the 512 children added to its gfn's rmap
+ * (shadow_mmu_split_huge_page -> __rmap_add).
  */
 void kvm_tdp_mmu_try_split_huge_pages(struct m2d_vm *kvm, struct m2d_memslot *slot,
 				      uint64_t start, uint64_t end, int target_level, bool shared)
@@ -645,6 +648,8 @@ retry:
 		}
 		if (tdp_mmu_split_huge_page(kvm, &iter, spt, shared))
 			goto retry;
+		if (kvm->cfg.mmu == M2D_KVM_MMU_LEGACY)
+			m2d_delay(M2D_COST_KVM_RMAP_ADD, M2D_PT_ENTRIES);
 		spt = NULL;
 	}
 	rcu_read_unlock();
