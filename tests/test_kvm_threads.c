@@ -24,6 +24,7 @@
 #include <mmu2d/sim.h>
 
 #include "core/engine.h"
+#include "kvm/kvm.h"
 
 #define K4 (1ull << 12)
 #define M2 (1ull << 21)
@@ -412,6 +413,55 @@ static void test_kvm_threads_flush_ipis_guest_mode(void **state)
 	tenv_fini(&e);
 }
 
+static double zap_sender_ns;
+
+static void timed_zap_thread(void *p)
+{
+	struct zap_arg *a = p;
+	m2d_vtime_t t0;
+
+	m2d_thread_work(a->delay_ns);
+	t0 = m2d_now();
+	m2d_vm_mmu_notifier_invalidate_range_start(a->vm, a->hva, a->hva + M2, true);
+	zap_sender_ns = (double)(m2d_now() - t0);
+	m2d_vm_mmu_notifier_invalidate_range_end(a->vm, a->hva, a->hva + M2);
+}
+
+/*
+ * kvm_make_all_cpus_request's IPI handler is ack_kick (empty): the sender
+ * of kvm_flush_remote_tlbs pays one IPI send and the wait for the ack
+ * (10 + 1000 ns here), not the guest TLB flush; KVM_REQ_TLB_FLUSH stays
+ * pending on the kicked vCPU, which flushes (1 ms here) once, when it
+ * re-enters the guest.  vCPU 0 has left KVM_RUN: its request waits for its
+ * next entry, which never comes.
+ */
+static void test_kvm_threads_flush_ack_kick(void **state)
+{
+	struct tenv e;
+	struct pop_arg pa[2];
+	struct zap_arg za;
+
+	tenv_init(&e, M2D_KVM_MMU_TDP, 2);
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_GUEST_ACCESS", 100), 0);
+	assert_int_equal(m2d_sim_set_param(e.sim, "IPI_SEND", 10), 0);
+	assert_int_equal(m2d_sim_set_param(e.sim, "IPI_ACK_WAIT", 1000), 0);
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_TLB_FLUSH_GUEST", 1e6), 0);
+	pa[0] = (struct pop_arg){ .vcpu = e.vcpu[0], .gpa = 0, .pages = M2 / K4 };
+	pa[1] = (struct pop_arg){ .vcpu = e.vcpu[1], .gpa = 4 * M2, .pages = 4 * M2 / K4 };
+	za = (struct zap_arg){ .vm = e.vm, .hva = HVA, .delay_ns = 5e6 };
+	assert_int_equal(m2d_sim_spawn(e.sim, 0, "vcpu0", pop_thread, &pa[0]), 0);
+	assert_int_equal(m2d_sim_spawn(e.sim, 1, "vcpu1", pop_rewrite_thread, &pa[1]), 0);
+	assert_int_equal(m2d_sim_spawn(e.sim, 3, "mprotect", timed_zap_thread, &za), 0);
+	assert_int_equal(m2d_sim_run(e.sim), 0);
+	assert_int_equal(m2d_sim_counter(e.sim, "remote_tlb_flushes"), 1);
+	assert_int_equal(m2d_sim_counter(e.sim, "ipis"), 1);
+	assert_true(zap_sender_ns == 1010);
+	assert_true(m2d_sim_breakdown_ns(e.sim, -1, "kvm_tlb_flush_guest") == 1e6);
+	assert_true(e.vcpu[0]->requests & KVM_REQ_TLB_FLUSH);
+	assert_false(e.vcpu[1]->requests & KVM_REQ_TLB_FLUSH);
+	tenv_fini(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -419,6 +469,7 @@ int main(void)
 		cmocka_unit_test(test_kvm_threads_refault_loop_arm64),
 		cmocka_unit_test(test_kvm_threads_parallel_populate),
 		cmocka_unit_test(test_kvm_threads_flush_ipis_guest_mode),
+		cmocka_unit_test(test_kvm_threads_flush_ack_kick),
 		cmocka_unit_test(test_kvm_threads_sequence_moved),
 	};
 

@@ -247,10 +247,11 @@ bool mmu_invalidate_retry_gfn_unsafe(const struct m2d_vm *kvm, uint64_t mmu_seq,
 /*
  * kvm_flush_remote_tlbs: ++remote_tlb_flush_requests, then
  * kvm_make_all_cpus_request(KVM_REQ_TLB_FLUSH): set the request on every
- * vCPU and IPI (waiting for the ack) those in guest mode on another CPU.
- * A vCPU in guest mode pays the exit (engine) and the flush at re-entry
- * (the IPI handler cost); the others service the request at their next
- * entry (vcpu.c).
+ * vCPU and IPI those in guest mode on another CPU with
+ * smp_call_function_many(ack_kick, wait = true).  ack_kick is empty: the
+ * sender waits for the delivery (the target's VM exit) only.  The request
+ * stays pending; every vCPU, kicked or not, flushes its guest TLB
+ * (KVM_TLB_FLUSH_GUEST) when it next enters the guest (vcpu.c).
  */
 void kvm_flush_remote_tlbs(struct m2d_vm *kvm)
 {
@@ -281,12 +282,10 @@ void kvm_flush_remote_tlbs(struct m2d_vm *kvm)
 		if (cpu == me || cpu < 0 || cpu >= M2D_MAX_CPUS)
 			continue;
 		mask.bits[cpu / 64] |= 1ull << (cpu % 64);
-		/* The kicked vCPU flushes before it re-enters: charged by the IPI. */
-		vcpu->requests &= ~KVM_REQ_TLB_FLUSH;
 		any = true;
 	}
 	if (any)
-		m2d_ipi_send_mask(&mask, M2D_COST_KVM_TLB_FLUSH_GUEST);
+		m2d_ipi_send_mask(&mask, M2D_COST_KVM_ACK_KICK);
 	kvm->remote_tlb_flush++;
 }
 

@@ -65,15 +65,33 @@ int m2d_vcpu_create(struct m2d_vm *kvm, unsigned id, struct m2d_vcpu **out)
 	return 0;
 }
 
-/* vcpu_enter_guest: service requests, then guest mode. */
-static void vcpu_enter_guest(struct m2d_vcpu *vcpu)
+/* kvm_check_request(KVM_REQ_TLB_FLUSH) -> kvm_vcpu_flush_tlb_guest */
+static void vcpu_service_requests(struct m2d_vcpu *vcpu)
 {
 	if (vcpu->requests & KVM_REQ_TLB_FLUSH) {
 		vcpu->requests &= ~KVM_REQ_TLB_FLUSH;
 		m2d_delay(M2D_COST_KVM_TLB_FLUSH_GUEST, 1);
 	}
+}
+
+/* vcpu_enter_guest: service requests, then guest mode. */
+static void vcpu_enter_guest(struct m2d_vcpu *vcpu)
+{
+	vcpu_service_requests(vcpu);
 	vcpu->mode_in_guest = true;
 	m2d_thread_set_guest_mode(true);
+}
+
+/*
+ * A request made while the vCPU was in guest mode came with a kick
+ * (kvm_make_all_cpus_request): the IPI forced a VM exit (charged by the
+ * engine to this thread), and vcpu_enter_guest serviced the request before
+ * re-entering.  The guest code notices at its next access.
+ */
+static void vcpu_kicked_reenter(struct m2d_vcpu *vcpu)
+{
+	if (vcpu->requests)
+		vcpu_service_requests(vcpu);
 }
 
 static void vcpu_exit_guest(struct m2d_vcpu *vcpu)
@@ -283,6 +301,7 @@ int m2d_vcpu_access(struct m2d_vcpu *vcpu, uint64_t gpa, unsigned flags)
 	M2D_VALIDATE_OR_RET(vcpu && vcpu->in_run, -EINVAL);
 	if (vcpu->stopped)
 		return M2D_GUEST_ACCESS_STOPPED;
+	vcpu_kicked_reenter(vcpu);
 	m2d_delay(M2D_COST_KVM_GUEST_ACCESS, 1);
 	m2d_pt_walk(vcpu->vm->pt, gpa, &w);
 	if (access_allowed(vcpu, &w, gpa, flags))
@@ -312,6 +331,7 @@ int m2d_vcpu_access_range(struct m2d_vcpu *vcpu, uint64_t gpa, uint64_t n, uint6
 		 * "earlier" is seen by the accesses after it.
 		 */
 		m2d_sched_point();
+		vcpu_kicked_reenter(vcpu);
 		m2d_pt_walk(kvm->pt, gpa, &w);
 		for (;;) {
 			uint64_t next = gpa + stride, shift;

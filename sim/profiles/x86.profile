@@ -46,6 +46,7 @@ kvm_s2_fwb = 0  # n/a on x86
 kvm_rwlock_needbreak = 0  # fitted: host preemption model voluntary/none (rwlock_needbreak() returns 0)
 kvm_rmap_head = 2  # fitted: sequential scan of 8-byte rmap heads (8 per cache line, prefetched) + the loop and the empty check
 kvm_rmap_add = 10  # fitted: pte_list_add into an empty 4K rmap head (one store; the heads are sequential, prefetched) + rmap lookup
+kvm_ack_kick = 0  # fitted: ack_kick (virt/kvm/kvm_main.c) has an empty body; delivery and the exit are ipi_receive + vm_exit
 # mm: physical memory
 buddy_alloc = 150  # fitted
 buddy_free = 100  # fitted
