@@ -1132,7 +1132,7 @@ static void test_kvm_legacy_eager_split_counts(void **state)
 static void test_kvm_dirty_log_recover_huge(void **state)
 {
 	struct env e;
-	uint64_t hva = 1ull << 40;
+	uint64_t hva = 1ull << 40, t0;
 	struct m2d_memslot_desc d = { .id = 1, .guest_phys = 0, .size = 4 * M2,
 				      .userspace_addr = hva };
 	struct m2d_vm_stats st;
@@ -1148,8 +1148,15 @@ static void test_kvm_dirty_log_recover_huge(void **state)
 	m2d_vm_stats_get(e.vm, &st);
 	assert_int_equal(st.pages[1], 2048);
 	flushes = ctr(&e, "remote_tlb_flushes");
+	/*
+	 * 1 ns per exchange: 4 huge SPTEs installed over tables, and
+	 * handle_removed_pt freezes each of the 4 x 512 children (shared mode).
+	 */
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_SPTE_CMPXCHG", 1.0), 0);
+	t0 = m2d_now();
 	d.flags = 0;
 	assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+	assert_int_equal(m2d_now() - t0, 4 + 4 * 512);
 	m2d_vm_stats_get(e.vm, &st);
 	assert_int_equal(st.pages[1], 0);
 	assert_int_equal(st.pages[2], 4);
@@ -1262,6 +1269,33 @@ static void test_kvm_legacy_zap_collapsible(void **state)
 		assert_int_equal(ctr(&e, "spte_zaps"), 0);
 		env_fini(&e);
 	}
+}
+
+/*
+ * handle_removed_pt in exclusive mode (legacy fault replacing a table by a
+ * 2M SPTE): each of the 512 children is read, each of the 3 present ones
+ * written (FROZEN_SPTE).  With KVM_SPTE_WRITE = 1 and KVM_TDP_ITER_STEP =
+ * 1000: 1 + 3 writes, 3 walk steps + 512 reads.
+ */
+static void test_kvm_removed_pt_exclusive_counts(void **state)
+{
+	struct env e;
+	uint64_t hva = 1ull << 40, t0;
+
+	env_init(&e, M2D_KVM_MMU_LEGACY, M2D_KVM_VENDOR_INTEL);
+	e.mm = (struct fake_mm){ .base = hva, .size = 2 * M2, .writable = true, .level = 1 };
+	add_slot(&e, 1, 0, 2 * M2, hva, 0);
+	for (uint64_t p = 0; p < 3; p++)
+		assert_int_equal(fault(&e, p * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
+	e.mm.level = 2;
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_SPTE_WRITE", 1.0), 0);
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_TDP_ITER_STEP", 1000.0), 0);
+	t0 = m2d_now();
+	assert_int_equal(fault(&e, 100 * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
+	assert_int_equal(m2d_now() - t0, 1 + 3 + 1000 * (3 + 512));
+	assert_int_equal(ctr(&e, "spte_installs_2m"), 1);
+	assert_int_equal(ctr(&e, "tables_freed"), 1);
+	env_fini(&e);
 }
 
 /* ---- randomized model test ---------------------------------------------------------------------- */
@@ -1474,6 +1508,7 @@ int main(void)
 		cmocka_unit_test(test_kvm_dirty_log_recover_huge),
 		cmocka_unit_test(test_kvm_dirty_log_zap_collapsible),
 		cmocka_unit_test(test_kvm_legacy_zap_collapsible),
+		cmocka_unit_test(test_kvm_removed_pt_exclusive_counts),
 		cmocka_unit_test(test_kvm_random_model),
 	};
 

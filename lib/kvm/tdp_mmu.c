@@ -68,6 +68,28 @@ static uint64_t level_gfn(uint64_t addr)
 }
 
 /*
+ * The per-child work of handle_removed_pt, charged when the hook sees a
+ * table unlinked (the pt module then reports its present children, which
+ * land in the stats above).  Shared mode: every one of the 512 children is
+ * frozen with an atomic exchange (kvm_tdp_mmu_write_spte_atomic, present
+ * or not) and passed to handle_changed_spte.  Exclusive mode: each child
+ * is read, and each present one written (kvm_tdp_mmu_write_spte to
+ * FROZEN_SPTE) and passed to handle_changed_spte.  The legacy MMU's
+ * kvm_mmu_page_unlink_children does the same read / drop per child.  The
+ * child table's present count comes from the pt module's page metadata
+ * (read before the children are reported: the hook runs pre-order).
+ */
+static void handle_removed_pt_cost(struct m2d_vm *kvm, const uint64_t *child, bool shared)
+{
+	if (shared) {
+		m2d_delay(M2D_COST_KVM_SPTE_CMPXCHG, M2D_PT_ENTRIES);
+		return;
+	}
+	m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, M2D_PT_ENTRIES);
+	m2d_delay(M2D_COST_KVM_SPTE_WRITE, pt_meta(child)->count);
+}
+
+/*
  * handle_changed_spte() - the pt change hook: every SPTE change, including
  * the children of linked/unlinked tables, passes here.
  */
@@ -100,6 +122,8 @@ void handle_changed_spte(void *priv, uint64_t addr, uint64_t old_spte, uint64_t 
 		else
 			kvm->mmu_pages--;
 		m2d_count(M2D_CTR_tables_freed, 1);
+		if (kvm->cfg.mmu != M2D_KVM_MMU_ARM64_S2)
+			handle_removed_pt_cost(kvm, pt_child(kvm->fmt, old_spte, level), shared);
 	}
 }
 
