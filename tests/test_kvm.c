@@ -1298,6 +1298,99 @@ static void test_kvm_removed_pt_exclusive_counts(void **state)
 	env_fini(&e);
 }
 
+/*
+ * kvm_mmu_slot_apply_flags (x86) and kvm_arch_commit_memory_region (arm64)
+ * flush unconditionally after enabling dirty logging, even when nothing
+ * was write-protected (an empty slot): one flush each.
+ */
+static void test_kvm_enable_dirty_log_flush(void **state)
+{
+	for (int mmu = 0; mmu < M2D_KVM_MMU_NR; mmu++) {
+		struct env e;
+		uint64_t hva = 1ull << 40;
+		struct m2d_memslot_desc d = { .id = 1, .guest_phys = 0, .size = 2 * M2,
+					      .userspace_addr = hva };
+
+		env_init(&e, (enum m2d_kvm_mmu)mmu, M2D_KVM_VENDOR_INTEL);
+		e.mm = (struct fake_mm){ .base = hva, .size = 2 * M2, .writable = true,
+					 .level = 1 };
+		d.mm = &e.mm;
+		assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+		d.flags = M2D_MEM_LOG_DIRTY_PAGES;
+		assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+		assert_int_equal(ctr(&e, "remote_tlb_flushes"), 1);
+		env_fini(&e);
+	}
+}
+
+/*
+ * arm64 kvm_mmu_write_protect_pt_masked write-protects the whole range
+ * [__ffs(mask), __fls(mask)] (kvm_stage2_wp_range), not only the set bits:
+ * a CLEAR of bits 1 and 5 write-protects pages 1..5 and leaves 0 and 6.
+ */
+static void test_kvm_arm64_dirty_log_wp_range(void **state)
+{
+	struct env e;
+	uint64_t hva = 1ull << 40, bits[1] = { (1ull << 1) | (1ull << 5) };
+	struct m2d_memslot_desc d = { .id = 1, .guest_phys = 0, .size = 2 * M2,
+				      .userspace_addr = hva, .flags = M2D_MEM_LOG_DIRTY_PAGES };
+
+	env_init(&e, M2D_KVM_MMU_ARM64_S2, M2D_KVM_VENDOR_INTEL);
+	e.vm->cfg.manual_protect = true;
+	e.mm = (struct fake_mm){ .base = hva, .size = 2 * M2, .writable = true, .level = 1 };
+	d.mm = &e.mm;
+	assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+	for (uint64_t p = 0; p < 7; p++)
+		assert_int_equal(fault(&e, p * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
+	assert_int_equal(m2d_vm_clear_dirty_log(e.vm, 1, 0, 64, bits), 0);
+	for (uint64_t p = 0; p < 7; p++)
+		assert_int_equal(kvm_tdp_mmu_spte_allows(e.vm, p * K4, true), p == 0 || p == 6);
+	env_fini(&e);
+}
+
+/*
+ * arm64 permission fault on a page mapped at the size the fault maps
+ * (a write to a write-protected 4K page while logging):
+ * kvm_pgtable_stage2_relax_perms, one cmpxchg without break-before-make
+ * and a local TLBI (__kvm_tlb_flush_vmid_ipa_nsh), no broadcast TLBI, no
+ * CMO.  A write to a write-protected 2M block while logging maps 4K: the
+ * block is broken (broadcast TLBI) into a new table.
+ */
+static void test_kvm_arm64_relax_perms(void **state)
+{
+	struct env e;
+	uint64_t hva = 1ull << 40, t0;
+	struct m2d_memslot_desc d = { .id = 1, .guest_phys = 0, .size = 4 * M2,
+				      .userspace_addr = hva };
+
+	env_init(&e, M2D_KVM_MMU_ARM64_S2, M2D_KVM_VENDOR_INTEL);
+	e.mm = (struct fake_mm){ .base = hva, .size = 4 * M2, .writable = true, .level = 1 };
+	d.mm = &e.mm;
+	assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+	assert_int_equal(fault(&e, 3 * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
+	e.mm.level = 2;
+	assert_int_equal(fault(&e, M2, M2D_ACCESS_WRITE), RET_PF_FIXED);
+	assert_int_equal(ctr(&e, "spte_installs_2m"), 1);
+	d.flags = M2D_MEM_LOG_DIRTY_PAGES;
+	assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+	assert_false(kvm_tdp_mmu_spte_allows(e.vm, 3 * K4, true));
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_SPTE_CMPXCHG", 1e6), 0);
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_S2_TLBI", 1000), 0);
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_S2_TLBI_NSH", 1), 0);
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_S2_TLBI_VMID", 1e9), 0);
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_S2_DCACHE_CMO", 1e5), 0);
+	t0 = m2d_now();
+	assert_int_equal(fault(&e, 3 * K4, M2D_ACCESS_WRITE | M2D_ACCESS_PRESENT), RET_PF_FIXED);
+	assert_int_equal(m2d_now() - t0, 1000000 + 1);
+	assert_true(kvm_tdp_mmu_spte_allows(e.vm, 3 * K4, true));
+	/* 2M block: break it (1 broadcast TLBI), link a table, map the 4K page (+ CMO). */
+	t0 = m2d_now();
+	assert_int_equal(fault(&e, M2 + K4, M2D_ACCESS_WRITE | M2D_ACCESS_PRESENT),
+			 RET_PF_FIXED);
+	assert_int_equal(m2d_now() - t0, 2 * 1000000 + 1000 + 4 * 100000);
+	env_fini(&e);
+}
+
 /* ---- randomized model test ---------------------------------------------------------------------- */
 
 /*
@@ -1509,6 +1602,9 @@ int main(void)
 		cmocka_unit_test(test_kvm_dirty_log_zap_collapsible),
 		cmocka_unit_test(test_kvm_legacy_zap_collapsible),
 		cmocka_unit_test(test_kvm_removed_pt_exclusive_counts),
+		cmocka_unit_test(test_kvm_enable_dirty_log_flush),
+		cmocka_unit_test(test_kvm_arm64_dirty_log_wp_range),
+		cmocka_unit_test(test_kvm_arm64_relax_perms),
 		cmocka_unit_test(test_kvm_random_model),
 	};
 

@@ -38,6 +38,18 @@ static void kvm_arch_mmu_enable_log_dirty_pt_masked(struct m2d_vm *kvm, struct m
 		    M2D_ALIGN_UP(end << M2D_PAGE_SHIFT, M2D_PMD_SIZE))
 			kvm_tdp_mmu_wrprot_range(kvm, end, end + 1, M2D_LEVEL_2M, false);
 	}
+	if (kvm->cfg.mmu == M2D_KVM_MMU_ARM64_S2) {
+		/*
+		 * arm64 kvm_mmu_write_protect_pt_masked: kvm_stage2_wp_range over
+		 * [__ffs(mask), __fls(mask)], every page in between included.
+		 */
+		uint64_t base = slot->base_gfn + gfn_offset;
+
+		kvm_tdp_mmu_wrprot_range(kvm, base + (uint64_t)__builtin_ctzll(mask),
+					 base + 64 - (uint64_t)__builtin_clzll(mask), M2D_LEVEL_4K,
+					 false);
+		return;
+	}
 	/* Now handle 4K PTEs: clear D (PML) or write-protect. */
 	kvm_tdp_mmu_wrprot_gfns(kvm, slot, gfn_offset, mask);
 }

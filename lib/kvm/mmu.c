@@ -577,7 +577,6 @@ void kvm_mmu_slot_apply_flags(struct m2d_vm *kvm, struct m2d_memslot *slot, uint
 {
 	bool log_dirty_pages = new_flags & M2D_MEM_LOG_DIRTY_PAGES;
 	bool shared = kvm->cfg.mmu != M2D_KVM_MMU_LEGACY;
-	bool flush = false;
 
 	if (!((old_flags ^ new_flags) & M2D_MEM_LOG_DIRTY_PAGES))
 		return;
@@ -596,10 +595,9 @@ void kvm_mmu_slot_apply_flags(struct m2d_vm *kvm, struct m2d_memslot *slot, uint
 		 * KVM_CAP_ARM_EAGER_SPLIT_CHUNK_SIZE, not modelled).
 		 */
 		write_lock(&kvm->mmu_lock);
-		flush = kvm_tdp_mmu_wrprot_slot(kvm, slot, M2D_LEVEL_4K, false);
+		kvm_tdp_mmu_wrprot_slot(kvm, slot, M2D_LEVEL_4K, false);
 		write_unlock(&kvm->mmu_lock);
-		if (flush)
-			kvm_flush_remote_tlbs(kvm);
+		kvm_flush_remote_tlbs(kvm); /* kvm_flush_remote_tlbs_memslot */
 		return;
 	}
 	if (shared)
@@ -612,10 +610,10 @@ void kvm_mmu_slot_apply_flags(struct m2d_vm *kvm, struct m2d_memslot *slot, uint
 						 shared);
 	if (kvm->cfg.pml) {
 		/* PML: clear D on 4K leaves, write-protect huge ones. */
-		flush |= kvm_tdp_mmu_clear_dirty_slot(kvm, slot, shared);
-		flush |= kvm_tdp_mmu_wrprot_slot(kvm, slot, M2D_LEVEL_2M, shared);
+		kvm_tdp_mmu_clear_dirty_slot(kvm, slot, shared);
+		kvm_tdp_mmu_wrprot_slot(kvm, slot, M2D_LEVEL_2M, shared);
 	} else {
-		flush |= kvm_tdp_mmu_wrprot_slot(kvm, slot, M2D_LEVEL_4K, shared);
+		kvm_tdp_mmu_wrprot_slot(kvm, slot, M2D_LEVEL_4K, shared);
 	}
 	/*
 	 * With rmaps (tdp_mmu=N) both go through them: PML walks the 4K level
@@ -629,9 +627,12 @@ void kvm_mmu_slot_apply_flags(struct m2d_vm *kvm, struct m2d_memslot *slot, uint
 		read_unlock(&kvm->mmu_lock);
 	else
 		write_unlock(&kvm->mmu_lock);
-	/* kvm_flush_remote_tlbs_memslot, after dropping mmu_lock */
-	if (flush)
-		kvm_flush_remote_tlbs(kvm);
+	/*
+	 * Unconditionally flush the TLBs after enabling dirty logging
+	 * (kvm_flush_remote_tlbs_memslot, after dropping mmu_lock): the write
+	 * protection helpers need not report whether they changed anything.
+	 */
+	kvm_flush_remote_tlbs(kvm);
 }
 
 /*

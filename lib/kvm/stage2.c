@@ -126,8 +126,8 @@ static int kvm_pgtable_stage2_map(struct m2d_vcpu *vcpu, uint64_t ipa, int level
 			bool was_leaf = m2d_pte_is_leaf(kvm->fmt, iter.old_pte, iter.level);
 
 			/*
-			 * A permission upgrade of the same page is
-			 * kvm_pgtable_stage2_relax_perms in the kernel: no CMO.
+			 * Re-mapping the same page (the permission faults that
+			 * match the granule went to relax_perms): no CMO.
 			 */
 			if (!was_leaf || m2d_pte_pfn(kvm->fmt, iter.old_pte, level) != pfn)
 				stage2_cmo(level);
@@ -163,6 +163,49 @@ static int kvm_pgtable_stage2_map(struct m2d_vcpu *vcpu, uint64_t ipa, int level
 		uatomic_add(&kvm->mmu_pages, 1);
 	}
 	return ret;
+}
+
+/*
+ * kvm_pgtable_stage2_relax_perms (shared walker): add @prot to the leaf
+ * mapping @ipa in place (stage2_update_leaf_attrs: one cmpxchg, no
+ * break-before-make, no cache maintenance), then invalidate the IPA in the
+ * local TLB only (__kvm_tlb_flush_vmid_ipa_nsh), also when the cmpxchg lost
+ * (-EAGAIN).  Return: 0, -EAGAIN, or -ENOENT if no leaf maps @ipa.
+ */
+static int kvm_pgtable_stage2_relax_perms(struct m2d_vm *kvm, uint64_t ipa, unsigned prot)
+{
+	struct m2d_pt_iter iter;
+	int ret = -ENOENT;
+
+	m2d_pt_for_each_pte(iter, kvm->pt, ipa, ipa + M2D_PAGE_SIZE) {
+		uint64_t new_pte;
+
+		m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, 1);
+		if (!m2d_pte_is_present(kvm->fmt, iter.old_pte))
+			break;
+		if (!m2d_pte_is_leaf(kvm->fmt, iter.old_pte, iter.level))
+			continue;
+		new_pte = m2d_pte_change_prot(kvm->fmt, iter.old_pte, iter.level, prot, 0);
+		ret = 0;
+		if (new_pte == iter.old_pte)
+			break;
+		m2d_delay(M2D_COST_KVM_SPTE_CMPXCHG, 1);
+		if (m2d_pt_iter_set_atomic(&iter, new_pte))
+			ret = -EAGAIN;
+		break;
+	}
+	if (!ret || ret == -EAGAIN)
+		m2d_delay(M2D_COST_KVM_S2_TLBI_NSH, 1);
+	return ret;
+}
+
+/* The level of the leaf mapping @ipa (the fault granule of a permission fault), or 0. */
+static int stage2_leaf_level(struct m2d_vm *kvm, uint64_t ipa)
+{
+	struct m2d_pt_walk w;
+
+	m2d_pt_walk(kvm->pt, ipa, &w);
+	return w.present ? w.level : 0;
 }
 
 /*
@@ -270,8 +313,22 @@ int user_mem_abort(struct m2d_vcpu *vcpu, struct kvm_page_fault *fault)
 	prot = M2D_PROT_R | M2D_PROT_X | M2D_PROT_A | M2D_PROT_WB;
 	if (writable)
 		prot |= M2D_PROT_W;
-	ret = kvm_pgtable_stage2_map(vcpu, ipa, size_to_level(vma_pagesize), pfn, prot);
-	if (ret == -EAGAIN) {
+	/*
+	 * Under the premise of getting a permission fault, we just need to
+	 * relax permissions only if vma_pagesize equals fault_granule.
+	 * Otherwise, kvm_pgtable_stage2_map() should be called to change
+	 * block size.
+	 */
+	if (fault->present &&
+	    stage2_leaf_level(kvm, fault_ipa) == size_to_level(vma_pagesize))
+		ret = kvm_pgtable_stage2_relax_perms(kvm, fault_ipa, prot);
+	else
+		ret = kvm_pgtable_stage2_map(vcpu, ipa, size_to_level(vma_pagesize), pfn, prot);
+	if (ret == -ENOENT) {
+		/* The leaf went away since the fault: the guest re-executes. */
+		fault->retry = RETRY_RACE;
+		ret = RET_PF_RETRY;
+	} else if (ret == -EAGAIN) {
 		/* Someone else mapped it (or raced): the guest re-executes. */
 		fault->retry = RETRY_RACE;
 		ret = RET_PF_SPURIOUS;
