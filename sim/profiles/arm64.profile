@@ -28,6 +28,7 @@ kvm_fault_overhead = 1500  # fitted
 kvm_mmu_page_alloc = 500  # fitted
 kvm_spte_cmpxchg = 20  # fitted
 kvm_spte_write = 60  # fitted
+kvm_set_pfn_ad = 0  # n/a: arm64 stage-2 unmap does not touch the struct page (dirty is set at fault time)
 kvm_tdp_iter_step = 5  # fitted
 kvm_gup_fast = 100  # fitted
 kvm_memslot_visit = 30  # fitted
