@@ -28,7 +28,7 @@ kvm_fault_overhead = 1500  # fitted
 kvm_mmu_page_alloc = 435  # CLR-MLN-2MB-base: zero 4 KiB at 12.24 GB/s = 335 ns, + 100 ns allocation (fitted)
 kvm_spte_cmpxchg = 20  # fitted
 kvm_spte_write = 60  # fitted
-kvm_set_pfn_ad = 101.6  # fitted: PFN-STOP-x86-ro (same mechanism, x86 kernel of the same era)
+kvm_set_pfn_ad = 121  # fitted: PFN-STOP-x86-ro (same mechanism, x86 kernel of the same era)
 kvm_tdp_iter_step = 5  # fitted
 kvm_gup_fast = 100  # fitted
 kvm_memslot_visit = 30  # fitted

@@ -28,7 +28,7 @@ kvm_fault_overhead = 1500  # fitted
 kvm_mmu_page_alloc = 568  # CLR-ICX-2MB-base: zero 4 KiB at 8.76 GB/s = 468 ns, + 100 ns allocation (fitted)
 kvm_spte_cmpxchg = 20  # fitted
 kvm_spte_write = 60  # fitted
-kvm_set_pfn_ad = 101.6  # fitted: PFN-STOP-x86-ro (same mechanism; 2022 kernels also propagated A/D on zap)
+kvm_set_pfn_ad = 121  # fitted: PFN-STOP-x86-ro (same mechanism; 2022 kernels also propagated A/D on zap)
 kvm_tdp_iter_step = 5  # fitted
 kvm_gup_fast = 100  # fitted
 kvm_memslot_visit = 30  # fitted
