@@ -41,3 +41,10 @@ cpa_pte_write = 20  # fitted
 cpa_table_alloc = 300  # fitted
 cpa_split_entry = 2  # fitted
 cpa_collapse_entry = 1  # fitted
+# guest: guest kernel model
+guest_page_alloc = 60  # fitted
+guest_page_free = 200  # fitted
+guest_psc_entry = 10  # fitted
+guest_page_fault = 1000  # fitted
+guest_timer_slack = 50000  # kernel default timer_slack_ns (50 us; include/linux/init_task.h .timer_slack_ns = 50000)
+vmm_set_attr_ioctl = 1000  # fitted
