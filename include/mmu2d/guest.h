@@ -150,6 +150,66 @@ M2D_API int m2d_guest_pt_translate(const struct m2d_guest_pt *gpt, uint64_t gva,
 /* Guest table pages (4 KiB each). */
 M2D_API uint64_t m2d_guest_pt_tables(const struct m2d_guest_pt *gpt);
 
+/* ---- the VMM: a VM backed by a host process mm ------------------------------ */
+
+struct m2d_sim;
+struct m2d_vm;
+struct m2d_mm;
+struct m2d_vmm_notifier;
+struct m2d_kvm_host_ops;
+
+/*
+ * KVM's host callbacks over the host mm model (lib/mm): GUP fast/slow,
+ * mmap_lock, vma_lookup, follow_pfnmap, host_pfn_mapping_level, put_page.
+ * Memslots then give the struct m2d_mm * as their mm handle.
+ */
+M2D_API const struct m2d_kvm_host_ops *m2d_vmm_mm_host_ops(void);
+/*
+ * kvm_init_mmu_notifier(): subscribe @vm to @mm's mmu_notifier, so that
+ * mprotect/munmap/madvise invalidations reach KVM.
+ * Return: 0, -EINVAL, -ENOMEM.  Free with m2d_vmm_notifier_unregister().
+ */
+M2D_API int m2d_vmm_notifier_register(struct m2d_vm *vm, struct m2d_mm *mm,
+				      struct m2d_vmm_notifier **out);
+M2D_API void m2d_vmm_notifier_unregister(struct m2d_vmm_notifier **n);
+
+/* ---- workloads: the KVM selftest mmu_stress_test --------------------------- */
+
+struct m2d_mmu_stress_config {
+	bool arm64;              /* arm64 host + guest (stage-2, 4K guest pages) */
+	unsigned nr_vcpus;       /* vCPU threads, on host CPUs 0..nr_vcpus-1 */
+	unsigned main_cpu;       /* host CPU of the main (boss) thread */
+	uint64_t max_mem;        /* -m: guest memory, multiple of slot_size */
+	uint64_t slot_size;      /* -s: the memfd size and each memslot's size */
+	bool efault_skip;        /* stage 3: skip each -EFAULT (RIP += 3 / PC += 4);
+	                            false: stop at the first -EFAULT (arm64-style) */
+	bool fault_mmap_lock;    /* x86 faults take mmap_lock + vma_lookup */
+	int notifier;            /* enum m2d_mm_notifier_granularity */
+	/* Called by the main thread at each rendezvous (may be NULL). */
+	void (*progress)(void *arg, const char *phase, double fraction);
+	void *progress_arg;
+};
+
+struct m2d_mmu_stress_result {
+	double run1_s, reset_s, run2_s, ro_s, rw_s; /* the selftest's printed phases */
+	uint64_t nr_slots;          /* memslots created */
+	uint64_t slice_bytes;       /* bytes of GPA per vCPU */
+	uint64_t efault_exits;      /* -EFAULT exits seen by the vCPU threads */
+	uint64_t guest_pt_tables;   /* guest page-table pages (virt_map) */
+	uint64_t mprotect_invalidations; /* mmu_notifier ranges fired by the two mprotects */
+};
+
+/*
+ * m2d_mmu_stress_run() - replay tools/testing/selftests/kvm/mmu_stress_test.c
+ * in @sim (host CPUs >= nr_vcpus and > main_cpu): the 2 GiB memfd with
+ * MADV_NOHUGEPAGE pre-faulted from the host, max_mem / slot_size aliasing
+ * memslots from GPA 4 GiB, one vCPU thread per slice, the main thread
+ * polling the rendezvous with usleep(100), mprotect(PROT_READ) and back.
+ * Return: 0, -EINVAL (bad configuration), -ENOMEM, or the engine's error.
+ */
+M2D_API int m2d_mmu_stress_run(struct m2d_sim *sim, const struct m2d_mmu_stress_config *cfg,
+			       struct m2d_mmu_stress_result *out);
+
 #ifdef __cplusplus
 }
 #endif
