@@ -9,7 +9,10 @@
  * Output: JSON (--format=json, default) or one line per case (--format=pretty),
  * plus a grep-able SUMMARY line on stderr.
  *
- *   bench_physmem [--mem 1T] [--window 1G] [--format json|pretty]
+ * The host's direct map is built at creation (--directmap 1g|2m|4k|presplit,
+ * default 1g); its build time is reported as "host_create_ns".
+ *
+ *   bench_physmem [--mem 1T] [--window 1G] [--directmap 1g] [--format json|pretty]
  */
 #include <errno.h>
 #include <stdio.h>
@@ -34,6 +37,7 @@ struct bench {
 	struct m2d_host *host;
 	struct m2d_folio **v;
 	struct bench_case cases[2];
+	double create_ns;
 	int err;
 };
 
@@ -112,7 +116,7 @@ static int parse_size(const char *s, uint64_t *out)
 int main(int argc, char **argv)
 {
 	struct bench b = { .mem = M2D_SZ_1T, .window = M2D_SZ_1G };
-	const char *format = "json";
+	const char *format = "json", *dmap = "1g";
 	struct m2d_sim_config sc;
 	struct m2d_host_config hc;
 	struct m2d_sim *sim;
@@ -124,6 +128,10 @@ int main(int argc, char **argv)
 			ret = parse_size(argv[++i], &b.mem);
 		} else if (!strcmp(argv[i], "--window") && i + 1 < argc) {
 			ret = parse_size(argv[++i], &b.window);
+		} else if (!strcmp(argv[i], "--directmap") && i + 1 < argc) {
+			dmap = argv[++i];
+			ret = strcmp(dmap, "1g") && strcmp(dmap, "2m") && strcmp(dmap, "4k") &&
+			      strcmp(dmap, "presplit") ? -EINVAL : 0;
 		} else if (!strncmp(argv[i], "--format=", 9)) {
 			format = argv[i] + 9;
 			ret = strcmp(format, "json") && strcmp(format, "pretty") ? -EINVAL : 0;
@@ -134,7 +142,7 @@ int main(int argc, char **argv)
 		    b.window > b.mem) {
 			fprintf(stderr, "bench_physmem: bad option '%s' (accepted: --mem SIZE "
 				"(multiple of 1G), --window SIZE (multiple of 2M, <= mem), "
-				"--format=json|pretty)\n", argv[i]);
+				"--directmap 1g|2m|4k|presplit, --format=json|pretty)\n", argv[i]);
 			return 2;
 		}
 	}
@@ -145,7 +153,12 @@ int main(int argc, char **argv)
 	}
 	m2d_host_config_default(&hc);
 	hc.mem_bytes = b.mem;
-	if ((ret = m2d_host_create(sim, &hc, &b.host))) {
+	hc.directmap_max_level = !strcmp(dmap, "2m") ? 2 : !strcmp(dmap, "4k") ? 1 : 3;
+	hc.directmap_presplit_4k = !strcmp(dmap, "presplit");
+	b.create_ns = now_ns();
+	ret = m2d_host_create(sim, &hc, &b.host);
+	b.create_ns = now_ns() - b.create_ns;
+	if (ret) {
 		fprintf(stderr, "bench_physmem: host: %s\n", m2d_strerror(ret));
 		return 1;
 	}
@@ -163,9 +176,10 @@ int main(int argc, char **argv)
 	getrusage(RUSAGE_SELF, &ru);
 	if (!strcmp(format, "json")) {
 		printf("{\"m2d_version\": \"%s\", \"bench\": \"physmem\", \"seed\": 0,\n"
-		       " \"config\": {\"mem_bytes\": %llu, \"window_bytes\": %llu},\n"
-		       " \"results\": {",
-		       m2d_version(), (unsigned long long)b.mem, (unsigned long long)b.window);
+		       " \"config\": {\"mem_bytes\": %llu, \"window_bytes\": %llu, \"directmap\": \"%s\"},\n"
+		       " \"results\": {\n  \"host_create\": {\"wall\": {\"ns\": %.0f}},",
+		       m2d_version(), (unsigned long long)b.mem, (unsigned long long)b.window, dmap,
+		       b.create_ns);
 		for (int i = 0; i < 2; i++)
 			printf("%s\n  \"%s\": {\"ops\": %llu, \"peak_live_folios\": %llu, "
 			       "\"wall\": {\"alloc_ns_per_op\": %.1f, \"free_ns_per_op\": %.1f}}",
@@ -175,6 +189,7 @@ int main(int argc, char **argv)
 		printf("},\n \"sim\": {\"peak_rss_bytes\": %llu}}\n",
 		       (unsigned long long)ru.ru_maxrss * 1024);
 	} else {
+		printf("host_create    %.3f s (directmap %s)\n", b.create_ns / 1e9, dmap);
 		for (int i = 0; i < 2; i++)
 			printf("%-14s ops %12llu  alloc %7.1f ns/op  free %7.1f ns/op\n",
 			       b.cases[i].name, (unsigned long long)b.cases[i].ops,

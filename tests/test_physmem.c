@@ -192,7 +192,7 @@ static void test_physmem_node_fallback(void **state)
 	assert_int_equal(m2d_folio_nid(f[2]), 1);
 	assert_int_equal(m2d_folio_pfn(f[2]), 2ull << 18);
 	assert_int_equal(m2d_sim_counter(sim, "page_alloc_fallbacks"), 1);
-	/* -1 = no preference: node 0 first. */
+	/* -1 = NUMA_NO_NODE: the local node (CPU 0 outside a thread: node 0). */
 	m2d_folio_put(host, f[0]);
 	assert_int_equal(m2d_folio_alloc(host, 9, -1, 0, &g), 0);
 	assert_int_equal(m2d_folio_nid(g), 0);
@@ -451,7 +451,8 @@ static void test_physmem_random_model(void **state)
 	struct m2d_folio **live;
 	uint64_t nlive = 0, init_bi[2][M2D_NR_ORDERS], bi[M2D_NR_ORDERS], mbi[M2D_NR_ORDERS];
 	uint32_t next_id = 1;
-	const unsigned steps = 3000;
+	const unsigned steps = 10000;
+	unsigned n_alloc = 0, n_enomem = 0, n_split = 0, n_free = 0;
 
 	print_message("test_physmem_random_model: seed %llu (M2D_TEST_SEED)\n",
 		      (unsigned long long)s);
@@ -489,8 +490,10 @@ static void test_physmem_random_model(void **state)
 			ret = m2d_folio_alloc(host, order, (int)nid, flags, &f);
 			if (exp == UINT64_MAX) {
 				assert_int_equal(ret, -ENOMEM);
+				n_enomem++;
 				continue;
 			}
+			n_alloc++;
 			assert_int_equal(ret, 0);
 			assert_int_equal(m2d_folio_pfn(f), exp);
 			assert_int_equal(m2d_folio_nid(f), exp_nid);
@@ -509,6 +512,7 @@ static void test_physmem_random_model(void **state)
 				uint32_t id0 = m.owner[pfn - m.base];
 
 				assert_int_equal(m2d_folio_split(host, f, no), 0);
+				n_split++;
 				live[k] = m2d_pfn_folio(host, pfn);
 				for (uint64_t i = 1; i < n; i++) {
 					uint64_t q = pfn + (i << no);
@@ -529,6 +533,7 @@ static void test_physmem_random_model(void **state)
 			}
 			model_set(&m, pfn, m2d_folio_order(f), 0);
 			m2d_folio_put(host, f);
+			n_free++;
 			live[k] = live[--nlive];
 		}
 		/* Check buddyinfo exactly (and pfn_folio at random pages) now and then. */
@@ -558,6 +563,8 @@ static void test_physmem_random_model(void **state)
 			}
 		}
 	}
+	print_message("%u allocations, %u -ENOMEM, %u splits, %u frees, %llu live at the end\n",
+		      n_alloc, n_enomem, n_split, n_free, (unsigned long long)nlive);
 	/* Free everything in random order: back to the initial state. */
 	while (nlive) {
 		uint64_t k = rnd() % nlive;
@@ -573,6 +580,96 @@ static void test_physmem_random_model(void **state)
 	model_fini(&m);
 	free(live);
 	free_host(sim, &host);
+}
+
+/* ---- allocation failures: -ENOMEM, nothing leaked, state intact ---------------------- */
+
+static uint64_t live_bytes(void)
+{
+	struct m2d_alloc_stats st;
+
+	m2d_alloc_stats_get(&st);
+	return st.live_bytes[M2D_ALLOC_PHYSMEM] + st.live_bytes[M2D_ALLOC_CPA] +
+	       st.live_bytes[M2D_ALLOC_PT_PAGE] + st.live_bytes[M2D_ALLOC_PT_META];
+}
+
+static void test_physmem_alloc_failures(void **state)
+{
+	struct m2d_sim *sim = new_sim(2);
+	struct m2d_host_config hc;
+	struct m2d_host *host;
+	uint64_t base, init[2][M2D_NR_ORDERS], bi[M2D_NR_ORDERS];
+	uint64_t target[M2D_NR_ORDERS] = { 0 };
+	int ret, n;
+
+	m2d_engine_enter(sim);
+	m2d_host_config_default(&hc);
+	hc.nodes = 2;
+	hc.mem_bytes = 4 * M2D_SZ_1G;
+	base = live_bytes();
+	/* m2d_host_create: every allocation site fails once. */
+	for (n = 1;; n++) {
+		m2d_alloc_fail_after((uint64_t)n);
+		ret = m2d_host_create(sim, &hc, &host);
+		m2d_alloc_fail_after(0);
+		if (!ret)
+			break;
+		assert_int_equal(ret, -ENOMEM);
+		assert_int_equal(live_bytes(), base);
+	}
+	assert_true(n > 10);
+	m2d_physmem_buddyinfo(host, 0, init[0]);
+	m2d_physmem_buddyinfo(host, 1, init[1]);
+	target[0] = 3;
+	target[4] = 2;
+	target[9] = 5;
+	/* A sequence of operations, failing at its n-th allocation. */
+	for (n = 1; n < 400; n++) {
+		struct m2d_folio *a = NULL, *b = NULL, *c = NULL, *d = NULL;
+		uint64_t bpfn = 0;
+
+		m2d_alloc_fail_after((uint64_t)n);
+		ret = m2d_folio_alloc(host, 0, 0, 0, &a);
+		assert_true(ret == 0 || ret == -ENOMEM);
+		if (m2d_folio_alloc(host, 9, 0, 0, &b) == 0) {
+			bpfn = m2d_folio_pfn(b);
+			ret = m2d_folio_split(host, b, 2);
+			assert_true(ret == 0 || ret == -ENOMEM);
+			if (ret)
+				m2d_folio_put(host, b);
+			else
+				for (uint64_t i = 0; i < 128; i++)
+					m2d_folio_put(host, m2d_pfn_folio(host, bpfn + 4 * i));
+		}
+		if (m2d_folio_alloc(host, 18, 1, 0, &c) == 0) {
+			ret = m2d_folio_add_subpage_maps(host, c, 10, 100, NULL);
+			assert_true(ret == 0 || ret == -ENOMEM);
+			if (!ret)
+				assert_int_equal(m2d_folio_remove_subpage_maps(host, c, 10, 100, NULL), 0);
+		}
+		ret = m2d_folio_alloc(host, 3, 1, 0, &d);
+		assert_true(ret == 0 || ret == -ENOMEM);
+		ret = m2d_physmem_prefragment(host, 0, target);
+		assert_true(ret == 0 || ret == -ENOMEM);
+		if (!ret) {
+			m2d_physmem_buddyinfo(host, 0, bi);
+			assert_memory_equal(bi, target, sizeof(bi));
+		}
+		m2d_alloc_fail_after(0);
+		m2d_physmem_release_filler(host, 0);
+		m2d_folio_put(host, a);
+		m2d_folio_put(host, c);
+		m2d_folio_put(host, d);
+		for (unsigned nid = 0; nid < 2; nid++) {
+			m2d_physmem_buddyinfo(host, nid, bi);
+			assert_memory_equal(bi, init[nid], sizeof(bi));
+		}
+		assert_int_equal(m2d_physmem_split_blocks(host), 0);
+	}
+	m2d_host_destroy(&host);
+	assert_int_equal(live_bytes(), base);
+	m2d_engine_leave(sim);
+	m2d_sim_destroy(&sim);
 }
 
 /* ---- memory: no per-4K metadata for 2M/1G-only memory -------------------------------- */
@@ -635,6 +732,7 @@ int main(void)
 		cmocka_unit_test(test_physmem_split_folio),
 		cmocka_unit_test(test_physmem_prefragment_exact),
 		cmocka_unit_test(test_physmem_random_model),
+		cmocka_unit_test(test_physmem_alloc_failures),
 		cmocka_unit_test(test_physmem_4t_no_per_4k_metadata),
 	};
 

@@ -27,9 +27,11 @@
  * no per-4K metadata; folio metadata exists only for allocated folios.
  * Physmem charges no virtual time for zeroing (clear_page/clear_huge_page
  * are the caller's cost); it charges BUDDY_ALLOC / BUDDY_FREE per call and
- * takes the node's zone->lock, so calls must run inside the engine (a
- * simulated thread or between m2d_engine_enter/leave; m2d_host_* do that
- * themselves).
+ * takes the node's zone->lock, so m2d_folio_alloc/put/split, the mapcount
+ * calls that allocate, m2d_physmem_prefragment and the m2d_directmap_*
+ * changes must run in a simulated thread (m2d_sim_spawn; inside lib/ and
+ * tests also between m2d_engine_enter/leave).  m2d_host_create/destroy and
+ * the read-only queries may be called from anywhere.
  */
 #ifndef M2D_PHYSMEM_H
 #define M2D_PHYSMEM_H
@@ -124,7 +126,8 @@ M2D_API int m2d_physmem_release_filler(struct m2d_host *host, unsigned nid);
 
 /*
  * m2d_folio_alloc() - allocate a folio of 2^@order pages, preferably on
- * node @nid (-1: node 0 first).  The folio has refcount 1, no mappings.
+ * node @nid (-1, NUMA_NO_NODE: the node of the calling thread's CPU, as
+ * numa_node_id()).  The folio has refcount 1, no mappings.
  * Return: 0, -EINVAL (order or node out of range, unknown flags), -ENOMEM
  * (no free block of that order on any allowed node; or metadata allocation
  * failed).
@@ -216,6 +219,33 @@ struct m2d_directmap_info {
 };
 M2D_API void m2d_host_directmap_info(const struct m2d_host *host,
 				     struct m2d_directmap_info *out);
+
+/* Is @pfn present in the direct map?  *@level (may be NULL): level of its entry. */
+M2D_API bool m2d_directmap_present(const struct m2d_host *host, uint64_t pfn, int *level);
+
+/* Direct-map changes, each the kernel entry point named (arch/x86/mm/pat/set_memory.c). */
+enum m2d_cpa_op {
+	M2D_CPA_INVALID_NOFLUSH = 0,    /* set_direct_map_invalid_noflush(), once per page */
+	M2D_CPA_DEFAULT_NOFLUSH = 1,    /* set_direct_map_default_noflush(), once per page */
+	M2D_CPA_INVALID_NR_NOFLUSH = 2, /* set_direct_map_valid_noflush(page, nr, false) */
+	M2D_CPA_VALID_NR_NOFLUSH = 3,   /* set_direct_map_valid_noflush(page, nr, true) */
+	M2D_CPA_SET_4K = 4,             /* set_memory_4k(addr, nr) */
+	M2D_CPA_NP = 5,                 /* set_memory_np(addr, nr) */
+	M2D_CPA_P = 6,                  /* set_memory_p(addr, nr) */
+	M2D_CPA_OP_NR
+};
+
+/*
+ * m2d_directmap_change() - apply @op to pfns [@pfn, @pfn + @nr), from a
+ * simulated thread (locks, splits, flushes and costs as the kernel's).
+ * Return: 0, -EINVAL (unknown op, range outside the direct map), -ENOMEM
+ * (a split's table page; the pages before it are changed).
+ */
+M2D_API int m2d_directmap_change(struct m2d_host *host, enum m2d_cpa_op op, uint64_t pfn,
+				 uint64_t nr);
+/* Run-time policy switches (the host config's cpa_lock and restore_2m). Return: 0, -EINVAL. */
+M2D_API int m2d_directmap_set_policy(struct m2d_host *host, enum m2d_cpa_lock_policy cpa_lock,
+				     bool restore_2m);
 
 #ifdef __cplusplus
 }

@@ -66,7 +66,8 @@ struct m2d_thread_hot {
 	struct m2d_sim *sim;
 };
 
-extern __thread struct m2d_thread_hot *m2d_cur;
+/* initial-exec: one %fs-relative load instead of a __tls_get_addr call */
+extern __thread struct m2d_thread_hot *m2d_cur __attribute__((tls_model("initial-exec")));
 
 /*
  * m2d_delay() - charge @count units of cost @id to the current thread.
@@ -77,7 +78,8 @@ static inline void m2d_delay(enum m2d_cost id, uint64_t count)
 {
 	struct m2d_thread_hot *t = m2d_cur;
 	double ns = t->cost_ns[id] * (double)count + t->frac;
-	uint64_t whole = (uint64_t)ns;
+	/* signed conversion: one cvttsd2si, no range branch (ns < 2^63) */
+	uint64_t whole = (uint64_t)(int64_t)ns;
 
 	t->frac = ns - (double)whole;
 	t->clock += whole;
@@ -91,7 +93,7 @@ static inline void m2d_delay_ns(enum m2d_cost id, double ns)
 	uint64_t whole;
 
 	ns += t->frac;
-	whole = (uint64_t)ns;
+	whole = (uint64_t)(int64_t)ns;
 	t->frac = ns - (double)whole;
 	t->clock += whole;
 	t->breakdown[id] += (double)whole;
@@ -202,15 +204,28 @@ enum m2d_lock_rank {
 	M2D_RANK_LEAF = 1000,          /* may not be held while taking another */
 };
 
+/*
+ * Engine state common to every lock.  The virtual-time rule (docs/
+ * virtual-time.md): a request at time t is granted at max(t, the relevant
+ * last release) or queued FIFO while the lock is held in a conflicting mode.
+ */
 struct m2d_lock_common {
-	struct m2d_lock_class *cls;   /* statistics and rank */
-	void *state;                  /* engine-private wait queue state */
+	struct m2d_lock_class *cls;   /* statistics and rank; bound on first use */
+	const char *name;             /* class name given at init */
+	struct m2d_thread *wait_head; /* FIFO of waiting threads (engine-private) */
+	struct m2d_thread *wait_tail;
+	m2d_vtime_t released_at;      /* virtual time of the last exclusive release, ns */
+	m2d_vtime_t read_released_at; /* latest virtual time a shared holder released, ns */
+	m2d_vtime_t acquired_at;      /* when the exclusive holder got it, ns */
+	int32_t last_cpu;             /* host CPU of the last releaser (handoff distance) */
+	uint16_t rank;                /* enum m2d_lock_rank */
+	uint8_t kind;                 /* engine-private lock kind */
+	uint8_t nr_waiting_writers;   /* writers queued (qrwlock's _QW_WAITING) */
 };
 
 struct m2d_spinlock {
 	struct m2d_lock_common c;
 	struct m2d_thread *owner;
-	m2d_vtime_t acquired_at;
 };
 
 struct m2d_rwlock {
@@ -310,6 +325,7 @@ unsigned m2d_wake_up_all(struct m2d_waitqueue *wq);
 /* completion (wait_for_completion / complete / complete_all). */
 struct m2d_completion {
 	unsigned done;
+	m2d_vtime_t done_at;          /* latest virtual time complete() was called */
 	struct m2d_waitqueue wq;
 };
 void m2d_init_completion(struct m2d_completion *c, const char *name);
@@ -331,7 +347,8 @@ bool m2d_barrier_wait(struct m2d_barrier *b);
 struct m2d_rcu_head {
 	struct m2d_rcu_head *next;
 	void (*func)(struct m2d_rcu_head *head);
-	m2d_vtime_t queued_at;
+	m2d_vtime_t queued_at;        /* virtual time of call_rcu() */
+	m2d_vtime_t ready_at;         /* engine: when its grace period ended */
 };
 
 void m2d_rcu_read_lock(void);

@@ -44,11 +44,9 @@ int set_memory_4k(struct m2d_host *host, uint64_t pfn, uint64_t nr);
 int set_memory_np(struct m2d_host *host, uint64_t pfn, uint64_t nr);
 int set_memory_p(struct m2d_host *host, uint64_t pfn, uint64_t nr);
 
-/* Is @pfn mapped (present) in the direct map?  Level of the mapping in *@level. */
-bool m2d_directmap_present(const struct m2d_host *host, uint64_t pfn, int *level);
-
-/* Runtime policy switches (the same as the host config fields). */
-void m2d_directmap_set_cpa_lock(struct m2d_host *host, enum m2d_cpa_lock_policy p);
-void m2d_directmap_set_restore_2m(struct m2d_host *host, bool on);
+/* Build the direct map of @host at boot (called by m2d_host_create, inside the engine). */
+int m2d_directmap_create(struct m2d_host *host);
+/* Free it (NULL-safe; called by m2d_host_destroy). */
+void m2d_directmap_destroy(struct m2d_host *host);
 
 #endif /* M2D_LIB_MM_DIRECTMAP_H */

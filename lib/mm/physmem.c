@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "mm/directmap.h"
 #include "mm/physmem.h"
 
 #define PAGES_PER_2M 512u
@@ -787,6 +788,8 @@ int m2d_host_create(struct m2d_sim *sim, const struct m2d_host_config *cfg,
 	ret = host_layout(host, cfg);
 	for (unsigned n = 0; !ret && n < host->nr_nodes; n++)
 		build_zonelist(host, n);
+	if (!ret)
+		ret = m2d_directmap_create(host);
 	m2d_engine_leave(sim);
 	if (ret)
 		goto err_free_host;
@@ -805,8 +808,11 @@ void m2d_host_destroy(struct m2d_host **hostp)
 
 	if (!host)
 		return;
+	m2d_engine_enter(host->sim); /* table pages still waiting for RCU */
 	if (host->rmp_destroy)
 		host->rmp_destroy(host);
+	m2d_directmap_destroy(host);
+	m2d_engine_leave(host->sim);
 	pmc = host->subpage_mapcounts;
 	if (pmc) {
 		for (uint64_t i = 0; i < pmc->cap; i++)
@@ -897,7 +903,12 @@ int m2d_folio_alloc(struct m2d_host *host, unsigned order, int nid, unsigned fla
 		return -EINVAL;
 	if (flags & ~M2D_GFP_THISNODE)
 		return -EINVAL;
-	pref = nid < 0 ? 0 : (unsigned)nid;
+	if (nid < 0) { /* numa_node_id() */
+		int local = m2d_cpu_node(m2d_current_cpu());
+
+		nid = local >= 0 && local < (int)host->nr_nodes ? local : 0;
+	}
+	pref = (unsigned)nid;
 	m2d_delay(M2D_COST_BUDDY_ALLOC, 1);
 	for (unsigned i = 0; i < host->nr_nodes; i++) {
 		struct m2d_phys_node *node = &host->nodes[host->nodes[pref].fallback[i]];
@@ -1268,7 +1279,8 @@ bool m2d_folio_has_page_mapcounts(const struct m2d_host *host, const struct m2d_
 
 /* ---- pre-fragmentation ------------------------------------------------------------ */
 
-static int filler_push(struct m2d_phys_node *node, struct m2d_folio *f)
+/* Track @f as filler; if that fails, give it back (the caller then releases all filler). */
+static int filler_push(struct m2d_host *host, struct m2d_phys_node *node, struct m2d_folio *f)
 {
 	struct filler_stack *s = &node->filler[f->order];
 
@@ -1277,8 +1289,10 @@ static int filler_push(struct m2d_phys_node *node, struct m2d_folio *f)
 		void *nv = m2d_realloc(M2D_ALLOC_PHYSMEM, s->v, s->cap * sizeof(*s->v),
 				       ncap * sizeof(*s->v));
 
-		if (!nv)
+		if (!nv) {
+			m2d_folio_put(host, f);
 			return -ENOMEM;
+		}
 		s->v = nv;
 		s->cap = ncap;
 	}
@@ -1302,38 +1316,47 @@ static bool node_has_filler(const struct m2d_phys_node *node)
 static int filler_split(struct m2d_host *host, struct m2d_phys_node *node, struct m2d_folio *f,
 			unsigned order)
 {
-	uint64_t pfn = f->pfn, nr = 1ull << (f->order - order);
+	uint64_t pfn = f->pfn, nr = 1ull << (f->order - order), i = nr;
 	int ret = m2d_folio_split(host, f, order);
 
-	for (uint64_t i = nr; !ret && i-- > 0;)
-		ret = filler_push(node, m2d_pfn_folio(host, pfn + (i << order)));
+	if (ret) {
+		m2d_folio_put(host, f); /* not split, no longer tracked */
+		return ret;
+	}
+	while (!ret && i-- > 0)
+		ret = filler_push(host, node, m2d_pfn_folio(host, pfn + (i << order)));
+	while (ret && i-- > 0) /* the pieces not pushed yet go back */
+		m2d_folio_put(host, m2d_pfn_folio(host, pfn + (i << order)));
 	return ret;
 }
 
 /*
- * Pop a filler piece of order @want, splitting the most recently pushed
- * filler of the smallest larger order if none is left.
+ * Pop a filler piece of order @want into *@out, splitting the most recently
+ * pushed filler of the smallest larger order if none is left.
+ * Return: 0, -ENOSPC (no filler large enough), -ENOMEM.
  */
-static struct m2d_folio *filler_take(struct m2d_host *host, struct m2d_phys_node *node,
-				     unsigned want)
+static int filler_take(struct m2d_host *host, struct m2d_phys_node *node, unsigned want,
+		       struct m2d_folio **out)
 {
 	for (unsigned o = want; o <= M2D_MAX_ORDER; o++) {
 		struct filler_stack *s = &node->filler[o];
 		struct m2d_folio *f;
+		int ret;
 
 		if (!s->nr)
 			continue;
 		f = s->v[--s->nr];
-		if (o == want)
-			return f;
-		if (filler_split(host, node, f, want)) {
-			s->nr++; /* still ours: released with the rest */
-			return NULL;
+		if (o != want) {
+			ret = filler_split(host, node, f, want);
+			if (ret)
+				return ret;
+			s = &node->filler[want];
+			f = s->v[--s->nr];
 		}
-		s = &node->filler[want];
-		return s->v[--s->nr];
+		*out = f;
+		return 0;
 	}
-	return NULL;
+	return -ENOSPC; /* free memory too fragmented for the target */
 }
 
 int m2d_physmem_prefragment(struct m2d_host *host, unsigned nid,
@@ -1365,30 +1388,32 @@ int m2d_physmem_prefragment(struct m2d_host *host, unsigned nid,
 		while (!ret && node->nr_free[o]) {
 			ret = m2d_folio_alloc(host, (unsigned)o, (int)nid, M2D_GFP_THISNODE, &f);
 			if (!ret)
-				ret = filler_push(node, f);
+				ret = filler_push(host, node, f);
 		}
 	}
 	/* 2. Cut the target blocks out, highest order first. */
 	for (int o = M2D_MAX_ORDER; o >= 0 && !ret; o--) {
 		for (uint64_t i = 0; i < target[o] && !ret; i++) {
 			unsigned want = o == M2D_MAX_ORDER ? M2D_MAX_ORDER : (unsigned)o + 1;
-			struct m2d_folio *f = filler_take(host, node, want);
+			struct m2d_folio *f;
 			uint64_t pfn;
 
-			if (!f) {
-				ret = -ENOSPC; /* free memory too fragmented for the target */
+			ret = filler_take(host, node, want, &f);
+			if (ret)
 				break;
-			}
 			pfn = f->pfn;
 			if (want != (unsigned)o) {
 				ret = m2d_folio_split(host, f, (unsigned)o);
-				if (ret)
+				if (ret) {
+					m2d_folio_put(host, f);
 					break;
-				f = m2d_pfn_folio(host, pfn + (1ull << o));
-				ret = filler_push(node, f);
-				if (ret)
-					break;
+				}
+				ret = filler_push(host, node, m2d_pfn_folio(host, pfn + (1ull << o)));
 				f = m2d_pfn_folio(host, pfn);
+				if (ret) {
+					m2d_folio_put(host, f);
+					break;
+				}
 			}
 			f->flags &= (uint16_t)~M2D_FOLIO_FILLER;
 			m2d_folio_put(host, f);
