@@ -44,8 +44,15 @@
 struct rendezvous {
 	unsigned n;              /* vCPUs */
 	unsigned arrived;
+	m2d_vtime_t last_arrival; /* virtual time of the latest arrival */
 	unsigned generation;
 	struct m2d_waitqueue wq; /* vCPUs spin here (cpu_relax loop) */
+	/*
+	 * The atomic_t's cache line: every vCPU's atomic_dec_and_test /
+	 * atomic_inc is a read-modify-write that must own the line, so the
+	 * arrivals are serialised like the holders of a spinlock.
+	 */
+	struct m2d_spinlock line;
 };
 
 struct stress;
@@ -87,9 +94,12 @@ static void rendezvous_with_boss(struct rendezvous *r)
 {
 	unsigned gen;
 
-	m2d_sched_point();
 	gen = r->generation;
+	m2d_spin_lock(&r->line);
 	r->arrived++;
+	if (m2d_now() > r->last_arrival)
+		r->last_arrival = m2d_now();
+	m2d_spin_unlock(&r->line);
 	m2d_wait_event(&r->wq, r->generation != gen, true);
 }
 
@@ -104,7 +114,11 @@ static m2d_vtime_t rendezvous_with_vcpus(struct stress *s, const char *name, dou
 
 	for (;;) {
 		m2d_sched_point();
-		if (r->arrived == r->n)
+		/*
+		 * Threads run ahead of this one to their next blocking point, so
+		 * an arrival is visible only once the poll's clock has reached it.
+		 */
+		if (r->arrived == r->n && r->last_arrival <= m2d_now())
 			break;
 		/* usleep(100): the interval, the timer slack, the wake-up. */
 		m2d_delay(M2D_COST_VMM_POLL_SLEEP, 1);
@@ -360,6 +374,7 @@ static int stress_setup(struct stress *s, struct m2d_sim *sim)
 	}
 	s->rdv.n = c->nr_vcpus;
 	m2d_waitqueue_init(&s->rdv.wq, "rendezvous");
+	m2d_spin_lock_init(&s->rdv.line, "rendezvous", M2D_RANK_NONE);
 	return 0;
 }
 
@@ -373,6 +388,7 @@ static void stress_teardown(struct stress *s)
 	m2d_host_destroy(&s->host);
 	if (s->info) {
 		m2d_waitqueue_fini(&s->rdv.wq);
+		m2d_lock_fini(&s->rdv.line.c);
 		m2d_free(M2D_ALLOC_GUEST, s->info, s->cfg.nr_vcpus * sizeof(*s->info));
 	}
 }
