@@ -150,28 +150,7 @@ M2D_API int m2d_guest_pt_translate(const struct m2d_guest_pt *gpt, uint64_t gva,
 /* Guest table pages (4 KiB each). */
 M2D_API uint64_t m2d_guest_pt_tables(const struct m2d_guest_pt *gpt);
 
-/* ---- the VMM: a VM backed by a host process mm ------------------------------ */
-
 struct m2d_sim;
-struct m2d_vm;
-struct m2d_mm;
-struct m2d_vmm_notifier;
-struct m2d_kvm_host_ops;
-
-/*
- * KVM's host callbacks over the host mm model (lib/mm): GUP fast/slow,
- * mmap_lock, vma_lookup, follow_pfnmap, host_pfn_mapping_level, put_page.
- * Memslots then give the struct m2d_mm * as their mm handle.
- */
-M2D_API const struct m2d_kvm_host_ops *m2d_vmm_mm_host_ops(void);
-/*
- * kvm_init_mmu_notifier(): subscribe @vm to @mm's mmu_notifier, so that
- * mprotect/munmap/madvise invalidations reach KVM.
- * Return: 0, -EINVAL, -ENOMEM.  Free with m2d_vmm_notifier_unregister().
- */
-M2D_API int m2d_vmm_notifier_register(struct m2d_vm *vm, struct m2d_mm *mm,
-				      struct m2d_vmm_notifier **out);
-M2D_API void m2d_vmm_notifier_unregister(struct m2d_vmm_notifier **n);
 
 /* ---- workloads: the KVM selftest mmu_stress_test --------------------------- */
 

@@ -75,7 +75,6 @@ struct stress {
 	struct m2d_mm *mm;
 	struct m2d_file *memfd;
 	struct m2d_vm *vm;
-	struct m2d_vmm_notifier *mn;
 	struct m2d_guest_pt *gpt;
 	uint64_t mem;            /* HVA of the memfd mapping */
 	uint64_t end_gpa;
@@ -297,6 +296,7 @@ static int stress_setup(struct stress *s, struct m2d_sim *sim)
 	struct m2d_host_config hcfg;
 	struct m2d_mm_config mcfg;
 	struct m2d_vm_config vcfg;
+	struct m2d_kvm_host_ops ops;
 	uint64_t nslots = c->max_mem / c->slot_size, nr_bytes, gpa;
 	int r;
 
@@ -329,10 +329,12 @@ static int stress_setup(struct stress *s, struct m2d_sim *sim)
 	vcfg.mmu = c->arm64 ? M2D_KVM_MMU_ARM64_S2 : M2D_KVM_MMU_TDP;
 	vcfg.vendor = M2D_KVM_VENDOR_INTEL;
 	vcfg.fault_mmap_lock = c->fault_mmap_lock;
-	r = m2d_vm_create(&s->vm, sim, &vcfg, m2d_vmm_mm_host_ops());
+	memset(&ops, 0, sizeof(ops));
+	m2d_kvm_host_ops_set_mm(&ops);
+	r = m2d_vm_create(&s->vm, sim, &vcfg, &ops);
 	if (r)
 		return r;
-	r = m2d_vmm_notifier_register(s->vm, s->mm, &s->mn);
+	r = m2d_vm_mmu_notifier_register(s->vm, s->mm);
 	if (r)
 		return r;
 	for (uint64_t k = 0; k < nslots; k++) {
@@ -380,7 +382,6 @@ static int stress_setup(struct stress *s, struct m2d_sim *sim)
 
 static void stress_teardown(struct stress *s)
 {
-	m2d_vmm_notifier_unregister(&s->mn);
 	m2d_vm_destroy(&s->vm);
 	m2d_guest_pt_destroy(&s->gpt);
 	m2d_mm_destroy(&s->mm);

@@ -288,13 +288,14 @@ out_unlock:
 static uint64_t kvm_pgtable_stage2_unmap(struct m2d_vm *kvm, uint64_t start, uint64_t end)
 {
 	struct m2d_pt_iter iter;
-	uint64_t zapped = 0, visited = 0;
+	uint64_t zapped = 0;
 	bool fwb = has_fwb();
 
 	m2d_pt_for_each_pte(iter, kvm->pt, start << M2D_PAGE_SHIFT, end << M2D_PAGE_SHIFT) {
-		visited++;
+		m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, 1);
 		if (!m2d_pte_is_leaf(kvm->fmt, iter.old_pte, iter.level))
 			continue;
+		m2d_delay(M2D_COST_KVM_SPTE_WRITE, 1);
 		m2d_pt_iter_set(&iter, 0);
 		zapped++;
 		if (!fwb) {
@@ -302,8 +303,6 @@ static uint64_t kvm_pgtable_stage2_unmap(struct m2d_vm *kvm, uint64_t start, uin
 			stage2_cmo(iter.level);
 		}
 	}
-	m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, visited);
-	m2d_delay(M2D_COST_KVM_SPTE_WRITE, zapped);
 	if (fwb && zapped)
 		m2d_delay(M2D_COST_KVM_S2_TLBI_VMID, 1); /* one deferred range TLBI */
 	/* Free the tables left empty (post-order table walk). */
