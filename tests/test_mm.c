@@ -959,14 +959,15 @@ static void test_mm_lockdep_asserts(void **state)
 /* ---- randomized model test ------------------------------------------------------------- */
 
 /*
- * A 16 MiB window at a fixed address, 4096 pages.  The reference model
- * keeps, per page: mapped, VMA kind (anon / shmem file A at offset),
+ * A window of 4096 pages (16 MiB) at a fixed address.  The reference model
+ * keeps, per page: mapped, VMA kind (anon / shmem file at an offset),
  * protection, THP-advised, populated, and for shmem the frame the file's
  * page cache gave that offset.  Operations: mmap (MAP_FIXED), munmap,
- * mprotect, read/write access, DONTNEED, HUGEPAGE/NOHUGEPAGE.  After each
- * operation every page is compared (presence, writability, GUP fast), the
- * notifier ranges of the operation must cover every page whose mapping
- * changed, starts and ends must pair, and rss must match.
+ * mprotect, read/write accesses, DONTNEED, HUGEPAGE/NOHUGEPAGE.  After each
+ * operation every page of the window is compared (presence, writability,
+ * GUP fast, page-cache identity); single-threaded, the notifier ranges of
+ * the operation must also cover every page whose mapping was lost or
+ * write-protected, and the mm's rss must equal the model's.
  */
 #define WIN_BASE 0x500000000ull
 #define WIN_PAGES 4096
@@ -983,10 +984,21 @@ struct page_model {
 	uint64_t pfn;      /* populated: frame (anon) */
 };
 
-static uint64_t rng_state;
-static uint64_t rnd(void)
+struct rwin {
+	struct fx *f;
+	uint64_t base;                       /* window address */
+	uint64_t rng;                        /* this window's PRNG state */
+	uint64_t seed;
+	struct m2d_file *file;               /* the shmem file this window maps */
+	struct page_model m[WIN_PAGES], old[WIN_PAGES];
+	uint64_t file_pfn[FILE_PAGES];       /* frame first seen for each file offset */
+	unsigned thp_seen;
+	bool check_notifier;                 /* single-threaded: the recorder is ours */
+};
+
+static uint64_t rnd(uint64_t *state)
 {
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
 
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
@@ -1008,206 +1020,293 @@ static bool covered(struct recorder *rec, uint64_t addr)
 	return false;
 }
 
-static void test_mm_random_model(void **state)
+/* One random operation on @w and the model's update. */
+static void rwin_apply(struct rwin *w, unsigned op)
 {
-	static struct page_model m[WIN_PAGES], old[WIN_PAGES];
-	static uint64_t file_pfn[FILE_PAGES];
-	struct m2d_mm_config cfg;
-	struct m2d_file *file;
-	struct fx f = { 0 };
-	uint64_t seed = test_seed();
-	unsigned ops = 3000, thp_seen = 0;
+	struct m2d_mm *mm = w->f->mm;
+	struct page_model *m = w->m;
+	unsigned kind = rnd(&w->rng) % 100;
+	uint64_t first = rnd(&w->rng) % WIN_PAGES;
+	uint64_t n = 1 + rnd(&w->rng) % (rnd(&w->rng) % 4 == 0 ? 1024 : 64);
+	uint64_t addr, len;
+	int ret, expect = 0;
 
-	printf("test_mm_random_model: seed %llu (M2D_TEST_SEED)\n", (unsigned long long)seed);
-	rng_state = seed;
-	memset(m, 0, sizeof(m));
-	memset(file_pfn, 0, sizeof(file_pfn));
-	m2d_mm_config_default(&cfg);
-	cfg.thp = M2D_MM_THP_MADVISE;
-	cfg.notifier = (seed & 1) ? M2D_MM_NOTIFIER_P4D : M2D_MM_NOTIFIER_PUD;
-	fx_init(&f, 4 * GiB, &cfg);
-	assert_int_equal(m2d_memfd_create(f.host, FILE_PAGES * 4096ull, M2D_FILE_SHMEM, &file), 0);
+	if (first + n > WIN_PAGES)
+		n = WIN_PAGES - first;
+	addr = w->base + first * 4096;
+	len = n * 4096;
 
-	for (unsigned op = 0; op < ops; op++) {
-		unsigned kind = rnd() % 100;
-		uint64_t first = rnd() % WIN_PAGES;
-		uint64_t n = 1 + rnd() % (rnd() % 4 == 0 ? 1024 : 64);
-		uint64_t addr, len;
-		int ret, expect = 0;
+	if (kind < 12) {
+		/* mmap MAP_FIXED: anon (sometimes THP-advised) or the shmem file */
+		bool shmem = rnd(&w->rng) % 3 == 0;
+		bool thp = !shmem && rnd(&w->rng) % 3 == 0;
+		unsigned prot = (unsigned)(rnd(&w->rng) % 4) & 3;
+		uint64_t foff, out;
 
-		if (first + n > WIN_PAGES)
-			n = WIN_PAGES - first;
-		addr = WIN_BASE + first * 4096;
-		len = n * 4096;
-		memcpy(old, m, sizeof(m));
-		rec_reset(f.rec);
-
-		if (kind < 12) {
-			/* mmap MAP_FIXED: anon (sometimes THP-advised) or the shmem file */
-			bool shmem = rnd() % 3 == 0;
-			bool thp = !shmem && rnd() % 3 == 0;
-			unsigned prot = (unsigned)(rnd() % 4) & 3;
-			uint64_t foff, out;
-
-			if (thp) {
-				/* 2M-aligned anonymous region, MADV_HUGEPAGE right after */
-				first &= ~511ull;
-				n = first + 1024 <= WIN_PAGES ? 1024 : 512;
-				addr = WIN_BASE + first * 4096;
-				len = n * 4096;
-				prot |= M2D_PROT_READ | M2D_PROT_WRITE;
-			}
-			foff = shmem ? rnd() % (FILE_PAGES - n + 1) : 0;
-
-			ret = m2d_mm_mmap(f.mm, addr, len, prot,
-					  M2D_MAP_FIXED | (shmem ? M2D_MAP_SHARED
-								 : M2D_MAP_PRIVATE | M2D_MAP_ANONYMOUS),
-					  shmem ? file : NULL, foff * 4096, &out);
-			assert_int_equal(ret, 0);
-			assert_int_equal(out, addr);
-			for (uint64_t i = 0; i < n; i++) {
-				m[first + i] = (struct page_model){
-					.kind = shmem ? P_SHMEM : P_ANON, .prot = (uint8_t)prot,
-					.foff = (uint32_t)(foff + i), .thp = thp,
-				};
-			}
-			if (thp)
-				assert_int_equal(m2d_mm_madvise(f.mm, addr, len, M2D_MADV_HUGEPAGE), 0);
-		} else if (kind < 20) {
-			ret = m2d_mm_munmap(f.mm, addr, len);
-			assert_int_equal(ret, 0);
-			for (uint64_t i = 0; i < n; i++)
-				m[first + i] = (struct page_model){ 0 };
-		} else if (kind < 35) {
-			unsigned prot = (unsigned)(rnd() % 4) & 3;
-
-			/* pages up to the first hole change; a hole gives -ENOMEM */
-			for (uint64_t i = 0; i < n; i++) {
-				if (m[first + i].kind == P_NONE) {
-					expect = -ENOMEM;
-					break;
-				}
-				m[first + i].prot = (uint8_t)prot;
-			}
-			ret = m2d_mm_mprotect(f.mm, addr, len, prot);
-			assert_int_equal(ret, expect);
-		} else if (kind < 45) {
-			for (uint64_t i = 0; i < n; i++) {
-				if (m[first + i].kind == P_NONE)
-					expect = -ENOMEM;
-				else
-					m[first + i].populated = false;
-			}
-			ret = m2d_mm_madvise(f.mm, addr, len, M2D_MADV_DONTNEED);
-			assert_int_equal(ret, expect);
-		} else if (kind < 50) {
-			bool huge = rnd() & 1;
-
-			for (uint64_t i = 0; i < n; i++) {
-				if (m[first + i].kind == P_NONE)
-					expect = -ENOMEM;
-				else if (m[first + i].kind == P_ANON)
-					m[first + i].thp = huge;
-			}
-			ret = m2d_mm_madvise(f.mm, addr, len,
-					     huge ? M2D_MADV_HUGEPAGE : M2D_MADV_NOHUGEPAGE);
-			assert_int_equal(ret, expect);
-		} else {
-			/* accesses to a few pages */
-			for (unsigned k = 0; k < 8; k++) {
-				uint64_t p = (first + rnd() % n) % WIN_PAGES;
-				bool write = rnd() & 1;
-				struct page_model *pm = &m[p];
-				bool ok = pm->kind != P_NONE &&
-					  (write ? (pm->prot & M2D_PROT_WRITE) : pm->prot != 0);
-
-				ret = m2d_mm_fault(f.mm, WIN_BASE + p * 4096, write);
-				assert_int_equal(ret, ok ? 0 : -EFAULT);
-				if (ok)
-					pm->populated = true;
-			}
+		if (thp) {
+			/* 2M-aligned anonymous region, MADV_HUGEPAGE right after */
+			first &= ~511ull;
+			n = first + 1024 <= WIN_PAGES ? 1024 : 512;
+			addr = w->base + first * 4096;
+			len = n * 4096;
+			prot |= M2D_PROT_READ | M2D_PROT_WRITE;
 		}
+		foff = shmem ? rnd(&w->rng) % (FILE_PAGES - n + 1) : 0;
+		ret = m2d_mm_mmap(mm, addr, len, prot,
+				  M2D_MAP_FIXED | (shmem ? M2D_MAP_SHARED
+							 : M2D_MAP_PRIVATE | M2D_MAP_ANONYMOUS),
+				  shmem ? w->file : NULL, foff * 4096, &out);
+		assert_int_equal(ret, 0);
+		assert_int_equal(out, addr);
+		for (uint64_t i = 0; i < n; i++)
+			m[first + i] = (struct page_model){
+				.kind = shmem ? P_SHMEM : P_ANON, .prot = (uint8_t)prot,
+				.foff = (uint32_t)(foff + i), .thp = thp,
+			};
+		if (thp)
+			assert_int_equal(m2d_mm_madvise(mm, addr, len, M2D_MADV_HUGEPAGE), 0);
+	} else if (kind < 20) {
+		assert_int_equal(m2d_mm_munmap(mm, addr, len), 0);
+		for (uint64_t i = 0; i < n; i++)
+			m[first + i] = (struct page_model){ 0 };
+	} else if (kind < 35) {
+		unsigned prot = (unsigned)(rnd(&w->rng) % 4) & 3;
 
-		/* a THP fault may have populated a whole advised, aligned 2M region */
-		for (uint64_t p = 0; p < WIN_PAGES; p++) {
-			struct m2d_mm_xlate x;
-
-			m2d_mm_xlate(f.mm, WIN_BASE + p * 4096, &x);
-			if (x.present && x.level == M2D_LEVEL_2M && !m[p].populated) {
-				uint64_t h = p & ~511ull;
-
-				assert_int_equal(m[p].kind, P_ANON);
-				assert_true(m[p].thp);
-				thp_seen++;
-				for (uint64_t q = h; q < h + 512; q++) {
-					assert_true(m[q].kind == P_ANON && m[q].thp);
-					assert_false(old[q].populated);
-					m[q].populated = true;
-				}
+		/* pages up to the first hole change; a hole gives -ENOMEM */
+		for (uint64_t i = 0; i < n; i++) {
+			if (m[first + i].kind == P_NONE) {
+				expect = -ENOMEM;
+				break;
 			}
+			m[first + i].prot = (uint8_t)prot;
 		}
+		assert_int_equal(m2d_mm_mprotect(mm, addr, len, prot), expect);
+	} else if (kind < 45) {
+		for (uint64_t i = 0; i < n; i++) {
+			if (m[first + i].kind == P_NONE)
+				expect = -ENOMEM;
+			else
+				m[first + i].populated = false;
+		}
+		assert_int_equal(m2d_mm_madvise(mm, addr, len, M2D_MADV_DONTNEED), expect);
+	} else if (kind < 50) {
+		bool huge = rnd(&w->rng) & 1;
 
-		/* compare every page */
-		uint64_t rss = 0;
-		for (uint64_t p = 0; p < WIN_PAGES; p++) {
+		for (uint64_t i = 0; i < n; i++) {
+			if (m[first + i].kind == P_NONE)
+				expect = -ENOMEM;
+			else if (m[first + i].kind == P_ANON)
+				m[first + i].thp = huge;
+		}
+		ret = m2d_mm_madvise(mm, addr, len, huge ? M2D_MADV_HUGEPAGE : M2D_MADV_NOHUGEPAGE);
+		assert_int_equal(ret, expect);
+	} else {
+		/* accesses to a few pages */
+		for (unsigned k = 0; k < 8; k++) {
+			uint64_t p = (first + rnd(&w->rng) % n) % WIN_PAGES;
+			bool write = rnd(&w->rng) & 1;
 			struct page_model *pm = &m[p];
-			uint64_t a = WIN_BASE + p * 4096;
-			struct m2d_mm_xlate x;
-			m2d_pfn_t pfn;
+			bool ok = pm->kind != P_NONE &&
+				  (write ? (pm->prot & M2D_PROT_WRITE) : pm->prot != 0);
 
-			m2d_mm_xlate(f.mm, a, &x);
-			if (pm->kind == P_NONE || !pm->populated) {
-				if (x.present)
-					fail_msg("op %u: page %llu present, model says not (seed %llu)",
-						 op, (unsigned long long)p, (unsigned long long)seed);
-				continue;
-			}
-			if (!x.present)
-				fail_msg("op %u: page %llu missing (seed %llu)", op,
-					 (unsigned long long)p, (unsigned long long)seed);
-			rss += 4096;
-			assert_int_equal(x.writable, !!(pm->prot & M2D_PROT_WRITE));
-			assert_int_equal(m2d_get_user_page_fast_only(f.mm, a, FOLL_WRITE, &pfn, NULL),
-					 !!(pm->prot & M2D_PROT_WRITE));
-			if (pm->kind == P_SHMEM) {
-				/* the page cache gives a file offset the same frame forever */
-				if (!file_pfn[pm->foff])
-					file_pfn[pm->foff] = m2d_pfn_as_u64(x.pfn);
-				assert_int_equal(m2d_pfn_as_u64(x.pfn), file_pfn[pm->foff]);
-			} else if (old[p].populated && old[p].kind == P_ANON && pm->pfn) {
-				assert_int_equal(m2d_pfn_as_u64(x.pfn), pm->pfn);
-			}
-			pm->pfn = m2d_pfn_as_u64(x.pfn);
-			/* a page that lost its mapping or write permission was notified */
+			ret = m2d_mm_fault(mm, w->base + p * 4096, write);
+			assert_int_equal(ret, ok ? 0 : -EFAULT);
+			if (ok)
+				pm->populated = true;
 		}
+	}
+}
+
+/* Compare the window with the model after operation @op. Return: model rss (bytes). */
+static uint64_t rwin_check(struct rwin *w, unsigned op)
+{
+	struct m2d_mm *mm = w->f->mm;
+	struct page_model *m = w->m, *old = w->old;
+	uint64_t rss = 0;
+
+	/* a THP fault may have populated a whole advised, aligned 2M region */
+	for (uint64_t p = 0; p < WIN_PAGES; p++) {
+		struct m2d_mm_xlate x;
+
+		m2d_mm_xlate(mm, w->base + p * 4096, &x);
+		if (x.present && x.level == M2D_LEVEL_2M && !m[p].populated) {
+			uint64_t h = p & ~511ull;
+
+			assert_int_equal(m[p].kind, P_ANON);
+			assert_true(m[p].thp);
+			w->thp_seen++;
+			for (uint64_t q = h; q < h + 512; q++) {
+				assert_true(m[q].kind == P_ANON && m[q].thp);
+				assert_false(old[q].populated);
+				m[q].populated = true;
+			}
+		}
+	}
+
+	for (uint64_t p = 0; p < WIN_PAGES; p++) {
+		struct page_model *pm = &m[p];
+		uint64_t a = w->base + p * 4096;
+		struct m2d_mm_xlate x;
+		m2d_pfn_t pfn;
+
+		m2d_mm_xlate(mm, a, &x);
+		if (pm->kind == P_NONE || !pm->populated) {
+			if (x.present)
+				fail_msg("op %u: page %llu present, model says not (seed %llu)", op,
+					 (unsigned long long)p, (unsigned long long)w->seed);
+			continue;
+		}
+		if (!x.present)
+			fail_msg("op %u: page %llu missing (seed %llu)", op, (unsigned long long)p,
+				 (unsigned long long)w->seed);
+		rss += 4096;
+		assert_int_equal(x.writable, !!(pm->prot & M2D_PROT_WRITE));
+		assert_int_equal(m2d_get_user_page_fast_only(mm, a, FOLL_WRITE, &pfn, NULL),
+				 !!(pm->prot & M2D_PROT_WRITE));
+		if (pm->kind == P_SHMEM) {
+			/* the page cache gives a file offset the same frame forever */
+			if (!w->file_pfn[pm->foff])
+				w->file_pfn[pm->foff] = m2d_pfn_as_u64(x.pfn);
+			assert_int_equal(m2d_pfn_as_u64(x.pfn), w->file_pfn[pm->foff]);
+		} else if (old[p].populated && old[p].kind == P_ANON && pm->pfn) {
+			/* an anonymous page stays put while mapped */
+			assert_int_equal(m2d_pfn_as_u64(x.pfn), pm->pfn);
+		}
+		pm->pfn = m2d_pfn_as_u64(x.pfn);
+	}
+	if (w->check_notifier) {
+		/* a page that lost its mapping or write permission was notified */
 		for (uint64_t p = 0; p < WIN_PAGES; p++) {
 			bool lost = old[p].populated && (!m[p].populated || m[p].kind == P_NONE);
 			bool wp = old[p].populated && (old[p].prot & M2D_PROT_WRITE) &&
 				  !(m[p].prot & M2D_PROT_WRITE);
 
-			if ((lost || wp) && !covered(f.rec, WIN_BASE + p * 4096))
-				fail_msg("op %u: page %llu changed without a notifier (seed %llu)", op,
-					 (unsigned long long)p, (unsigned long long)seed);
+			if ((lost || wp) && !covered(w->f->rec, w->base + p * 4096))
+				fail_msg("op %u: page %llu changed without a notifier (seed %llu)",
+					 op, (unsigned long long)p, (unsigned long long)w->seed);
 		}
-		assert_int_equal(f.rec->nr_start, f.rec->nr_end);
-		assert_int_equal(f.rec->depth, 0);
-		assert_int_equal(stats(&f).rss_anon + stats(&f).rss_file, rss);
+		assert_int_equal(w->f->rec->nr_start, w->f->rec->nr_end);
+		assert_int_equal(w->f->rec->depth, 0);
 	}
-	{
-		struct m2d_mm_stats s = stats(&f);
+	return rss;
+}
 
-		/* the run exercised what it claims to (not a vacuous pass) */
-		printf("test_mm_random_model: %u ops, %llu faults (%llu allocating), %llu zapped, "
-		       "%llu changed, %llu invalidations, %llu vmas\n", ops,
-		       (unsigned long long)s.faults, (unsigned long long)s.faults_alloc,
-		       (unsigned long long)s.ptes_zapped, (unsigned long long)s.ptes_changed,
-		       (unsigned long long)s.invalidations, (unsigned long long)s.vmas);
-		assert_true(s.faults > ops / 2 && s.ptes_zapped > 0 && s.ptes_changed > 0);
-		assert_true(thp_seen > 0);
+static void rwin_init(struct rwin *w, struct fx *f, uint64_t base, uint64_t seed)
+{
+	memset(w, 0, sizeof(*w));
+	w->f = f;
+	w->base = base;
+	w->seed = seed;
+	w->rng = seed;
+	assert_int_equal(m2d_memfd_create(f->host, FILE_PAGES * 4096ull, M2D_FILE_SHMEM, &w->file),
+			 0);
+}
+
+static void rwin_fini(struct rwin *w)
+{
+	assert_int_equal(m2d_mm_munmap(w->f->mm, w->base, WIN_PAGES * 4096ull), 0);
+	m2d_file_put(&w->file);
+}
+
+static void test_mm_random_model(void **state)
+{
+	struct m2d_mm_config cfg;
+	struct fx f = { 0 };
+	struct rwin *w = calloc(1, sizeof(*w));
+	uint64_t seed = test_seed();
+	unsigned ops = 3000;
+	struct m2d_mm_stats s;
+
+	printf("test_mm_random_model: seed %llu (M2D_TEST_SEED)\n", (unsigned long long)seed);
+	m2d_mm_config_default(&cfg);
+	cfg.thp = M2D_MM_THP_MADVISE;
+	cfg.notifier = (seed & 1) ? M2D_MM_NOTIFIER_P4D : M2D_MM_NOTIFIER_PUD;
+	fx_init(&f, 4 * GiB, &cfg);
+	rwin_init(w, &f, WIN_BASE, seed);
+	w->check_notifier = true;
+	for (unsigned op = 0; op < ops; op++) {
+		memcpy(w->old, w->m, sizeof(w->m));
+		rec_reset(f.rec);
+		rwin_apply(w, op);
+		assert_int_equal(stats(&f).rss_anon + stats(&f).rss_file, rwin_check(w, op));
 	}
-	assert_int_equal(m2d_mm_munmap(f.mm, WIN_BASE, WIN_PAGES * 4096ull), 0);
+	s = stats(&f);
+	/* the run exercised what it claims to (not a vacuous pass) */
+	printf("test_mm_random_model: %u ops, %llu faults (%llu allocating), %llu zapped, "
+	       "%llu changed, %llu invalidations, %llu vmas, %u THP faults seen\n", ops,
+	       (unsigned long long)s.faults, (unsigned long long)s.faults_alloc,
+	       (unsigned long long)s.ptes_zapped, (unsigned long long)s.ptes_changed,
+	       (unsigned long long)s.invalidations, (unsigned long long)s.vmas, w->thp_seen);
+	assert_true(s.faults > ops / 2 && s.ptes_zapped > 0 && s.ptes_changed > 0);
+	assert_true(w->thp_seen > 0);
+	rwin_fini(w);
 	assert_int_equal(stats(&f).rss_anon + stats(&f).rss_file, 0);
-	m2d_file_put(&file);
+	free(w);
+	fx_fini(&f);
+}
+
+/*
+ * Several simulated threads, each driving its own window of one mm (so
+ * the per-window model stays exact), while sharing mmap_lock, the page
+ * tables above the windows, the notifier list and physmem.  Every thread
+ * yields at each synchronisation point the model code has (locks,
+ * cond_resched), so with the coroutine engine the operations interleave;
+ * with the sequential engine stub they run one thread after another.
+ */
+#define MT_THREADS 4
+#define MT_OPS 600
+
+struct mt_arg {
+	struct rwin *w;
+	uint64_t rss;
+	unsigned done;
+};
+
+static void mt_thread(void *arg)
+{
+	struct mt_arg *a = arg;
+
+	for (unsigned op = 0; op < MT_OPS; op++) {
+		memcpy(a->w->old, a->w->m, sizeof(a->w->m));
+		rwin_apply(a->w, op);
+		a->rss = rwin_check(a->w, op);
+		a->done++;
+		m2d_sched_point();
+	}
+}
+
+static void test_mm_random_threads(void **state)
+{
+	struct m2d_mm_config cfg;
+	struct fx f = { 0 };
+	struct mt_arg args[MT_THREADS];
+	uint64_t seed = test_seed(), rss = 0;
+
+	printf("test_mm_random_threads: seed %llu (M2D_TEST_SEED)\n", (unsigned long long)seed);
+	m2d_mm_config_default(&cfg);
+	cfg.thp = M2D_MM_THP_MADVISE;
+	fx_init(&f, 4 * GiB, &cfg);
+	for (unsigned t = 0; t < MT_THREADS; t++) {
+		args[t] = (struct mt_arg){ .w = calloc(1, sizeof(struct rwin)) };
+		/* windows 64 MiB apart: distinct PTE tables, shared PMD/PUD tables */
+		rwin_init(args[t].w, &f, WIN_BASE + t * 64 * MiB, seed * 1000 + t);
+	}
+	m2d_engine_leave(f.sim);
+	for (unsigned t = 0; t < MT_THREADS; t++)
+		assert_int_equal(m2d_sim_spawn(f.sim, (int)t, "mm-random", mt_thread, &args[t]), 0);
+	assert_int_equal(m2d_sim_run(f.sim), 0);
+	m2d_engine_enter(f.sim);
+	for (unsigned t = 0; t < MT_THREADS; t++) {
+		assert_int_equal(args[t].done, MT_OPS);
+		rss += args[t].rss;
+	}
+	assert_int_equal(stats(&f).rss_anon + stats(&f).rss_file, rss);
+	assert_int_equal(f.rec->nr_start, f.rec->nr_end);
+	for (unsigned t = 0; t < MT_THREADS; t++) {
+		rwin_fini(args[t].w);
+		free(args[t].w);
+	}
+	assert_int_equal(stats(&f).rss_anon + stats(&f).rss_file, 0);
 	fx_fini(&f);
 }
 
@@ -1233,6 +1332,7 @@ int main(void)
 		cmocka_unit_test(test_mm_bad_input),
 		cmocka_unit_test(test_mm_lockdep_asserts),
 		cmocka_unit_test(test_mm_random_model),
+		cmocka_unit_test(test_mm_random_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

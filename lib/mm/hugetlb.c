@@ -333,7 +333,7 @@ static int continue_piece(struct m2d_mm *mm, struct m2d_vma *vma, uint64_t addr,
 	return ret;
 }
 
-static int __m2d_mm_uffd_continue(struct m2d_mm *mm, uint64_t addr, uint64_t len)
+static int mfill_atomic_continue(struct m2d_mm *mm, uint64_t addr, uint64_t len)
 {
 	struct m2d_vma *vma;
 	uint64_t end, hsize;
@@ -383,12 +383,6 @@ out:
 
 int m2d_mm_uffd_continue(struct m2d_mm *mm, uint64_t addr, uint64_t len)
 {
-	bool entered;
-	int ret;
-
 	M2D_VALIDATE_OR_RET(mm, -EINVAL);
-	entered = mm_engine_enter(mm->host);
-	ret = __m2d_mm_uffd_continue(mm, addr, len);
-	mm_engine_leave(mm->host, entered);
-	return ret;
+	return mm_call_entered(mm->host, mfill_atomic_continue(mm, addr, len));
 }

@@ -710,7 +710,7 @@ int m2d_mm_fault(struct m2d_mm *mm, uint64_t addr, bool write)
 	return ret;
 }
 
-static int __m2d_mm_populate(struct m2d_mm *mm, uint64_t addr, uint64_t len, bool write)
+static int mm_populate(struct m2d_mm *mm, uint64_t addr, uint64_t len, bool write)
 {
 	uint64_t end;
 
@@ -729,12 +729,6 @@ static int __m2d_mm_populate(struct m2d_mm *mm, uint64_t addr, uint64_t len, boo
 
 int m2d_mm_populate(struct m2d_mm *mm, uint64_t addr, uint64_t len, bool write)
 {
-	bool entered;
-	int ret;
-
 	M2D_VALIDATE_OR_RET(mm, -EINVAL);
-	entered = mm_engine_enter(mm->host);
-	ret = __m2d_mm_populate(mm, addr, len, write);
-	mm_engine_leave(mm->host, entered);
-	return ret;
+	return mm_call_entered(mm->host, mm_populate(mm, addr, len, write));
 }

@@ -62,7 +62,7 @@ void m2d_mm_config_default(struct m2d_mm_config *cfg)
 	cfg->mmap_base = 0x7f0000000000ull;
 }
 
-static int __m2d_mm_create(struct m2d_mm **out, struct m2d_host *host, const struct m2d_mm_config *cfg)
+static int mm_alloc(struct m2d_mm **out, struct m2d_host *host, const struct m2d_mm_config *cfg)
 {
 	struct m2d_pt_config pc;
 	struct m2d_mm *mm;
@@ -109,14 +109,8 @@ static int __m2d_mm_create(struct m2d_mm **out, struct m2d_host *host, const str
 
 int m2d_mm_create(struct m2d_mm **out, struct m2d_host *host, const struct m2d_mm_config *cfg)
 {
-	bool entered;
-	int ret;
-
 	M2D_VALIDATE_OR_RET(out && host && cfg, -EINVAL);
-	entered = mm_engine_enter(host);
-	ret = __m2d_mm_create(out, host, cfg);
-	mm_engine_leave(host, entered);
-	return ret;
+	return mm_call_entered(host, mm_alloc(out, host, cfg));
 }
 
 static void vma_free(struct m2d_vma *vma)
@@ -162,7 +156,7 @@ static struct m2d_vma *vma_dup(struct m2d_vma *orig)
 	return vma;
 }
 
-static void __m2d_mm_destroy(struct m2d_mm **pmm)
+static void mmput(struct m2d_mm **pmm)
 {
 	struct m2d_mm *mm = pmm ? *pmm : NULL;
 
@@ -199,7 +193,7 @@ void m2d_mm_destroy(struct m2d_mm **pmm)
 		return;
 	host = (*pmm)->host;
 	entered = mm_engine_enter(host);
-	__m2d_mm_destroy(pmm);
+	mmput(pmm);
 	mm_engine_leave(host, entered);
 }
 
@@ -492,8 +486,8 @@ err_unlock:
 	return ret;
 }
 
-static int __m2d_mm_mmap(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigned prot, unsigned flags,
-		struct m2d_file *file, uint64_t off, uint64_t *out_addr)
+static int do_mmap(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
+		   unsigned flags, struct m2d_file *file, uint64_t off, uint64_t *out_addr)
 {
 	uint64_t align = M2D_PAGE_SIZE;
 	struct m2d_file *anon_file = NULL;
@@ -553,13 +547,7 @@ static int __m2d_mm_mmap(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigne
 		m2d_file_put(&anon_file);
 		return -ENOMEM;
 	}
-	vma->vm_flags = VM_MAYWRITE;
-	if (prot & M2D_PROT_READ)
-		vma->vm_flags |= VM_READ;
-	if (prot & M2D_PROT_WRITE)
-		vma->vm_flags |= VM_WRITE;
-	if (prot & M2D_PROT_EXEC)
-		vma->vm_flags |= VM_EXEC;
+	vma->vm_flags = VM_MAYWRITE | calc_vm_prot_bits(prot);
 	if (shared)
 		vma->vm_flags |= VM_SHARED;
 	if (file) {
@@ -580,18 +568,13 @@ static int __m2d_mm_mmap(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigne
 int m2d_mm_mmap(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigned prot, unsigned flags,
 		struct m2d_file *file, uint64_t off, uint64_t *out_addr)
 {
-	bool entered;
-	int ret;
-
 	M2D_VALIDATE_OR_RET(mm, -EINVAL);
-	entered = mm_engine_enter(mm->host);
-	ret = __m2d_mm_mmap(mm, addr, len, prot, flags, file, off, out_addr);
-	mm_engine_leave(mm->host, entered);
-	return ret;
+	return mm_call_entered(mm->host,
+			       do_mmap(mm, addr, len, prot, flags, file, off, out_addr));
 }
 
-static int __m2d_mm_mmap_pfn(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
-		    m2d_pfn_t pfn, uint64_t *out_addr)
+static int do_mmap_pfn(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
+		       m2d_pfn_t pfn, uint64_t *out_addr)
 {
 	uint64_t align = M2D_PAGE_SIZE;
 	struct m2d_vma *vma;
@@ -616,13 +599,8 @@ static int __m2d_mm_mmap_pfn(struct m2d_mm *mm, uint64_t addr, uint64_t len, uns
 	vma = vma_alloc(mm);
 	if (!vma)
 		return -ENOMEM;
-	vma->vm_flags = VM_SHARED | VM_MAYWRITE | VM_IO | VM_PFNMAP | VM_DONTEXPAND;
-	if (prot & M2D_PROT_READ)
-		vma->vm_flags |= VM_READ;
-	if (prot & M2D_PROT_WRITE)
-		vma->vm_flags |= VM_WRITE;
-	if (prot & M2D_PROT_EXEC)
-		vma->vm_flags |= VM_EXEC;
+	vma->vm_flags = VM_SHARED | VM_MAYWRITE | VM_IO | VM_PFNMAP | VM_DONTEXPAND |
+			calc_vm_prot_bits(prot);
 	vma->vm_pgoff = m2d_pfn_as_u64(pfn);
 	return mmap_common(mm, addr, len, M2D_MAP_SHARED, align, vma, out_addr);
 }
@@ -630,14 +608,8 @@ static int __m2d_mm_mmap_pfn(struct m2d_mm *mm, uint64_t addr, uint64_t len, uns
 int m2d_mm_mmap_pfn(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
 		    m2d_pfn_t pfn, uint64_t *out_addr)
 {
-	bool entered;
-	int ret;
-
 	M2D_VALIDATE_OR_RET(mm, -EINVAL);
-	entered = mm_engine_enter(mm->host);
-	ret = __m2d_mm_mmap_pfn(mm, addr, len, prot, pfn, out_addr);
-	mm_engine_leave(mm->host, entered);
-	return ret;
+	return mm_call_entered(mm->host, do_mmap_pfn(mm, addr, len, prot, pfn, out_addr));
 }
 
 /* ---- munmap ---------------------------------------------------------------- */
@@ -717,7 +689,7 @@ static int do_munmap(struct m2d_mm *mm, uint64_t start, uint64_t end)
 	return 0;
 }
 
-static int __m2d_mm_munmap(struct m2d_mm *mm, uint64_t addr, uint64_t len)
+static int vm_munmap(struct m2d_mm *mm, uint64_t addr, uint64_t len)
 {
 	int ret;
 
@@ -734,14 +706,8 @@ static int __m2d_mm_munmap(struct m2d_mm *mm, uint64_t addr, uint64_t len)
 
 int m2d_mm_munmap(struct m2d_mm *mm, uint64_t addr, uint64_t len)
 {
-	bool entered;
-	int ret;
-
 	M2D_VALIDATE_OR_RET(mm, -EINVAL);
-	entered = mm_engine_enter(mm->host);
-	ret = __m2d_mm_munmap(mm, addr, len);
-	mm_engine_leave(mm->host, entered);
-	return ret;
+	return mm_call_entered(mm->host, vm_munmap(mm, addr, len));
 }
 
 /* ---- madvise --------------------------------------------------------------- */
@@ -787,7 +753,7 @@ static bool madvise_need_mmap_write(int behavior)
 	return behavior != M2D_MADV_DONTNEED;
 }
 
-static int __m2d_mm_madvise(struct m2d_mm *mm, uint64_t addr, uint64_t len, int advice)
+static int do_madvise(struct m2d_mm *mm, uint64_t addr, uint64_t len, int advice)
 {
 	uint64_t start = addr, end;
 	bool unmapped = false;
@@ -872,14 +838,8 @@ static int __m2d_mm_madvise(struct m2d_mm *mm, uint64_t addr, uint64_t len, int 
 
 int m2d_mm_madvise(struct m2d_mm *mm, uint64_t addr, uint64_t len, int advice)
 {
-	bool entered;
-	int ret;
-
 	M2D_VALIDATE_OR_RET(mm, -EINVAL);
-	entered = mm_engine_enter(mm->host);
-	ret = __m2d_mm_madvise(mm, addr, len, advice);
-	mm_engine_leave(mm->host, entered);
-	return ret;
+	return mm_call_entered(mm->host, do_madvise(mm, addr, len, advice));
 }
 
 /* ---- inspection ------------------------------------------------------------- */

@@ -139,7 +139,7 @@ static const struct m2d_mmu_notifier_ops sub_ops = {
 	.release = sub_release,
 };
 
-static int __m2d_mm_subscribe(struct m2d_mm *mm, const struct m2d_mm_notifier_cb *cb, void *priv,
+static int subscribe(struct m2d_mm *mm, const struct m2d_mm_notifier_cb *cb, void *priv,
 		     struct m2d_mm_subscription **out)
 {
 	struct m2d_mm_subscription *s;
@@ -164,14 +164,8 @@ static int __m2d_mm_subscribe(struct m2d_mm *mm, const struct m2d_mm_notifier_cb
 int m2d_mm_subscribe(struct m2d_mm *mm, const struct m2d_mm_notifier_cb *cb, void *priv,
 		     struct m2d_mm_subscription **out)
 {
-	bool entered;
-	int ret;
-
 	M2D_VALIDATE_OR_RET(mm && cb && out, -EINVAL);
-	entered = mm_engine_enter(mm->host);
-	ret = __m2d_mm_subscribe(mm, cb, priv, out);
-	mm_engine_leave(mm->host, entered);
-	return ret;
+	return mm_call_entered(mm->host, subscribe(mm, cb, priv, out));
 }
 
 void m2d_mm_unsubscribe(struct m2d_mm *mm, struct m2d_mm_subscription **ps)

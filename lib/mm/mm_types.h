@@ -101,6 +101,15 @@ static inline void mm_engine_leave(struct m2d_host *host, bool entered)
 		m2d_engine_leave(host->sim);
 }
 
+/* Evaluate @expr (an int-returning call) inside the engine of @host. */
+#define mm_call_entered(host, expr)                                            \
+	({                                                                     \
+		bool __entered = mm_engine_enter(host);                        \
+		int __ret = (expr);                                            \
+		mm_engine_leave((host), __entered);                            \
+		__ret;                                                         \
+	})
+
 static inline uint64_t file_page_size(const struct m2d_file *f)
 {
 	return M2D_PAGE_SIZE << f->order;
@@ -145,6 +154,13 @@ static inline uint64_t level_addr_end(uint64_t addr, uint64_t end, int level)
 static inline struct m2d_vma_ext *vma_ext(struct m2d_vma *vma)
 {
 	return container_of(vma, struct m2d_vma_ext, vma);
+}
+
+/* calc_vm_prot_bits(): PROT_* -> VM_READ/VM_WRITE/VM_EXEC */
+static inline unsigned calc_vm_prot_bits(unsigned prot)
+{
+	return ((prot & M2D_PROT_READ) ? VM_READ : 0) | ((prot & M2D_PROT_WRITE) ? VM_WRITE : 0) |
+	       ((prot & M2D_PROT_EXEC) ? VM_EXEC : 0);
 }
 
 /* Leaf prot bits for a VMA's flags (vm_page_prot). */

@@ -299,10 +299,10 @@ uint64_t change_protection(struct m2d_mm *mm, struct m2d_vma *vma, uint64_t star
  * hole (VMAs before it keep their new protection, as in the kernel);
  * tlb_finish_mmu() at the end.
  */
-static int __m2d_mm_mprotect(struct m2d_mm *mm, uint64_t start, uint64_t len, unsigned prot)
+static int do_mprotect_pkey(struct m2d_mm *mm, uint64_t start, uint64_t len, unsigned prot)
 {
 	const unsigned protmask = VM_READ | VM_WRITE | VM_EXEC;
-	unsigned vmprot = 0;
+	unsigned vmprot;
 	bool need_flush = false;
 	uint64_t end, tmp;
 	size_t idx;
@@ -317,12 +317,7 @@ static int __m2d_mm_mprotect(struct m2d_mm *mm, uint64_t start, uint64_t len, un
 	if (!len)
 		return 0;
 	end = start + len;
-	if (prot & M2D_PROT_READ)
-		vmprot |= VM_READ;
-	if (prot & M2D_PROT_WRITE)
-		vmprot |= VM_WRITE;
-	if (prot & M2D_PROT_EXEC)
-		vmprot |= VM_EXEC;
+	vmprot = calc_vm_prot_bits(prot);
 
 	m2d_delay(M2D_COST_MM_SYSCALL, 1);
 	mmap_write_lock(mm);
@@ -366,12 +361,6 @@ out:
 
 int m2d_mm_mprotect(struct m2d_mm *mm, uint64_t start, uint64_t len, unsigned prot)
 {
-	bool entered;
-	int ret;
-
 	M2D_VALIDATE_OR_RET(mm, -EINVAL);
-	entered = mm_engine_enter(mm->host);
-	ret = __m2d_mm_mprotect(mm, start, len, prot);
-	mm_engine_leave(mm->host, entered);
-	return ret;
+	return mm_call_entered(mm->host, do_mprotect_pkey(mm, start, len, prot));
 }

@@ -18,7 +18,7 @@
 
 #include <errno.h>
 
-static int __m2d_memfd_create(struct m2d_host *host, uint64_t size, enum m2d_file_kind kind,
+static int memfd_create_file(struct m2d_host *host, uint64_t size, enum m2d_file_kind kind,
 		     struct m2d_file **out)
 {
 	static const unsigned orders[M2D_FILE_KIND_NR] = { 0, M2D_PMD_ORDER, M2D_PUD_ORDER };
@@ -55,14 +55,8 @@ static int __m2d_memfd_create(struct m2d_host *host, uint64_t size, enum m2d_fil
 int m2d_memfd_create(struct m2d_host *host, uint64_t size, enum m2d_file_kind kind,
 		     struct m2d_file **out)
 {
-	bool entered;
-	int ret;
-
 	M2D_VALIDATE_OR_RET(host && out, -EINVAL);
-	entered = mm_engine_enter(host);
-	ret = __m2d_memfd_create(host, size, kind, out);
-	mm_engine_leave(host, entered);
-	return ret;
+	return mm_call_entered(host, memfd_create_file(host, size, kind, out));
 }
 
 void m2d_file_get(struct m2d_file *f)
@@ -162,7 +156,7 @@ int file_get_folio(struct m2d_file *f, uint64_t index, int nid, struct m2d_folio
 	return 1;
 }
 
-static int __m2d_file_fallocate(struct m2d_file *f, uint64_t off, uint64_t len, int nid)
+static int vfs_fallocate(struct m2d_file *f, uint64_t off, uint64_t len, int nid)
 {
 	uint64_t psize, first, last;
 
@@ -184,12 +178,6 @@ static int __m2d_file_fallocate(struct m2d_file *f, uint64_t off, uint64_t len, 
 
 int m2d_file_fallocate(struct m2d_file *f, uint64_t off, uint64_t len, int nid)
 {
-	bool entered;
-	int ret;
-
 	M2D_VALIDATE_OR_RET(f, -EINVAL);
-	entered = mm_engine_enter(f->host);
-	ret = __m2d_file_fallocate(f, off, len, nid);
-	mm_engine_leave(f->host, entered);
-	return ret;
+	return mm_call_entered(f->host, vfs_fallocate(f, off, len, nid));
 }
