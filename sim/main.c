@@ -29,6 +29,7 @@
 static const struct replayer *const replayers[] = {
 	&lock_storm_replayer,
 	&mmu_stress_replayer,
+	&lazy_accept_replayer,
 };
 #define NR_REPLAYERS (sizeof(replayers) / sizeof(replayers[0]))
 

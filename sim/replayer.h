@@ -53,5 +53,6 @@ void run_printf(const struct run_ctx *ctx, const char *fmt, ...)
 
 extern const struct replayer lock_storm_replayer;
 extern const struct replayer mmu_stress_replayer;
+extern const struct replayer lazy_accept_replayer;
 
 #endif /* M2D_SIM_REPLAYER_H */

@@ -189,6 +189,52 @@ struct m2d_mmu_stress_result {
 M2D_API int m2d_mmu_stress_run(struct m2d_sim *sim, const struct m2d_mmu_stress_config *cfg,
 			       struct m2d_mmu_stress_result *out);
 
+/* ---- workloads: SNP lazy acceptance under `stress --vm` -------------------- */
+
+/* Host direct-map handling of RMP updates (DESIGN.md 4, MECHANISMS.md 2.4). */
+enum m2d_la_directmap {
+	M2D_LA_DIRECTMAP_PRESPLIT_4K = 0,    /* (a) on a direct map pre-split to 4K */
+	M2D_LA_DIRECTMAP_SPLIT_ON_DEMAND = 1,/* (a) on a 2M direct map, split on demand */
+	M2D_LA_DIRECTMAP_SPLIT_ONLY = 2,     /* (b) adjust_direct_map: set_memory_4k only */
+	M2D_LA_DIRECTMAP_NR_PAGES = 3,       /* (c) one set_direct_map_valid_noflush per folio */
+	M2D_LA_DIRECTMAP_NR
+};
+
+struct m2d_lazy_accept_config {
+	uint64_t guest_mem;        /* guest RAM, multiple of 4 MiB */
+	unsigned nr_vcpus;         /* vCPU threads */
+	unsigned nr_workers;       /* stress --vm workers (<= nr_vcpus), worker i on vCPU i */
+	uint64_t worker_mem;       /* --vm-bytes, multiple of 4K */
+	unsigned host_cpus;        /* host CPUs, even: two sockets/nodes of host_cpus / 2 */
+	enum m2d_la_directmap directmap;
+	bool cpa_lock_none;        /* the RFC removing cpa_lock */
+	bool restore_2m;           /* collapse direct-map tables back to 2M */
+	bool flush_on_invalidate;  /* (a) with set_memory_np/p (flushing) */
+	bool pin_node0;            /* vCPUs and guest memory on node 0 */
+	bool gmem_folio_4k;        /* guest_memfd order-0 folios only */
+};
+
+struct m2d_lazy_accept_result {
+	double fault_in_gbps;      /* GiB/s of FileHugePages growth (first to last 2M folio);
+	                              4K folios: gmem bytes / duration */
+	double duration_s;         /* virtual time until the last worker finished */
+	uint64_t file_huge_bytes;  /* FileHugePages at the end */
+	uint64_t gmem_bytes;       /* guest_memfd bytes allocated */
+	uint64_t accepted_bytes;   /* guest memory accepted */
+	uint64_t directmap_4k, directmap_2m, directmap_1g; /* /proc/meminfo DirectMap*, bytes */
+	uint64_t rmpupdates;
+	uint64_t vmgexits;         /* guest PSC VMGEXITs */
+	uint64_t pvalidate_2m, pvalidate_4k;
+};
+
+/*
+ * m2d_lazy_accept_run() - replay the SNP lazy-acceptance fault-in
+ * (REFERENCE.md A1) in @sim: @sim must have cfg->host_cpus CPUs on 2
+ * nodes.  Return: 0, -EINVAL, -ENOMEM, or the engine's / model's error.
+ */
+M2D_API int m2d_lazy_accept_run(struct m2d_sim *sim, const struct m2d_lazy_accept_config *cfg,
+				struct m2d_lazy_accept_result *out);
+
 #ifdef __cplusplus
 }
 #endif
