@@ -84,6 +84,14 @@ static void lazy_accept_configure(const void *opts, struct m2d_sim_config *cfg)
 	cfg->sockets = 2;
 }
 
+/* The replay's state, kept until the report is written (one run per process). */
+static struct m2d_lazy_accept *kept;
+
+static void lazy_accept_finish(void)
+{
+	m2d_lazy_accept_free(&kept);
+}
+
 static int lazy_accept_run(struct run_ctx *ctx, const void *opts)
 {
 	const struct lazy_accept_opts *o = opts;
@@ -104,7 +112,7 @@ static int lazy_accept_run(struct run_ctx *ctx, const void *opts)
 	int ret;
 
 	progress_phase(ctx->progress, "fault-in");
-	ret = m2d_lazy_accept_run(ctx->sim, &cfg, &r);
+	ret = m2d_lazy_accept_run(ctx->sim, &cfg, &r, &kept);
 	if (ret)
 		return ret;
 	json_double(ctx->json, "fault_in_gbps", r.fault_in_gbps);
@@ -154,4 +162,5 @@ const struct replayer lazy_accept_replayer = {
 	.validate = lazy_accept_validate,
 	.configure = lazy_accept_configure,
 	.run = lazy_accept_run,
+	.finish = lazy_accept_finish,
 };

@@ -437,6 +437,8 @@ out:
 	free(buf);
 	output_abort(&json_out);
 	output_abort(&trace_out);
+	if (r->finish)
+		r->finish();
 	m2d_sim_destroy(&sim);
 	cli_sets_free(&common.sets);
 	free(opts);

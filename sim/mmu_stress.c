@@ -82,6 +82,14 @@ static void stress_progress(void *arg, const char *phase, double frac)
 	progress_update(p, frac);
 }
 
+/* The replay's state, kept until the report is written (one run per process). */
+static struct m2d_mmu_stress *kept;
+
+static void mmu_stress_finish(void)
+{
+	m2d_mmu_stress_free(&kept);
+}
+
 static int mmu_stress_run(struct run_ctx *ctx, const void *opts)
 {
 	const struct mmu_stress_opts *o = opts;
@@ -101,7 +109,7 @@ static int mmu_stress_run(struct run_ctx *ctx, const void *opts)
 	int ret;
 
 	progress_phase(ctx->progress, "setup");
-	ret = m2d_mmu_stress_run(ctx->sim, &cfg, &r);
+	ret = m2d_mmu_stress_run(ctx->sim, &cfg, &r, &kept);
 	if (ret)
 		return ret;
 	json_double(ctx->json, "run1_s", r.run1_s);
@@ -139,4 +147,5 @@ const struct replayer mmu_stress_replayer = {
 	.validate = mmu_stress_validate,
 	.configure = mmu_stress_configure,
 	.run = mmu_stress_run,
+	.finish = mmu_stress_finish,
 };

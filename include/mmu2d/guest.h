@@ -186,8 +186,11 @@ struct m2d_mmu_stress_result {
  * polling the rendezvous with usleep(100), mprotect(PROT_READ) and back.
  * Return: 0, -EINVAL (bad configuration), -ENOMEM, or the engine's error.
  */
+struct m2d_mmu_stress;
+/* @state: as m2d_lazy_accept_run(). */
 M2D_API int m2d_mmu_stress_run(struct m2d_sim *sim, const struct m2d_mmu_stress_config *cfg,
-			       struct m2d_mmu_stress_result *out);
+			       struct m2d_mmu_stress_result *out, struct m2d_mmu_stress **state);
+M2D_API void m2d_mmu_stress_free(struct m2d_mmu_stress **state);
 
 /* ---- workloads: SNP lazy acceptance under `stress --vm` -------------------- */
 
@@ -227,13 +230,21 @@ struct m2d_lazy_accept_result {
 	uint64_t pvalidate_2m, pvalidate_4k;
 };
 
+struct m2d_lazy_accept;
+
 /*
  * m2d_lazy_accept_run() - replay the SNP lazy-acceptance fault-in
  * (REFERENCE.md A1) in @sim: @sim must have cfg->host_cpus CPUs on 2
- * nodes.  Return: 0, -EINVAL, -ENOMEM, or the engine's / model's error.
+ * nodes.  @state NULL: everything is torn down before returning (which
+ * charges the teardown's work to @sim); else, on success, the host, VM and
+ * guest stay alive in *@state until m2d_lazy_accept_free(), so that the
+ * sim's statistics cover the replay only.
+ * Return: 0, -EINVAL, -ENOMEM, or the engine's / model's error.
  */
 M2D_API int m2d_lazy_accept_run(struct m2d_sim *sim, const struct m2d_lazy_accept_config *cfg,
-				struct m2d_lazy_accept_result *out);
+				struct m2d_lazy_accept_result *out, struct m2d_lazy_accept **state);
+/* Tear down what m2d_lazy_accept_run() kept. NULL-safe; sets *@state = NULL. */
+M2D_API void m2d_lazy_accept_free(struct m2d_lazy_accept **state);
 
 #ifdef __cplusplus
 }

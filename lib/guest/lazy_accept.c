@@ -46,10 +46,10 @@
 #define GiB (1ull << 30)
 #define CHUNK_PAGES 512 /* pages a worker faults between synchronisation points */
 
-struct la;
+struct m2d_lazy_accept;
 
 struct la_vcpu {
-	struct la *la;
+	struct m2d_lazy_accept *la;
 	struct m2d_vcpu *vcpu;
 	unsigned idx;
 	uint64_t worker_pages;      /* pages this vCPU's worker touches (0: idle) */
@@ -58,7 +58,8 @@ struct la_vcpu {
 	char name[24];
 };
 
-struct la {
+struct m2d_lazy_accept {
+	struct m2d_sim *sim;
 	struct m2d_lazy_accept_config cfg;
 	struct m2d_host *host;
 	struct m2d_rmp *rmp;
@@ -80,7 +81,7 @@ static int dm_level(void *dm, m2d_pfn_t pfn)
 {
 	int level;
 
-	if (!m2d_directmap_present(((struct la *)dm)->host, pfn.v, &level))
+	if (!m2d_directmap_present(((struct m2d_lazy_accept *)dm)->host, pfn.v, &level))
 		return M2D_LEVEL_NONE;
 	return level;
 }
@@ -89,13 +90,13 @@ static bool dm_is_present(void *dm, m2d_pfn_t pfn)
 {
 	int level;
 
-	return m2d_directmap_present(((struct la *)dm)->host, pfn.v, &level);
+	return m2d_directmap_present(((struct m2d_lazy_accept *)dm)->host, pfn.v, &level);
 }
 
 /* set_direct_map_invalid_noflush(), or set_memory_np() with --flush-on-invalidate */
 static int dm_set_invalid(void *dm, m2d_pfn_t pfn)
 {
-	struct la *la = dm;
+	struct m2d_lazy_accept *la = dm;
 
 	return m2d_directmap_change(la->host, la->cfg.flush_on_invalidate ? M2D_CPA_NP
 								    : M2D_CPA_INVALID_NOFLUSH,
@@ -105,7 +106,7 @@ static int dm_set_invalid(void *dm, m2d_pfn_t pfn)
 /* set_direct_map_default_noflush(), or set_memory_p() with --flush-on-invalidate */
 static int dm_set_default(void *dm, m2d_pfn_t pfn)
 {
-	struct la *la = dm;
+	struct m2d_lazy_accept *la = dm;
 
 	return m2d_directmap_change(la->host, la->cfg.flush_on_invalidate ? M2D_CPA_P
 								    : M2D_CPA_DEFAULT_NOFLUSH,
@@ -114,14 +115,14 @@ static int dm_set_default(void *dm, m2d_pfn_t pfn)
 
 static int dm_set_valid(void *dm, m2d_pfn_t pfn, unsigned nr, bool valid)
 {
-	return m2d_directmap_change(((struct la *)dm)->host,
+	return m2d_directmap_change(((struct m2d_lazy_accept *)dm)->host,
 				    valid ? M2D_CPA_VALID_NR_NOFLUSH : M2D_CPA_INVALID_NR_NOFLUSH,
 				    pfn.v, nr);
 }
 
 static int dm_set_memory_4k(void *dm, m2d_pfn_t pfn, unsigned npages)
 {
-	return m2d_directmap_change(((struct la *)dm)->host, M2D_CPA_SET_4K, pfn.v, npages);
+	return m2d_directmap_change(((struct m2d_lazy_accept *)dm)->host, M2D_CPA_SET_4K, pfn.v, npages);
 }
 
 static const struct m2d_rmp_directmap_ops la_dm_ops = {
@@ -137,7 +138,7 @@ static const struct m2d_rmp_directmap_ops la_dm_ops = {
 
 static int la_vmgexit_psc(void *arch, int cpu, struct m2d_psc_desc *desc)
 {
-	struct la *la = arch;
+	struct m2d_lazy_accept *la = arch;
 	int r = m2d_vcpu_vmgexit_psc(la->v[cpu].vcpu, desc);
 
 	return r == M2D_GUEST_ACCESS_DONE ? 0 : -EIO;
@@ -150,7 +151,7 @@ static int la_vmgexit_psc(void *arch, int cpu, struct m2d_psc_desc *desc)
  */
 static enum m2d_guest_pval la_pvalidate(void *arch, int cpu, uint64_t gpa, int level)
 {
-	struct la *la = arch;
+	struct m2d_lazy_accept *la = arch;
 	struct m2d_vcpu *vcpu = la->v[cpu].vcpu;
 	struct m2d_pt_walk w;
 	enum m2d_pvalidate_result res;
@@ -179,7 +180,7 @@ static const struct m2d_guest_arch_ops la_arch_ops = {
 
 /* ---- the VMM (QEMU kvm_convert_memory) --------------------------------------- */
 
-static int kvm_convert_memory(struct la *la, uint64_t gpa, uint64_t size, bool to_private)
+static int kvm_convert_memory(struct m2d_lazy_accept *la, uint64_t gpa, uint64_t size, bool to_private)
 {
 	int r;
 
@@ -233,7 +234,7 @@ static enum m2d_kvm_exit_action la_vmm_exit(struct m2d_vcpu *vcpu, const struct 
 static void stress_worker(struct m2d_vcpu *vcpu, void *arg)
 {
 	struct la_vcpu *lv = arg;
-	struct la *la = lv->la;
+	struct m2d_lazy_accept *la = lv->la;
 	uint64_t left = lv->worker_pages;
 
 	while (left && !lv->err) {
@@ -268,7 +269,7 @@ static void stress_worker(struct m2d_vcpu *vcpu, void *arg)
 static void vcpu_thread(void *arg)
 {
 	struct la_vcpu *lv = arg;
-	struct la *la = lv->la;
+	struct m2d_lazy_accept *la = lv->la;
 
 	m2d_vcpu_run(lv->vcpu, stress_worker, lv, la_vmm_exit, lv);
 	if (lv->err && !la->err)
@@ -287,7 +288,7 @@ static int vcpu_cpu(const struct m2d_lazy_accept_config *c, unsigned i)
 	return (int)((i % 2) * (c->host_cpus / 2) + i / 2);
 }
 
-static int la_setup(struct la *la, struct m2d_sim *sim)
+static int la_setup(struct m2d_lazy_accept *la, struct m2d_sim *sim)
 {
 	const struct m2d_lazy_accept_config *c = &la->cfg;
 	struct m2d_host_config hcfg;
@@ -415,7 +416,7 @@ static int la_setup(struct la *la, struct m2d_sim *sim)
 	return 0;
 }
 
-static void la_teardown(struct la *la)
+static void la_teardown(struct m2d_lazy_accept *la)
 {
 	if (la->v) {
 		for (unsigned i = 0; i < la->cfg.nr_vcpus; i++)
@@ -431,10 +432,25 @@ static void la_teardown(struct la *la)
 	m2d_host_destroy(&la->host);
 }
 
-int m2d_lazy_accept_run(struct m2d_sim *sim, const struct m2d_lazy_accept_config *cfg,
-			struct m2d_lazy_accept_result *out)
+void m2d_lazy_accept_free(struct m2d_lazy_accept **state)
 {
-	struct la la;
+	struct m2d_lazy_accept *la = state ? (struct m2d_lazy_accept *)*state : NULL;
+	struct m2d_sim *sim;
+
+	if (!la)
+		return;
+	sim = la->sim;
+	m2d_engine_enter(sim);
+	la_teardown(la);
+	m2d_engine_leave(sim);
+	m2d_free(M2D_ALLOC_GUEST, la, sizeof(*la));
+	*state = NULL;
+}
+
+int m2d_lazy_accept_run(struct m2d_sim *sim, const struct m2d_lazy_accept_config *cfg,
+			struct m2d_lazy_accept_result *out, struct m2d_lazy_accept **state)
+{
+	struct m2d_lazy_accept *la_;
 	struct m2d_gmem_stats gs;
 	struct m2d_guest_stats st;
 	struct m2d_rmp_stats rs;
@@ -448,37 +464,40 @@ int m2d_lazy_accept_run(struct m2d_sim *sim, const struct m2d_lazy_accept_config
 	    cfg->worker_mem % M2D_PAGE_SIZE || cfg->directmap >= M2D_LA_DIRECTMAP_NR ||
 	    (uint64_t)cfg->nr_workers * cfg->worker_mem >= cfg->guest_mem)
 		return -EINVAL;
-	memset(&la, 0, sizeof(la));
 	memset(out, 0, sizeof(*out));
-	la.cfg = *cfg;
+	la_ = m2d_zalloc(M2D_ALLOC_GUEST, sizeof(*la_));
+	if (!la_)
+		return -ENOMEM;
+	la_->cfg = *cfg;
+	la_->sim = sim;
 
 	m2d_engine_enter(sim);
-	r = la_setup(&la, sim);
+	r = la_setup(la_, sim);
 	m2d_engine_leave(sim);
 	for (unsigned i = 0; i < cfg->nr_vcpus && !r; i++) {
-		if (!la.v[i].worker_pages)
+		if (!la_->v[i].worker_pages)
 			continue;
-		snprintf(la.v[i].name, sizeof(la.v[i].name), "vcpu%u", i);
-		r = m2d_sim_spawn(sim, vcpu_cpu(cfg, i), la.v[i].name, vcpu_thread, &la.v[i]);
+		snprintf(la_->v[i].name, sizeof(la_->v[i].name), "vcpu%u", i);
+		r = m2d_sim_spawn(sim, vcpu_cpu(cfg, i), la_->v[i].name, vcpu_thread, &la_->v[i]);
 	}
 	if (!r)
 		r = m2d_sim_run(sim);
 	if (!r)
-		r = la.err;
+		r = la_->err;
 	if (!r) {
 		m2d_engine_enter(sim);
-		m2d_gmem_stats_get(la.gmem, &gs);
+		m2d_gmem_stats_get(la_->gmem, &gs);
 		m2d_engine_leave(sim);
-		m2d_guest_stats_get(la.guest, &st);
-		m2d_rmp_stats_get(la.rmp, &rs);
-		m2d_host_directmap_info(la.host, &di);
-		out->duration_s = (double)la.done_at / 1e9;
+		m2d_guest_stats_get(la_->guest, &st);
+		m2d_rmp_stats_get(la_->rmp, &rs);
+		m2d_host_directmap_info(la_->host, &di);
+		out->duration_s = (double)la_->done_at / 1e9;
 		out->file_huge_bytes = gs.file_huge_bytes;
 		out->gmem_bytes = gs.file_huge_bytes + gs.folios_4k * M2D_PAGE_SIZE;
 		if (gs.file_huge_bytes && gs.last_huge_alloc > gs.first_huge_alloc)
 			out->fault_in_gbps = (double)gs.file_huge_bytes / GiB /
 					     ((double)(gs.last_huge_alloc - gs.first_huge_alloc) / 1e9);
-		else if (la.done_at)
+		else if (la_->done_at)
 			out->fault_in_gbps = (double)out->gmem_bytes / GiB / out->duration_s;
 		out->accepted_bytes = st.accepted_bytes;
 		out->directmap_4k = di.directmap_4k;
@@ -489,8 +508,13 @@ int m2d_lazy_accept_run(struct m2d_sim *sim, const struct m2d_lazy_accept_config
 		out->pvalidate_2m = st.pvalidate_2m;
 		out->pvalidate_4k = st.pvalidate_4k;
 	}
+	if (state && !r) {
+		*state = (struct m2d_lazy_accept *)la_;
+		return 0;
+	}
 	m2d_engine_enter(sim);
-	la_teardown(&la);
+	la_teardown(la_);
 	m2d_engine_leave(sim);
+	m2d_free(M2D_ALLOC_GUEST, la_, sizeof(*la_));
 	return r;
 }

@@ -32,6 +32,7 @@
 #include <mmu2d/physmem.h>
 
 #include "core/alloc.h"
+#include "mm/mm.h"
 
 #include <errno.h>
 #include <string.h>
@@ -55,10 +56,10 @@ struct rendezvous {
 	struct m2d_spinlock line;
 };
 
-struct stress;
+struct m2d_mmu_stress;
 
 struct vcpu_info {
-	struct stress *s;
+	struct m2d_mmu_stress *s;
 	struct m2d_vcpu *vcpu;
 	uint64_t start_gpa, end_gpa;
 	/* guest state kept across KVM_RUNs */
@@ -69,8 +70,9 @@ struct vcpu_info {
 	char name[24];
 };
 
-struct stress {
+struct m2d_mmu_stress {
 	struct m2d_mmu_stress_config cfg;
+	struct m2d_sim *sim;
 	struct m2d_host *host;
 	struct m2d_mm *mm;
 	struct m2d_file *memfd;
@@ -79,6 +81,14 @@ struct stress {
 	uint64_t mem;            /* HVA of the memfd mapping */
 	uint64_t end_gpa;
 	bool mprotect_ro_done;   /* guest global, set by sync_global_to_guest */
+	/*
+	 * Stage 3's write loop, fast-forwarded: a pass that met no fault is
+	 * repeated identically until the flag is set or an invalidation
+	 * starts, so the vCPU spins here instead (see guest_code).
+	 */
+	struct m2d_waitqueue spin_wq;
+	uint64_t inv_gen;        /* mmu_notifier invalidations started */
+	struct m2d_mmu_notifier mn;
 	struct rendezvous rdv;
 	struct vcpu_info *info;
 	m2d_vtime_t t[6];        /* start, run1, reset, run2, ro, rw */
@@ -106,7 +116,7 @@ static void rendezvous_with_boss(struct rendezvous *r)
  * rendezvous_with_vcpus(): poll every usleep(100) until all vCPUs arrived,
  * take the time, release them.
  */
-static m2d_vtime_t rendezvous_with_vcpus(struct stress *s, const char *name, double frac)
+static m2d_vtime_t rendezvous_with_vcpus(struct m2d_mmu_stress *s, const char *name, double frac)
 {
 	struct rendezvous *r = &s->rdv;
 	m2d_vtime_t t;
@@ -154,7 +164,7 @@ static int guest_pass(struct vcpu_info *vi, uint64_t from, unsigned flags)
 static void guest_code(struct m2d_vcpu *vcpu, void *arg)
 {
 	struct vcpu_info *vi = arg;
-	struct stress *s = vi->s;
+	struct m2d_mmu_stress *s = vi->s;
 	uint64_t from;
 	int r;
 
@@ -173,7 +183,10 @@ static void guest_code(struct m2d_vcpu *vcpu, void *arg)
 		return;
 	case 3:
 		/* do { write every page } while (!READ_ONCE(mprotect_ro_done)); */
-		do {
+		for (;;) {
+			uint64_t gen = s->inv_gen, ef = vi->efaults;
+			m2d_vtime_t t0 = m2d_now(), pass_ns, t1;
+
 			from = vi->resume ? vi->resume_gpa : vi->start_gpa;
 			vi->resume = false;
 			r = guest_pass(vi, from, M2D_ACCESS_WRITE);
@@ -183,7 +196,29 @@ static void guest_code(struct m2d_vcpu *vcpu, void *arg)
 				return;
 			}
 			m2d_sched_point();
-		} while (!READ_ONCE(s->mprotect_ro_done));
+			if (READ_ONCE(s->mprotect_ro_done))
+				break;
+			if (from != vi->start_gpa || gen != s->inv_gen || ef != vi->efaults)
+				continue;
+			/*
+			 * A whole pass retired without a fault: the following
+			 * passes are the same until the flag is set or an
+			 * invalidation starts.  Spin until then and continue at
+			 * the page the loop would have reached.
+			 */
+			pass_ns = m2d_now() - t0;
+			t1 = m2d_now();
+			m2d_wait_event(&s->spin_wq, READ_ONCE(s->mprotect_ro_done) || s->inv_gen != gen,
+				       true);
+			if (pass_ns) {
+				uint64_t npages = (vi->end_gpa - vi->start_gpa) / PAGE;
+				uint64_t pos = (uint64_t)((double)((m2d_now() - t1) % pass_ns) /
+							  (double)pass_ns * (double)npages);
+
+				vi->resume_gpa = vi->start_gpa + pos * PAGE;
+				vi->resume = pos != 0;
+			}
+		}
 		if (s->cfg.efault_skip) {
 			guest_sync(vi, 3);
 			return;
@@ -238,7 +273,7 @@ static void run_vcpu(struct vcpu_info *vi, int stage)
 static void vcpu_worker(void *arg)
 {
 	struct vcpu_info *vi = arg;
-	struct stress *s = vi->s;
+	struct m2d_mmu_stress *s = vi->s;
 
 	rendezvous_with_boss(&s->rdv);
 	run_vcpu(vi, 0);
@@ -265,7 +300,7 @@ static void vcpu_worker(void *arg)
 
 static void main_thread(void *arg)
 {
-	struct stress *s = arg;
+	struct m2d_mmu_stress *s = arg;
 	struct m2d_mm_stats st0, st1;
 
 	s->t[0] = rendezvous_with_vcpus(s, "spawning", 0.0);
@@ -280,6 +315,7 @@ static void main_thread(void *arg)
 	m2d_delay(M2D_COST_VMM_TIMER_SLACK, 1);
 	m2d_delay(M2D_COST_SLEEP_WAKEUP, 1);
 	WRITE_ONCE(s->mprotect_ro_done, true);
+	m2d_wake_up_all(&s->spin_wq);
 	s->t[4] = rendezvous_with_vcpus(s, "mprotect RO", 0.7);
 	if (m2d_mm_mprotect(s->mm, s->mem, s->cfg.slot_size, M2D_PROT_READ | M2D_PROT_WRITE))
 		s->err = -EIO;
@@ -288,9 +324,24 @@ static void main_thread(void *arg)
 	s->invalidations = st1.invalidations - st0.invalidations;
 }
 
+/* An invalidation starts: spinning stage-3 loops must look at memory again. */
+static int stress_mn_start(struct m2d_mmu_notifier *sub, const struct m2d_mmu_notifier_range *range)
+{
+	struct m2d_mmu_stress *s = caa_container_of(sub, struct m2d_mmu_stress, mn);
+
+	(void)range;
+	s->inv_gen++;
+	m2d_wake_up_all(&s->spin_wq);
+	return 0;
+}
+
+static const struct m2d_mmu_notifier_ops stress_mn_ops = {
+	.invalidate_range_start = stress_mn_start,
+};
+
 /* ---- setup ------------------------------------------------------------------- */
 
-static int stress_setup(struct stress *s, struct m2d_sim *sim)
+static int stress_setup(struct m2d_mmu_stress *s, struct m2d_sim *sim)
 {
 	const struct m2d_mmu_stress_config *c = &s->cfg;
 	struct m2d_host_config hcfg;
@@ -332,6 +383,12 @@ static int stress_setup(struct stress *s, struct m2d_sim *sim)
 	memset(&ops, 0, sizeof(ops));
 	m2d_kvm_host_ops_set_mm(&ops);
 	r = m2d_vm_create(&s->vm, sim, &vcfg, &ops);
+	if (r)
+		return r;
+	/* Subscribed before KVM, so it runs first (registration order). */
+	m2d_waitqueue_init(&s->spin_wq, "guest_write_loop");
+	s->mn.ops = &stress_mn_ops;
+	r = m2d_mmu_notifier_register(&s->mn, s->mm);
 	if (r)
 		return r;
 	r = m2d_vm_mmu_notifier_register(s->vm, s->mm);
@@ -380,8 +437,12 @@ static int stress_setup(struct stress *s, struct m2d_sim *sim)
 	return 0;
 }
 
-static void stress_teardown(struct stress *s)
+static void stress_teardown(struct m2d_mmu_stress *s)
 {
+	if (s->mn.mm)
+		m2d_mmu_notifier_unregister(&s->mn, s->mm);
+	if (s->mn.ops)
+		m2d_waitqueue_fini(&s->spin_wq);
 	m2d_vm_destroy(&s->vm);
 	m2d_guest_pt_destroy(&s->gpt);
 	m2d_mm_destroy(&s->mm);
@@ -395,9 +456,9 @@ static void stress_teardown(struct stress *s)
 }
 
 int m2d_mmu_stress_run(struct m2d_sim *sim, const struct m2d_mmu_stress_config *cfg,
-		       struct m2d_mmu_stress_result *out)
+		       struct m2d_mmu_stress_result *out, struct m2d_mmu_stress **state)
 {
-	struct stress s;
+	struct m2d_mmu_stress *sp;
 	int r;
 
 	M2D_VALIDATE_OR_RET(sim && cfg && out, -EINVAL);
@@ -405,41 +466,64 @@ int m2d_mmu_stress_run(struct m2d_sim *sim, const struct m2d_mmu_stress_config *
 	    cfg->max_mem % cfg->slot_size || cfg->notifier < 0 ||
 	    cfg->notifier >= M2D_MM_NOTIFIER_NR)
 		return -EINVAL;
-	memset(&s, 0, sizeof(s));
 	memset(out, 0, sizeof(*out));
-	s.cfg = *cfg;
+	sp = m2d_zalloc(M2D_ALLOC_GUEST, sizeof(*sp));
+	if (!sp)
+		return -ENOMEM;
+	sp->cfg = *cfg;
+	sp->sim = sim;
 
 	m2d_engine_enter(sim);
-	r = stress_setup(&s, sim);
+	r = stress_setup(sp, sim);
 	m2d_engine_leave(sim);
 	if (r)
 		goto out;
 	for (unsigned i = 0; i < cfg->nr_vcpus && !r; i++) {
-		snprintf(s.info[i].name, sizeof(s.info[i].name), "vcpu%u", i);
-		r = m2d_sim_spawn(sim, (int)i, s.info[i].name, vcpu_worker, &s.info[i]);
+		snprintf(sp->info[i].name, sizeof(sp->info[i].name), "vcpu%u", i);
+		r = m2d_sim_spawn(sim, (int)i, sp->info[i].name, vcpu_worker, &sp->info[i]);
 	}
 	if (!r)
-		r = m2d_sim_spawn(sim, (int)cfg->main_cpu, "main", main_thread, &s);
+		r = m2d_sim_spawn(sim, (int)cfg->main_cpu, "main", main_thread, sp);
 	if (!r)
 		r = m2d_sim_run(sim);
 	if (!r)
-		r = s.err;
+		r = sp->err;
 	if (r)
 		goto out;
-	out->run1_s = (double)(s.t[1] - s.t[0]) / 1e9;
-	out->reset_s = (double)(s.t[2] - s.t[1]) / 1e9;
-	out->run2_s = (double)(s.t[3] - s.t[2]) / 1e9;
-	out->ro_s = (double)(s.t[4] - s.t[3]) / 1e9;
-	out->rw_s = (double)(s.t[5] - s.t[4]) / 1e9;
+	out->run1_s = (double)(sp->t[1] - sp->t[0]) / 1e9;
+	out->reset_s = (double)(sp->t[2] - sp->t[1]) / 1e9;
+	out->run2_s = (double)(sp->t[3] - sp->t[2]) / 1e9;
+	out->ro_s = (double)(sp->t[4] - sp->t[3]) / 1e9;
+	out->rw_s = (double)(sp->t[5] - sp->t[4]) / 1e9;
 	out->nr_slots = cfg->max_mem / cfg->slot_size;
-	out->slice_bytes = s.info[0].end_gpa - s.info[0].start_gpa;
+	out->slice_bytes = sp->info[0].end_gpa - sp->info[0].start_gpa;
 	for (unsigned i = 0; i < cfg->nr_vcpus; i++)
-		out->efault_exits += s.info[i].efaults;
-	out->guest_pt_tables = m2d_guest_pt_tables(s.gpt);
-	out->mprotect_invalidations = s.invalidations;
+		out->efault_exits += sp->info[i].efaults;
+	out->guest_pt_tables = m2d_guest_pt_tables(sp->gpt);
+	out->mprotect_invalidations = sp->invalidations;
 out:
+	if (state && !r) {
+		*state = sp;
+		return 0;
+	}
 	m2d_engine_enter(sim);
-	stress_teardown(&s);
+	stress_teardown(sp);
 	m2d_engine_leave(sim);
+	m2d_free(M2D_ALLOC_GUEST, sp, sizeof(*sp));
 	return r;
+}
+
+void m2d_mmu_stress_free(struct m2d_mmu_stress **state)
+{
+	struct m2d_mmu_stress *sp = state ? *state : NULL;
+	struct m2d_sim *sim;
+
+	if (!sp)
+		return;
+	sim = sp->sim;
+	m2d_engine_enter(sim);
+	stress_teardown(sp);
+	m2d_engine_leave(sim);
+	m2d_free(M2D_ALLOC_GUEST, sp, sizeof(*sp));
+	*state = NULL;
 }
