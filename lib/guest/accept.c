@@ -486,8 +486,6 @@ int64_t m2d_guest_alloc_pages(struct m2d_guest *g, int cpu, uint64_t n, uint64_t
 		spin_lock(&g->zone_lock);
 		free = usable_free(g);
 		ok = free > g->wmark_low ? free - g->wmark_low : 0;
-		if (ok > g->nr_free - g->nr_unaccepted)
-			ok = g->nr_free - g->nr_unaccepted;
 		take = n - done < ok ? n - done : ok;
 		if (take) {
 			m2d_delay(M2D_COST_GUEST_PAGE_ALLOC, take);
