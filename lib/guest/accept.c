@@ -469,48 +469,48 @@ static void rmqueue(struct m2d_guest *g, uint64_t n, uint64_t *gpas)
 	g->stats.allocated_pages += n;
 }
 
+/*
+ * Allocate up to @n pages while the zone stays above @mark: the order-0
+ * check passes while free - 1 >= mark, so free - mark pages are available.
+ * Return: pages allocated (written to @gpas).
+ */
+static uint64_t alloc_above(struct m2d_guest *g, uint64_t n, uint64_t mark, uint64_t *gpas)
+{
+	uint64_t free, ok, take;
+
+	spin_lock(&g->zone_lock);
+	free = usable_free(g);
+	ok = free > mark ? free - mark : 0;
+	take = n < ok ? n : ok;
+	if (take) {
+		m2d_delay(M2D_COST_GUEST_PAGE_ALLOC, take);
+		rmqueue(g, take, gpas);
+	}
+	spin_unlock(&g->zone_lock);
+	return take;
+}
+
 int64_t m2d_guest_alloc_pages(struct m2d_guest *g, int cpu, uint64_t n, uint64_t *gpas)
 {
 	uint64_t done = 0;
 
 	M2D_VALIDATE_OR_RET(g, -EINVAL);
 	while (done < n) {
-		uint64_t free, ok, take;
+		uint64_t take;
 		int r;
 
-		/*
-		 * zone_watermark_fast() for order 0 against the low watermark:
-		 * an allocation succeeds while free - 1 >= low, so the pages
-		 * available before the check fails are free - low.
-		 */
-		spin_lock(&g->zone_lock);
-		free = usable_free(g);
-		ok = free > g->wmark_low ? free - g->wmark_low : 0;
-		take = n - done < ok ? n - done : ok;
-		if (take) {
-			m2d_delay(M2D_COST_GUEST_PAGE_ALLOC, take);
-			rmqueue(g, take, gpas ? gpas + done : NULL);
-			done += take;
-			spin_unlock(&g->zone_lock);
+		/* zone_watermark_fast() for order 0 against the low watermark. */
+		take = alloc_above(g, n - done, g->wmark_low, gpas ? gpas + done : NULL);
+		done += take;
+		if (take)
 			continue;
-		}
-		spin_unlock(&g->zone_lock);
-		/* Watermark check failed: accept more memory, then try again. */
+		/* The watermark check failed: accept more memory, then try again. */
 		r = try_to_accept_memory(g, cpu);
 		if (r < 0)
 			return r;
 		if (r == 0) {
-			/* Nothing left to accept: allocate below the watermark (min). */
-			spin_lock(&g->zone_lock);
-			free = usable_free(g);
-			ok = free > g->wmark_min ? free - g->wmark_min : 0;
-			take = n - done < ok ? n - done : ok;
-			if (take) {
-				m2d_delay(M2D_COST_GUEST_PAGE_ALLOC, take);
-				rmqueue(g, take, gpas ? gpas + done : NULL);
-				done += take;
-			}
-			spin_unlock(&g->zone_lock);
+			/* Nothing left to accept: allocate down to the min watermark. */
+			done += alloc_above(g, n - done, g->wmark_min, gpas ? gpas + done : NULL);
 			break;
 		}
 	}
