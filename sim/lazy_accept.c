@@ -136,8 +136,9 @@ static int lazy_accept_run(struct run_ctx *ctx, const void *opts)
 		   o->restore_2m ? ", restore-2m" : "",
 		   o->flush_on_invalidate ? ", flush on invalidate" : "", pin_names[o->pin],
 		   folio_names[o->gmem_folio]);
-	run_printf(ctx, "fault-in rate: %.2f GiB/s (FileHugePages growth) over %.3f s\n",
-		   r.fault_in_gbps, r.duration_s);
+	run_printf(ctx, "fault-in rate: %.2f GiB/s (%s) over %.3f s\n", r.fault_in_gbps,
+		   o->gmem_folio == 1 ? "guest_memfd bytes / duration" : "FileHugePages growth",
+		   r.duration_s);
 	run_printf(ctx, "accepted: %" PRIu64 " MiB; RMPUPDATEs: %" PRIu64 "\n",
 		   r.accepted_bytes >> 20, r.rmpupdates);
 	run_printf(ctx, "DirectMap4k: %" PRIu64 " kB  DirectMap2M: %" PRIu64 " kB  DirectMap1G: %"
