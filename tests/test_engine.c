@@ -18,6 +18,8 @@
 #include <mmu2d/error.h>
 #include <mmu2d/sim.h>
 
+#include "core/engine.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -243,6 +245,90 @@ static void test_engine_rwlock_readers_parallel(void **state)
 	assert_int_equal(m2d_sim_lock_stats(sim, "mmu_lock", &st), 0);
 	assert_int_equal(st.acquisitions, n * 50);
 	assert_int_equal(st.contended, 0);
+	m2d_sim_destroy(&sim);
+}
+
+/*
+ * The lock word is a cache line: N readers on N CPUs looping
+ * {read_lock; read_unlock} never wait for each other, but their two RMWs per
+ * iteration take turns on the line, each paying a transfer from the CPU
+ * that wrote it last.  With no hold or think time the line is never idle, so
+ * the run takes 2 x N x K transfers (the very first RMW is local).
+ */
+static void test_engine_rwlock_reader_line_bounce(void **state)
+{
+	const int n = 8, k = 200;
+	struct m2d_sim *sim = new_sim(8, 1, 1);
+	struct m2d_sim_lock *lock;
+	struct loop_arg a[8];
+	struct m2d_lock_stats st;
+	double expect = 2.0 * n * k * 100;
+
+	set(sim, "lock_acquire", 10);
+	set(sim, "lock_handoff", 100);
+	assert_int_equal(m2d_sim_lock_create(sim, M2D_SIM_LOCK_RWLOCK, "mmu_lock", &lock), 0);
+	for (int i = 0; i < n; i++) {
+		a[i] = (struct loop_arg){ lock, false, k, 0, 0, 0, 0 };
+		assert_int_equal(m2d_sim_spawn(sim, i, "reader", lock_loop_fn, &a[i]), 0);
+	}
+	assert_int_equal(m2d_sim_run(sim), 0);
+	assert_true(fabs((double)m2d_sim_time(sim) - expect) <= 0.01 * expect);
+	assert_int_equal(m2d_sim_lock_stats(sim, "mmu_lock", &st), 0);
+	assert_int_equal(st.acquisitions, n * k);
+	m2d_sim_destroy(&sim);
+}
+
+/* One reader alone keeps the line local: every RMW costs lock_acquire. */
+static void test_engine_rwlock_single_reader_line_local(void **state)
+{
+	struct m2d_sim *sim = new_sim(2, 1, 1);
+	struct m2d_sim_lock *lock;
+	struct loop_arg a = { NULL, false, 100, 50, 0, 0, 0 };
+
+	set(sim, "lock_acquire", 10);
+	set(sim, "lock_handoff", 100);
+	assert_int_equal(m2d_sim_lock_create(sim, M2D_SIM_LOCK_RWLOCK, "mmu_lock", &lock), 0);
+	a.lock = lock;
+	assert_int_equal(m2d_sim_spawn(sim, 1, "reader", lock_loop_fn, &a), 0);
+	assert_int_equal(m2d_sim_run(sim), 0);
+	assert_int_equal(m2d_sim_time(sim), 100 * (10 + 50 + 10));
+	m2d_sim_destroy(&sim);
+}
+
+struct rmw_arg {
+	struct m2d_cacheline *line;
+	int iters;
+};
+
+static void rmw_loop_fn(void *p)
+{
+	struct rmw_arg *a = p;
+
+	for (int i = 0; i < a->iters; i++)
+		m2d_cacheline_rmw(a->line);
+}
+
+/*
+ * m2d_cacheline_rmw across two NUMA nodes (SLIT distance set to 20): 2
+ * threads on different nodes alternate on the line, so every RMW after the
+ * first pays lock_handoff + 10 x lock_handoff_hop.
+ */
+static void test_engine_cacheline_rmw_remote(void **state)
+{
+	const int k = 100;
+	struct m2d_sim *sim = new_sim(2, 2, 2);
+	struct m2d_cacheline line;
+	struct rmw_arg a = { &line, k }, b = { &line, k };
+
+	set(sim, "lock_acquire", 10);
+	set(sim, "lock_handoff", 100);
+	set(sim, "lock_handoff_hop", 5);
+	assert_int_equal(m2d_sim_set_node_distance(sim, 0, 1, 20), 0);
+	m2d_cacheline_init(&line);
+	assert_int_equal(m2d_sim_spawn(sim, 0, "a", rmw_loop_fn, &a), 0);
+	assert_int_equal(m2d_sim_spawn(sim, 1, "b", rmw_loop_fn, &b), 0);
+	assert_int_equal(m2d_sim_run(sim), 0);
+	assert_int_equal(m2d_sim_time(sim), 10 + (2 * k - 1) * (100 + 10 * 5));
 	m2d_sim_destroy(&sim);
 }
 
@@ -611,6 +697,154 @@ static void test_engine_ipi_flush_tlb_all(void **state)
 	m2d_sim_destroy(&sim);
 }
 
+
+/* ---- cond_resched_rwlock, trylock, range flushes -------------------------------------- */
+
+static struct m2d_rwlock cr_lock;
+static int cr_yields;
+static m2d_vtime_t cr_reader_got;
+
+static void cr_holder(void *p)
+{
+	write_lock(&cr_lock);
+	for (int i = 0; i < 10; i++) {
+		m2d_thread_work(1000);
+		if (cond_resched_rwlock_write(&cr_lock))
+			cr_yields++;
+	}
+	write_unlock(&cr_lock);
+}
+
+static void cr_reader(void *p)
+{
+	m2d_thread_work(2500);
+	read_lock(&cr_lock);
+	cr_reader_got = m2d_now();
+	m2d_thread_work(500);
+	read_unlock(&cr_lock);
+}
+
+/*
+ * A writer walking with cond_resched_rwlock_write() lets a reader that
+ * queued at 2500 in at its next check (3000), then waits for it to leave.
+ */
+static void test_engine_cond_resched_rwlock_write(void **state)
+{
+	struct m2d_sim *sim = new_sim(2, 1, 1);
+
+	rwlock_init(&cr_lock, "mmu_lock", M2D_RANK_MMU_LOCK);
+	cr_yields = 0;
+	cr_reader_got = 0;
+	assert_int_equal(m2d_sim_spawn(sim, 0, "zapper", cr_holder, NULL), 0);
+	assert_int_equal(m2d_sim_spawn(sim, 1, "vcpu", cr_reader, NULL), 0);
+	assert_int_equal(m2d_sim_run(sim), 0);
+	assert_int_equal(cr_yields, 1);
+	assert_int_equal(cr_reader_got, 3000);
+	assert_int_equal(m2d_sim_time(sim), 10500);
+	m2d_sim_destroy(&sim);
+}
+
+static struct m2d_spinlock try_lock;
+static bool try_early, try_late;
+
+static void try_holder(void *p)
+{
+	spin_lock(&try_lock);
+	m2d_thread_work(5000);
+	spin_unlock(&try_lock);
+}
+
+static void try_taker(void *p)
+{
+	m2d_thread_work(1000);
+	try_early = spin_trylock(&try_lock);
+	if (try_early)
+		spin_unlock(&try_lock);
+	m2d_thread_work(5000);
+	try_late = spin_trylock(&try_lock);
+	if (try_late)
+		spin_unlock(&try_lock);
+}
+
+/* spin_trylock() fails while the lock is held at the caller's virtual time. */
+static void test_engine_spin_trylock_virtual_time(void **state)
+{
+	struct m2d_sim *sim = new_sim(2, 1, 1);
+
+	spin_lock_init(&try_lock, "try", M2D_RANK_NONE);
+	assert_int_equal(m2d_sim_spawn(sim, 0, "holder", try_holder, NULL), 0);
+	assert_int_equal(m2d_sim_spawn(sim, 1, "taker", try_taker, NULL), 0);
+	assert_int_equal(m2d_sim_run(sim), 0);
+	assert_false(try_early);
+	assert_true(try_late);
+	m2d_sim_destroy(&sim);
+}
+
+/* flush_tlb_kernel_range(): INVLPG per page up to 33 pages, full flush above. */
+static void test_engine_flush_tlb_kernel_range(void **state)
+{
+	struct m2d_sim *sim = new_sim(8, 1, 1);
+	m2d_vtime_t t0;
+
+	set(sim, "ipi_send", 1);
+	set(sim, "tlb_flush_local_page", 10);
+	set(sim, "tlb_flush_local_all", 100);
+	m2d_engine_enter(sim);
+	flush_tlb_kernel_range(0x1000, 0x1000 + 33 * 4096);
+	/* 7 targets; the sender waits for 33 INVLPGs remotely, then does 33 locally */
+	assert_int_equal(m2d_now(), 7 + 330 + 330);
+	t0 = m2d_now();
+	flush_tlb_kernel_range(0x1000, 0x1000 + 34 * 4096);
+	assert_int_equal(m2d_now() - t0, 7 + 100 + 100);
+	m2d_engine_leave(sim);
+	assert_int_equal(m2d_sim_counter(sim, "tlb_flush_kernel_ranges"), 2);
+	assert_int_equal(m2d_sim_counter(sim, "ipis"), 14);
+	m2d_sim_destroy(&sim);
+}
+
+/* An IPI to a thread spinning on a lock: handled while it waits. */
+static struct m2d_spinlock spin_ipi_lock;
+static m2d_vtime_t spinner_got;
+
+static void spin_ipi_holder(void *p)
+{
+	spin_lock(&spin_ipi_lock);
+	m2d_thread_work(1000);
+	m2d_sched_point();
+	spin_unlock(&spin_ipi_lock);
+}
+
+static void spin_ipi_waiter(void *p)
+{
+	m2d_thread_work(100);
+	spin_lock(&spin_ipi_lock);
+	spinner_got = m2d_now();
+	spin_unlock(&spin_ipi_lock);
+}
+
+static void spin_ipi_sender(void *p)
+{
+	m2d_thread_work(500);
+	flush_tlb_all();
+}
+
+static void test_engine_ipi_to_spinning_waiter(void **state)
+{
+	struct m2d_sim *sim = new_sim(3, 1, 1);
+
+	set(sim, "ipi_receive", 300);
+	spin_lock_init(&spin_ipi_lock, "ipi_spin", M2D_RANK_NONE);
+	assert_int_equal(m2d_sim_spawn(sim, 0, "holder", spin_ipi_holder, NULL), 0);
+	assert_int_equal(m2d_sim_spawn(sim, 1, "waiter", spin_ipi_waiter, NULL), 0);
+	assert_int_equal(m2d_sim_spawn(sim, 2, "sender", spin_ipi_sender, NULL), 0);
+	assert_int_equal(m2d_sim_run(sim), 0);
+	/* holder: 1000 + 300 (interrupted); waiter: handler [500, 800) ends before the grant */
+	assert_int_equal(spinner_got, 1300);
+	assert_true(m2d_sim_breakdown_ns(sim, 1, "ipi_receive") == 300);
+	assert_true(m2d_sim_breakdown_ns(sim, 1, "wait:ipi_spin") == 900);
+	m2d_sim_destroy(&sim);
+}
+
 /* ---- determinism -------------------------------------------------------------------------- */
 
 static struct m2d_sim_lock *det_locks[3];
@@ -829,6 +1063,30 @@ static void test_engine_json_deterministic(void **state)
 	int fd = mkstemp(path);
 
 	assert_string_equal(ja, jb);
+	{
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+		double sum = 0;
+
+		assert_int_equal(m2d_sim_emit_json_threads(a, f), 0);
+		fclose(f);
+		assert_non_null(strstr(buf, "\"threads\": [\n    {\"id\": 0, \"name\": \"w\", \"cpu\": 0, "));
+		/* per-thread breakdowns add up to each thread's clock */
+		for (int id = 0; id < m2d_sim_thread_count(a); id++) {
+			const struct m2d_thread *t = a->all;
+
+			while (t->id != id)
+				t = t->next_all;
+			sum = 0;
+			for (int k = 0; k < M2D_COST_NR; k++)
+				sum += (double)t->breakdown[k];
+			for (unsigned k = 0; k < t->nr_cat_ns; k++)
+				sum += t->cat_ns[k];
+			assert_true(fabs(sum - (double)t->hot.clock) < 1.0);
+		}
+		free(buf);
+	}
 	assert_non_null(strstr(ja, "\"wait:a\": "));
 	assert_non_null(strstr(ja, "\"a\": {\"acquisitions\": "));
 	assert_non_null(strstr(ja, "\"context_switches\": "));
@@ -850,6 +1108,9 @@ int main(void)
 		cmocka_unit_test(test_engine_spinlock_single_thread_no_wait),
 		cmocka_unit_test(test_engine_spinlock_release_in_future),
 		cmocka_unit_test(test_engine_rwlock_readers_parallel),
+		cmocka_unit_test(test_engine_rwlock_reader_line_bounce),
+		cmocka_unit_test(test_engine_rwlock_single_reader_line_local),
+		cmocka_unit_test(test_engine_cacheline_rmw_remote),
 		cmocka_unit_test(test_engine_rwlock_writer_not_starved),
 		cmocka_unit_test(test_engine_mutex_wakeup_latency),
 		cmocka_unit_test(test_engine_rwsem_writer_after_readers),
@@ -859,6 +1120,10 @@ int main(void)
 		cmocka_unit_test(test_engine_rcu_callback_after_readers),
 		cmocka_unit_test(test_engine_rcu_barrier_waits_all),
 		cmocka_unit_test(test_engine_ipi_flush_tlb_all),
+		cmocka_unit_test(test_engine_cond_resched_rwlock_write),
+		cmocka_unit_test(test_engine_spin_trylock_virtual_time),
+		cmocka_unit_test(test_engine_flush_tlb_kernel_range),
+		cmocka_unit_test(test_engine_ipi_to_spinning_waiter),
 		cmocka_unit_test(test_engine_determinism),
 		cmocka_unit_test(test_engine_random_mutual_exclusion),
 		cmocka_unit_test(test_engine_outside_mode),

@@ -115,6 +115,14 @@ static const struct m2d_kvm_host_ops fake_ops = {
 	.gmem_get_pfn = fake_gmem_get_pfn,
 };
 
+/* The seed of the randomized tests: M2D_TEST_SEED, or @dflt; printed. */
+static uint64_t test_seed(uint64_t dflt)
+{
+	const char *s = getenv("M2D_TEST_SEED");
+
+	return s && *s ? strtoull(s, NULL, 0) : dflt;
+}
+
 /* ---- fixtures ----------------------------------------------------------------- */
 
 struct env {
@@ -894,9 +902,9 @@ static void check_dirty_log(enum m2d_kvm_mmu mmu, enum m2d_kvm_vendor vendor, bo
 
 static void test_kvm_dirty_log_reference(void **state)
 {
-	uint64_t seed = 42;
+	uint64_t seed = test_seed(42);
 
-	printf("dirty log seed %llu\n", (unsigned long long)seed);
+	printf("dirty log seed %llu (M2D_TEST_SEED)\n", (unsigned long long)seed);
 	check_dirty_log(M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_INTEL, false, seed);     /* PML */
 	check_dirty_log(M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_AMD, false, seed + 1);   /* wrprot */
 	check_dirty_log(M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_AMD, true, seed + 2);    /* CLEAR */
@@ -1006,10 +1014,11 @@ static void test_kvm_random_model(void **state)
 				      .userspace_addr = hva };
 
 	for (int mmu = 0; mmu < M2D_KVM_MMU_NR; mmu++) {
-		uint64_t rng = 20261121 + (uint64_t)mmu;
+		uint64_t rng = test_seed(20261121) + (uint64_t)mmu;
 
 		seed = rng;
-		printf("random model seed %llu mmu %d\n", (unsigned long long)rng, mmu);
+		printf("random model seed %llu mmu %d (M2D_TEST_SEED = seed - mmu)\n",
+		       (unsigned long long)rng, mmu);
 		env_init(&e, (enum m2d_kvm_mmu)mmu, M2D_KVM_VENDOR_INTEL);
 		e.mm = (struct fake_mm){ .base = hva, .size = size, .pfn_base = 0x80000,
 					 .writable = true, .level = 2 };

@@ -23,6 +23,8 @@
 #include <mmu2d/kvm.h>
 #include <mmu2d/sim.h>
 
+#include "core/engine.h"
+
 #define K4 (1ull << 12)
 #define M2 (1ull << 21)
 #define HVA (1ull << 40)
@@ -279,12 +281,61 @@ static void test_kvm_threads_parallel_populate(void **state)
 	}
 }
 
+/* ---- remote TLB flush IPIs ------------------------------------------------------------- */
+
+struct zap_arg {
+	struct m2d_vm *vm;
+	uint64_t hva;
+};
+
+static void zap_thread(void *p)
+{
+	struct zap_arg *a = p;
+
+	m2d_thread_work(50000);
+	m2d_vm_mmu_notifier_invalidate_range_start(a->vm, a->hva, a->hva + M2, true);
+	m2d_vm_mmu_notifier_invalidate_range_end(a->vm, a->hva, a->hva + M2);
+}
+
+/*
+ * kvm_flush_remote_tlbs after a zap IPIs the vCPUs in guest mode (here one
+ * vCPU rewriting present memory elsewhere); the others only get the
+ * request.
+ */
+static void test_kvm_threads_flush_ipis_guest_mode(void **state)
+{
+	struct tenv e;
+	struct pop_arg pa[2];
+	struct zap_arg za;
+
+	tenv_init(&e, M2D_KVM_MMU_TDP, 2);
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_GUEST_ACCESS", 100), 0);
+	/* Populate both halves first (one thread each, sequentially). */
+	pa[0] = (struct pop_arg){ .vcpu = e.vcpu[0], .gpa = 0, .pages = M2 / K4 };
+	pa[1] = (struct pop_arg){ .vcpu = e.vcpu[1], .gpa = 4 * M2, .pages = 4 * M2 / K4 };
+	assert_int_equal(m2d_sim_spawn(e.sim, 0, "vcpu0", pop_thread, &pa[0]), 0);
+	assert_int_equal(m2d_sim_spawn(e.sim, 1, "vcpu1", pop_thread, &pa[1]), 0);
+	assert_int_equal(m2d_sim_run(e.sim), 0);
+	assert_int_equal(m2d_sim_counter(e.sim, "ipis"), 0);
+
+	/* vCPU 1 rewrites its 8 MiB (~200 us in guest mode); the zap hits vCPU 0's. */
+	za = (struct zap_arg){ .vm = e.vm, .hva = HVA };
+	assert_int_equal(m2d_sim_spawn(e.sim, 1, "vcpu1", pop_thread, &pa[1]), 0);
+	assert_int_equal(m2d_sim_spawn(e.sim, 3, "mprotect", zap_thread, &za), 0);
+	assert_int_equal(m2d_sim_run(e.sim), 0);
+	assert_int_equal(m2d_sim_counter(e.sim, "spte_zaps"), M2 / K4);
+	assert_int_equal(m2d_sim_counter(e.sim, "remote_tlb_flushes"), 1);
+	assert_int_equal(m2d_sim_counter(e.sim, "ipis"), 1);
+	tenv_fini(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kvm_threads_refault_loop_x86),
 		cmocka_unit_test(test_kvm_threads_refault_loop_arm64),
 		cmocka_unit_test(test_kvm_threads_parallel_populate),
+		cmocka_unit_test(test_kvm_threads_flush_ipis_guest_mode),
 	};
 
 	if (!have_engine()) {

@@ -98,6 +98,9 @@ struct fx {
 	struct recorder *rec;
 };
 
+/* Cost profile of the next fx_init (NULL: all costs zero). */
+static const char *fx_profile;
+
 static void fx_init(struct fx *f, uint64_t mem, const struct m2d_mm_config *cfg)
 {
 	struct m2d_sim_config sc;
@@ -106,6 +109,7 @@ static void fx_init(struct fx *f, uint64_t mem, const struct m2d_mm_config *cfg)
 
 	m2d_sim_config_default(&sc);
 	sc.cpus = 4;
+	sc.profile = fx_profile;
 	assert_int_equal(m2d_sim_create(&f->sim, &sc), 0);
 	m2d_host_config_default(&hc);
 	hc.mem_bytes = mem;
@@ -643,6 +647,56 @@ static void test_mm_thp_fault_and_split(void **state)
 	fx_fini(&f);
 }
 
+/* Anonymous MADV_COLLAPSE (khugepaged): a partly populated PTE-mapped 2M region becomes one THP. */
+static void test_mm_thp_collapse_anon(void **state)
+{
+	struct m2d_mm_config cfg;
+	struct fx f = { 0 };
+	struct m2d_mm_xlate x;
+	struct m2d_mm_stats s0, s1;
+	uint64_t anon, free0;
+
+	m2d_mm_config_default(&cfg);
+	cfg.thp = M2D_MM_THP_NEVER; /* MADV_COLLAPSE ignores the sysfs setting */
+	fx_init(&f, 4 * GiB, &cfg);
+	assert_int_equal(m2d_mm_mmap(f.mm, 0, 4 * MiB, M2D_PROT_READ | M2D_PROT_WRITE,
+				     M2D_MAP_PRIVATE | M2D_MAP_ANONYMOUS, NULL, 0, &anon), 0);
+	assert_int_equal(anon & (2 * MiB - 1), 0);
+	for (uint64_t i = 0; i < 300; i++)
+		assert_int_equal(m2d_mm_fault(f.mm, anon + i * 4096, i & 1), 0);
+	m2d_mm_xlate(f.mm, anon, &x);
+	assert_int_equal(x.level, M2D_LEVEL_4K);
+	free0 = m2d_physmem_free_pages(f.host, -1);
+	s0 = stats(&f);
+	rec_reset(f.rec);
+	assert_int_equal(m2d_mm_madvise(f.mm, anon, 4 * MiB, M2D_MADV_COLLAPSE), 0);
+	s1 = stats(&f);
+	/* one CLEAR pair for the populated region; the empty second region is skipped */
+	assert_int_equal(f.rec->nr_start, 1);
+	assert_int_equal(f.rec->r[0].event, M2D_MMU_NOTIFY_CLEAR);
+	assert_int_equal(f.rec->r[0].start, anon);
+	assert_int_equal(f.rec->r[0].end, anon + 2 * MiB);
+	assert_int_equal(s1.collapses - s0.collapses, 1);
+	assert_int_equal(s1.ptes_zapped - s0.ptes_zapped, 300);
+	assert_int_equal(s1.tables_freed - s0.tables_freed, 1);
+	/* 300 order-0 _mapcount decrements, then the entire mapping (+2) */
+	assert_int_equal(s1.mapcount_counters - s0.mapcount_counters, 300);
+	assert_int_equal(s1.mapcount_atomics - s0.mapcount_atomics, 302);
+	assert_int_equal(s1.rss_anon, 2 * MiB);
+	assert_int_equal(m2d_physmem_free_pages(f.host, -1), free0 + 300 - 512);
+	m2d_mm_xlate(f.mm, anon + 12345, &x);
+	assert_true(x.present);
+	assert_int_equal(x.level, M2D_LEVEL_2M);
+	assert_true(x.writable);
+	/* VM_NOHUGEPAGE VMAs are not eligible */
+	assert_int_equal(m2d_mm_madvise(f.mm, anon + 2 * MiB, 2 * MiB, M2D_MADV_NOHUGEPAGE), 0);
+	assert_int_equal(m2d_mm_fault(f.mm, anon + 2 * MiB, true), 0);
+	assert_int_equal(m2d_mm_madvise(f.mm, anon + 2 * MiB, 2 * MiB, M2D_MADV_COLLAPSE), -EINVAL);
+	assert_int_equal(m2d_mm_munmap(f.mm, anon, 4 * MiB), 0);
+	assert_int_equal(m2d_physmem_free_pages(f.host, -1), free0 + 300);
+	fx_fini(&f);
+}
+
 static void test_mm_pfnmap_huge(void **state)
 {
 	struct fx f = { 0 };
@@ -870,7 +924,7 @@ static void test_mm_bad_input(void **state)
 	/* MADV_SPLIT only on shared HugeTLB */
 	assert_int_equal(m2d_mm_mmap(f.mm, 0, 4096, M2D_PROT_READ, M2D_MAP_SHARED, file, 0, &a), 0);
 	assert_int_equal(m2d_mm_madvise(f.mm, a, 4096, M2D_MADV_SPLIT), -EINVAL);
-	assert_int_equal(m2d_mm_madvise(f.mm, a, 4096, M2D_MADV_COLLAPSE), -EINVAL);
+	assert_int_equal(m2d_mm_madvise(f.mm, a, 4096, M2D_MADV_COLLAPSE), -EINVAL); /* shmem */
 	assert_int_equal(m2d_mmu_notifier_register(&f.rec->mn, f.mm), -EINVAL); /* twice */
 	m2d_file_put(&file);
 	fx_fini(&f);
@@ -1256,11 +1310,49 @@ static void test_mm_random_model(void **state)
 #define MT_THREADS 4
 #define MT_OPS 600
 
+#define MT_SHARED_PAGES 2048ull /* 8 MiB shared by every thread */
+
 struct mt_arg {
 	struct rwin *w;
 	uint64_t rss;
 	unsigned done;
+	unsigned id;
+	uint64_t shared;          /* address of the shared mapping */
+	uint64_t shared_faults;   /* successful accesses to it */
 };
+
+/*
+ * Besides its own window, every thread accesses random pages of one shared
+ * memfd mapping (concurrent faults on the same PTE tables, racing table
+ * allocation); thread 0 also write-protects, unprotects and DONTNEEDs
+ * parts of it.  Accesses must succeed or fail with -EFAULT (a write while
+ * read-only), nothing else.
+ */
+static void mt_shared_op(struct mt_arg *a)
+{
+	struct m2d_mm *mm = a->w->f->mm;
+	uint64_t p = rnd(&a->w->rng) % MT_SHARED_PAGES;
+	bool write = rnd(&a->w->rng) & 1;
+	int ret = m2d_mm_fault(mm, a->shared + p * 4096, write);
+
+	assert_true(ret == 0 || (ret == -EFAULT && write));
+	a->shared_faults += ret == 0;
+	if (a->id == 0 && rnd(&a->w->rng) % 8 == 0) {
+		uint64_t first = rnd(&a->w->rng) % MT_SHARED_PAGES;
+		uint64_t n = 1 + rnd(&a->w->rng) % (MT_SHARED_PAGES - first);
+		unsigned what = rnd(&a->w->rng) % 3;
+
+		if (what == 0)
+			ret = m2d_mm_mprotect(mm, a->shared + first * 4096, n * 4096, M2D_PROT_READ);
+		else if (what == 1)
+			ret = m2d_mm_mprotect(mm, a->shared + first * 4096, n * 4096,
+					      M2D_PROT_READ | M2D_PROT_WRITE);
+		else
+			ret = m2d_mm_madvise(mm, a->shared + first * 4096, n * 4096,
+					     M2D_MADV_DONTNEED);
+		assert_int_equal(ret, 0);
+	}
+}
 
 static void mt_thread(void *arg)
 {
@@ -1270,6 +1362,7 @@ static void mt_thread(void *arg)
 		memcpy(a->w->old, a->w->m, sizeof(a->w->m));
 		rwin_apply(a->w, op);
 		a->rss = rwin_check(a->w, op);
+		mt_shared_op(a);
 		a->done++;
 		m2d_sched_point();
 	}
@@ -1280,16 +1373,25 @@ static void test_mm_random_threads(void **state)
 	struct m2d_mm_config cfg;
 	struct fx f = { 0 };
 	struct mt_arg args[MT_THREADS];
-	uint64_t seed = test_seed(), rss = 0;
+	struct m2d_file *shared_file;
+	uint64_t seed = test_seed(), rss = 0, shared, shared_faults = 0;
 
 	printf("test_mm_random_threads: seed %llu (M2D_TEST_SEED)\n", (unsigned long long)seed);
 	m2d_mm_config_default(&cfg);
 	cfg.thp = M2D_MM_THP_MADVISE;
+	/* real costs, so that clocks advance and the threads interleave */
+	fx_profile = M2D_SOURCE_PROFILE_DIR "/x86.profile";
 	fx_init(&f, 4 * GiB, &cfg);
+	fx_profile = NULL;
 	for (unsigned t = 0; t < MT_THREADS; t++) {
 		args[t] = (struct mt_arg){ .w = calloc(1, sizeof(struct rwin)) };
 		/* windows 64 MiB apart: distinct PTE tables, shared PMD/PUD tables */
 		rwin_init(args[t].w, &f, WIN_BASE + t * 64 * MiB, seed * 1000 + t);
+	}
+	shared = map_memfd(&f, MT_SHARED_PAGES * 4096, M2D_FILE_SHMEM, &shared_file);
+	for (unsigned t = 0; t < MT_THREADS; t++) {
+		args[t].id = t;
+		args[t].shared = shared;
 	}
 	m2d_engine_leave(f.sim);
 	for (unsigned t = 0; t < MT_THREADS; t++)
@@ -1299,13 +1401,38 @@ static void test_mm_random_threads(void **state)
 	for (unsigned t = 0; t < MT_THREADS; t++) {
 		assert_int_equal(args[t].done, MT_OPS);
 		rss += args[t].rss;
+		shared_faults += args[t].shared_faults;
+	}
+	/* the shared mapping: every present page maps its page-cache frame */
+	assert_true(shared_faults > MT_OPS);
+	for (uint64_t p = 0; p < MT_SHARED_PAGES; p++) {
+		struct m2d_mm_xlate x;
+
+		m2d_mm_xlate(f.mm, shared + p * 4096, &x);
+		if (!x.present)
+			continue;
+		rss += 4096;
+		assert_non_null(file_lookup(shared_file, p));
+		assert_int_equal(m2d_pfn_as_u64(x.pfn), folio_pfn(file_lookup(shared_file, p)));
 	}
 	assert_int_equal(stats(&f).rss_anon + stats(&f).rss_file, rss);
 	assert_int_equal(f.rec->nr_start, f.rec->nr_end);
+	{
+		struct m2d_lock_stats ls = { 0 };
+
+		m2d_sim_lock_stats(f.sim, "mmap_lock", &ls);
+		/* interleaving evidence (0 with the sequential engine stub) */
+		printf("test_mm_random_threads: %llu context switches, mmap_lock %llu "
+		       "acquisitions, %llu contended\n",
+		       (unsigned long long)m2d_sim_counter(f.sim, "context_switches"),
+		       (unsigned long long)ls.acquisitions, (unsigned long long)ls.contended);
+	}
 	for (unsigned t = 0; t < MT_THREADS; t++) {
 		rwin_fini(args[t].w);
 		free(args[t].w);
 	}
+	assert_int_equal(m2d_mm_munmap(f.mm, shared, MT_SHARED_PAGES * 4096), 0);
+	m2d_file_put(&shared_file);
 	assert_int_equal(stats(&f).rss_anon + stats(&f).rss_file, 0);
 	fx_fini(&f);
 }
@@ -1326,6 +1453,7 @@ int main(void)
 		cmocka_unit_test(test_mm_protnone),
 		cmocka_unit_test(test_mm_dontneed_unmaps_and_notifies),
 		cmocka_unit_test(test_mm_thp_fault_and_split),
+		cmocka_unit_test(test_mm_thp_collapse_anon),
 		cmocka_unit_test(test_mm_pfnmap_huge),
 		cmocka_unit_test(test_mm_munmap_frees_tables),
 		cmocka_unit_test(test_mm_kvm_host_ops),

@@ -50,8 +50,9 @@ static void test_profile_shipped_profiles_complete(void **state)
 			struct m2d_param_info info;
 
 			assert_int_equal(m2d_sim_param_info(sim, k, &info), 0);
+			/* the parser refuses lines without a source comment */
 			assert_non_null(info.source);
-			assert_true(strstr(info.source, "fitted") || strchr(info.source, '-'));
+			assert_true(info.source[0] != '\0');
 		}
 		m2d_sim_destroy(&sim);
 	}

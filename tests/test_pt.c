@@ -188,6 +188,67 @@ static void test_pt_encode_arm64(void **state)
 			 0x00000000123453ffull);
 }
 
+/* change_prot touches only the permissions that change. */
+static void test_pt_encode_change_prot_exact(void **state)
+{
+	uint64_t and_mask, or_mask, rng = 12345;
+
+	static const struct {
+		enum m2d_pt_format fmt;
+		int level;
+		uint64_t pte;
+		unsigned set, clear;
+		uint64_t expect;
+	} cases[] = {
+		/* x86 4K with PWT only (PAT index 1, WC in the kernel's PAT):
+		 * 0x12345000 | P|RW|PWT = 0xb; clearing W keeps PWT: 0x9. */
+		{ M2D_PT_X86_64, 1, 0x000000001234500bull, 0, M2D_PROT_W, 0x0000000012345009ull },
+		/* ... and clearing WB on it changes nothing (already not WB) */
+		{ M2D_PT_X86_64, 1, 0x000000001234500bull, 0, M2D_PROT_WB, 0x000000001234500bull },
+		/* setting WB clears PWT/PCD/PAT: 0x1b (P|RW|PWT|PCD) -> 0x3 */
+		{ M2D_PT_X86_64, 1, 0x000000001234501bull, M2D_PROT_WB, 0, 0x0000000012345003ull },
+		/* 2M: PAT is bit 12: P|RW|PS|PAT(0x1000) = 0x1083 -> WB: 0x83 */
+		{ M2D_PT_X86_64, 2, 0x0000000012201083ull, M2D_PROT_WB, 0, 0x0000000012200083ull },
+		/* EPT: drop WB: memtype 6 and IPAT cleared: 0x77 -> 0x07 */
+		{ M2D_PT_EPT, 1, 0x0000000012345077ull, 0, M2D_PROT_WB, 0x0000000012345007ull },
+		/* arm64: XN = 0b01 (bit 53) stays when clearing X ... */
+		{ M2D_PT_ARM64_S2, 1, 0x00200000123457ffull, 0, M2D_PROT_X, 0x00200000123457ffull },
+		/* ... setting X clears both XN bits */
+		{ M2D_PT_ARM64_S2, 1, 0x00600000123457ffull, M2D_PROT_X, 0, 0x00000000123457ffull },
+		/* arm64 WB -> device: MemAttr 0xf -> 0x1: 0x7ff -> 0x7c7 */
+		{ M2D_PT_ARM64_S2, 1, 0x00000000123457ffull, 0, M2D_PROT_WB, 0x00000000123457c7ull },
+	};
+
+	for (unsigned i = 0; i < M2D_ARRAY_SIZE(cases); i++)
+		assert_int_equal(m2d_pte_change_prot(cases[i].fmt, cases[i].pte, cases[i].level,
+						     cases[i].set, cases[i].clear),
+				 cases[i].expect);
+
+	/* The range operations' precomputed masks equal change_prot. */
+	for (int n = 0; n < 200000; n++) {
+		enum m2d_pt_format f;
+		int level;
+		unsigned prot, set, clear;
+		uint64_t pte, r;
+
+		rng += 0x9e3779b97f4a7c15ull;
+		r = (rng ^ (rng >> 31)) * 0xbf58476d1ce4e5b9ull;
+		r ^= r >> 29;
+		f = (enum m2d_pt_format)(r % 3);
+		level = 1 + (int)((r >> 2) % 3);
+		prot = (unsigned)(r >> 8) & 0x7ff;
+		set = (unsigned)(r >> 20) & 0x7ff;
+		clear = (unsigned)(r >> 32) & 0x7ff;
+		pte = m2d_pte_make_leaf(f, level, (r >> 44) << 9, prot);
+		if (!m2d_pte_is_leaf(f, pte, level))
+			continue;
+		if (!pt_prot_masks(f, set, clear, &and_mask, &or_mask))
+			continue;
+		assert_int_equal((pte & and_mask) | or_mask,
+				 m2d_pte_change_prot(f, pte, level, set, clear));
+	}
+}
+
 /* Split preserves attributes bit-exactly, moving x86 PAT from bit 12 to bit 7;
  * collapse moves it back. */
 static void test_pt_encode_split_relevel(void **state)
@@ -247,6 +308,78 @@ static void test_pt_encode_split_relevel(void **state)
 	m2d_pt_destroy(&pt);
 }
 
+
+/* decode(encode(prot)) is prot, minus the bits a format lacks. */
+static void test_pt_encode_roundtrip(void **state)
+{
+	static const unsigned lacks[M2D_PT_FORMAT_NR] = {
+		[M2D_PT_X86_64] = 0,
+		[M2D_PT_EPT] = M2D_PROT_U | M2D_PROT_G,
+		[M2D_PT_ARM64_S2] = M2D_PROT_U | M2D_PROT_G | M2D_PROT_D,
+	};
+
+	for (int f = 0; f < M2D_PT_FORMAT_NR; f++) {
+		for (int level = 1; level <= 3; level++) {
+			for (unsigned p = 0; p < 0x800; p++) {
+				uint64_t pte = m2d_pte_make_leaf(f, level, 0x40000, p);
+				unsigned want = p & ~lacks[f];
+
+				if (f == M2D_PT_X86_64)
+					want |= M2D_PROT_R; /* present => readable */
+				if (f == M2D_PT_EPT && !(p & M2D_PROT_RWX)) {
+					assert_false(m2d_pte_is_present(f, pte));
+					continue;
+				}
+				assert_true(m2d_pte_is_leaf(f, pte, level));
+				assert_int_equal(m2d_pte_pfn(f, pte, level), 0x40000);
+				assert_int_equal(m2d_pte_prot(f, pte, level), want);
+			}
+		}
+	}
+}
+
+/* Running out of memory: -ENOMEM, consistent state, nothing leaked. */
+static void test_pt_enomem(void **state)
+{
+	struct m2d_pt *pt = new_pt(M2D_PT_X86_64, 4);
+	struct m2d_pt_stats st;
+	struct m2d_pt_walk w;
+
+	/* Fill the first 64-page chunk exactly: root + L3 table (the 1G leaf at
+	 * 0) + the L2 table of [1G, 2G) + 60 L1 tables = 63 table pages. */
+	assert_int_equal(m2d_pt_map_range(pt, 0, G, 0, 3, RWX_WB), 0);
+	for (int i = 0; i < 60; i++)
+		assert_int_equal(m2d_pt_map_range(pt, G + i * M2, K4, i, 1, RWX_WB), 0);
+	m2d_pt_stats_get(pt, &st);
+	assert_int_equal(st.table_bytes, 63 * 4096);
+
+	/* map needing two new tables fails */
+	m2d_alloc_fail_after(1);
+	assert_int_equal(m2d_pt_map_range(pt, G + 100 * M2, K4, 7, 1, RWX_WB), -ENOMEM);
+	m2d_pt_walk(pt, G + 100 * M2, &w);
+	assert_false(w.present);
+	/* split fails, the leaf stays */
+	m2d_alloc_fail_after(1);
+	assert_int_equal(m2d_pt_split(pt, 0, 3), -ENOMEM);
+	m2d_pt_walk(pt, 5 * K4, &w);
+	assert_true(w.present);
+	assert_int_equal(w.level, 3);
+	/* unmap of 4K of the 1G leaf cannot split: the whole leaf goes */
+	m2d_alloc_fail_after(1);
+	assert_int_equal(m2d_pt_unmap_range(pt, 0, K4), 1);
+	m2d_alloc_fail_after(0);
+	m2d_pt_walk(pt, 5 * M2, &w);
+	assert_false(w.present);
+	m2d_pt_stats_get(pt, &st);
+	assert_int_equal(st.leaves[3], 0);
+	assert_int_equal(st.leaves[1], 60);
+	assert_int_equal(st.table_bytes, 63 * 4096);
+	/* and it works again afterwards */
+	assert_int_equal(m2d_pt_map_range(pt, G + 100 * M2, K4, 7, 1, RWX_WB), 0);
+	m2d_pt_walk(pt, G + 100 * M2, &w);
+	assert_int_equal(w.pfn, 7);
+	m2d_pt_destroy(&pt);
+}
 
 /* ---- shape counts ---------------------------------------------------------- */
 
@@ -797,7 +930,10 @@ int main(void)
 		cmocka_unit_test(test_pt_encode_x86),
 		cmocka_unit_test(test_pt_encode_ept),
 		cmocka_unit_test(test_pt_encode_arm64),
+		cmocka_unit_test(test_pt_encode_change_prot_exact),
 		cmocka_unit_test(test_pt_encode_split_relevel),
+		cmocka_unit_test(test_pt_encode_roundtrip),
+		cmocka_unit_test(test_pt_enomem),
 		cmocka_unit_test(test_pt_create_invalid),
 		cmocka_unit_test(test_pt_map_walk_unmap),
 		cmocka_unit_test(test_pt_shape_128g_4k),

@@ -26,6 +26,18 @@
  * freeing of unlinked table pages through RCU (call_rcu in virtual time
  * when running inside a simulation, immediately otherwise).
  *
+ * The change hook's event stream describes the tree exactly: when a present
+ * non-leaf entry is replaced, the hook sees that change and then every
+ * present entry of the removed subtree going to 0 (pre-order, KVM's
+ * handle_removed_pt); when a table is linked, it sees the link and then
+ * every present entry already in the new table coming from 0 (a split shows
+ * as 1 + 512 events).  Stores into a table that is not linked yet are not
+ * reported or counted until it is linked.
+ *
+ * The module charges no virtual time and counts no events: the mechanism
+ * models that use it (KVM, CPA, host mm) charge their own costs.  It works
+ * outside a simulation too.  docs/pt.md has the formats and layout.
+ *
  * Concurrency: the high-level range operations are "exclusive" (the caller
  * holds whatever lock makes it the only writer).  The iterator offers both
  * exclusive setters and compare-and-exchange setters for shared-lock
@@ -65,7 +77,9 @@ enum m2d_prot {
 	M2D_PROT_D = 1u << 5,      /* dirty (x86 D, EPT D bit 9, S2 DBM-less: n/a) */
 	M2D_PROT_G = 1u << 6,      /* global (x86 only) */
 	M2D_PROT_WB = 1u << 7,     /* write-back memory type (EPT memtype 6 + IPAT;
-	                              S2 MemAttr normal WB); x86: PAT index 0 */
+	                              S2 MemAttr normal WB); x86: PAT index 0.
+	                              Without it: x86 PCD|PWT (UC), EPT memtype 0,
+	                              S2 MemAttr 0x1 (Device-nGnRE) */
 	M2D_PROT_SW0 = 1u << 8,    /* software bit 0 (x86 bit 9 / EPT bit 52 / S2 bit 55) */
 	M2D_PROT_SW1 = 1u << 9,    /* software bit 1 (x86 bit 10 / EPT bit 53 / S2 bit 56) */
 	M2D_PROT_SW2 = 1u << 10,   /* software bit 2 (x86 bit 11 / EPT bit 54 / S2 bit 57) */
@@ -78,7 +92,11 @@ enum m2d_prot {
 /* A leaf entry mapping @pfn at @level (1, 2 or 3) with @prot. */
 M2D_API uint64_t m2d_pte_make_leaf(enum m2d_pt_format fmt, int level, uint64_t pfn,
 				   unsigned prot);
-/* A non-leaf entry pointing at table page @table (full permissions). */
+/* A non-leaf entry pointing at table page @table (full permissions):
+ * x86 P|RW|US|A|D (_PAGE_TABLE, 0x67), EPT R|W|X (7), S2 valid|table (3).
+ * 0 if @table is not 4 KiB aligned or does not fit the address field.
+ * The address is a host pointer: non-leaf entry values differ from run to
+ * run, so never print, hash or order anything that affects results by them. */
 M2D_API uint64_t m2d_pte_make_table(enum m2d_pt_format fmt, const uint64_t *table);
 M2D_API bool m2d_pte_is_present(enum m2d_pt_format fmt, uint64_t pte);
 /* Present and a leaf at @level (level 1 entries are always leaves). */
@@ -108,7 +126,7 @@ typedef void (*m2d_pt_changed_fn)(void *priv, uint64_t addr, uint64_t old_pte,
 
 struct m2d_pt_config {
 	enum m2d_pt_format format; /* default M2D_PT_X86_64 */
-	int levels;                /* 4 or 5 (x86-64); 4 (EPT, ARM64_S2); default 4 */
+	int levels;                /* 4 or 5 (x86-64, EPT); 4 (ARM64_S2); default 4 */
 	m2d_pt_changed_fn changed; /* optional change hook; default NULL */
 	void *changed_priv;        /* argument of @changed */
 	uint8_t reserved[32];
@@ -117,7 +135,8 @@ struct m2d_pt_config {
 M2D_API void m2d_pt_config_default(struct m2d_pt_config *cfg);
 /* Create an empty table (root page allocated). Return: 0, -ENOMEM, -EINVAL. */
 M2D_API int m2d_pt_create(struct m2d_pt **out, const struct m2d_pt_config *cfg);
-/* Free every table page (immediately). Sets *@pt to NULL. NULL-safe. */
+/* Free every table page (immediately; inside a simulation, pending RCU
+ * frees are waited for with rcu_barrier first). Sets *@pt to NULL. NULL-safe. */
 M2D_API void m2d_pt_destroy(struct m2d_pt **pt);
 
 M2D_API enum m2d_pt_format m2d_pt_format(const struct m2d_pt *pt);
@@ -159,7 +178,9 @@ M2D_API int m2d_pt_map_range(struct m2d_pt *pt, uint64_t addr, uint64_t len, uin
 /*
  * m2d_pt_unmap_range() - clear every present leaf that lies in
  * [@addr, @addr + @len) (huge leaves straddling the edges are split first).
- * Table pages are kept, as KVM's leaf zap does.
+ * Table pages are kept, as KVM's leaf zap does.  The range is widened to
+ * 4 KiB boundaries and clipped to the table.  If a split fails for lack of
+ * memory the straddling huge leaf is cleared whole (as KVM's zap does).
  * Return: number of leaf entries cleared.
  */
 M2D_API uint64_t m2d_pt_unmap_range(struct m2d_pt *pt, uint64_t addr, uint64_t len);
@@ -178,11 +199,14 @@ M2D_API int m2d_pt_split(struct m2d_pt *pt, uint64_t addr, int level);
  * Return: 0, -ENOENT (no table there), -EINVAL (not collapsible).
  */
 M2D_API int m2d_pt_collapse(struct m2d_pt *pt, uint64_t addr, int level);
-/* Add @set / remove @clear prot bits on every present leaf in the range.
+/* Add @set / remove @clear prot bits on every present leaf in the range
+ * (huge leaves straddling the edges are split first, as mprotect does).
  * Return: number of leaves whose value changed. */
 M2D_API uint64_t m2d_pt_protect_range(struct m2d_pt *pt, uint64_t addr, uint64_t len,
 				      unsigned set, unsigned clear);
-/* Clear the accessed (or dirty) bit of every leaf in the range.
+/* Clear the accessed (or dirty) bit of every leaf in the range; a huge leaf
+ * overlapping the range is handled whole (kvm_age_gfn).  arm64 stage-2 has
+ * no dirty bit here: test_clear_dirty returns 0.
  * Return: number of leaves that had it set. */
 M2D_API uint64_t m2d_pt_test_clear_young(struct m2d_pt *pt, uint64_t addr, uint64_t len);
 M2D_API uint64_t m2d_pt_test_clear_dirty(struct m2d_pt *pt, uint64_t addr, uint64_t len);
@@ -196,8 +220,10 @@ M2D_API uint64_t m2d_pt_test_clear_dirty(struct m2d_pt *pt, uint64_t addr, uint6
 M2D_API void m2d_pt_set_pte(struct m2d_pt *pt, uint64_t *ptep, uint64_t addr, int level,
 			    uint64_t new_pte);
 
-/* Allocate a zeroed table page for entries at @level (for callers that build
- * a subtree before linking it, like KVM's split). NULL on -ENOMEM. */
+/* Allocate a zeroed table page for entries at @level (1 .. root level - 1)
+ * for callers that build a subtree before linking it, like KVM's split.
+ * Entries written into it (plain stores or m2d_pt_set_pte) are accounted
+ * and reported when it is linked. NULL on -ENOMEM or a bad @level. */
 M2D_API uint64_t *m2d_pt_alloc_table(struct m2d_pt *pt, int level);
 /* Free a table page that was never linked (immediately). */
 M2D_API void m2d_pt_free_table(struct m2d_pt *pt, uint64_t *table);
@@ -211,7 +237,8 @@ M2D_API void m2d_pt_free_table(struct m2d_pt *pt, uint64_t *table);
  * resumes from the root at the next address not yet finished.
  */
 struct m2d_pt_iter {
-	uint64_t *pt_path[M2D_PT_MAX_LEVELS + 1]; /* table page at each level on the path */
+	uint64_t *pt_path[M2D_PT_MAX_LEVELS + 1]; /* table page at each level on the path,
+	                                             indexed by level (1..root_level) */
 	uint64_t next_last_level_addr; /* where a restart resumes */
 	uint64_t yielded_addr;         /* next_last_level_addr at the last yield */
 	uint64_t target;               /* the address the walk converges on */
@@ -238,7 +265,8 @@ M2D_API void m2d_pt_iter_refresh(struct m2d_pt_iter *it);
 M2D_API void m2d_pt_iter_set(struct m2d_pt_iter *it, uint64_t new_pte);
 /*
  * Compare-and-exchange against it->old_pte, then bookkeeping (shared=true).
- * Return: 0, or -EBUSY if *ptep changed (old_pte is refreshed; retry).
+ * Return: 0 (old_pte becomes @new_pte), or -EBUSY if *ptep changed
+ * (old_pte is refreshed; retry).
  */
 M2D_API int m2d_pt_iter_set_atomic(struct m2d_pt_iter *it, uint64_t new_pte) M2D_MUST_CHECK;
 /*

@@ -161,6 +161,12 @@ M2D_API int m2d_sim_write_trace(const struct m2d_sim *sim, const char *path);
  * Deterministic: same inputs, same bytes.
  */
 M2D_API int m2d_sim_emit_json(const struct m2d_sim *sim, FILE *f);
+/*
+ * Write a "threads" member the same way: one object per simulated thread
+ * (id, name, cpu, time_s, breakdown in seconds per category).
+ * Deterministic. Return: 0, -ENOMEM, -EIO.
+ */
+M2D_API int m2d_sim_emit_json_threads(const struct m2d_sim *sim, FILE *f);
 
 #ifdef __cplusplus
 }

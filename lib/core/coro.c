@@ -147,24 +147,9 @@ int m2d_coro_init(struct m2d_coro *co, size_t stack_size, void (*entry)(void *),
 	return 0;
 }
 
-void m2d_coro_transfer(struct m2d_coro *from, struct m2d_coro *to)
+static inline void raw_switch(struct m2d_coro *from, struct m2d_coro *to)
 {
-#if M2D_ASAN
-	__sanitizer_start_switch_fiber(&from->asan_fake, to->asan_bottom, to->asan_size);
-#endif
 	m2d_coro_switch(&from->sp, to->sp);
-#if M2D_ASAN
-	__sanitizer_finish_switch_fiber(from->asan_fake, NULL, NULL);
-#endif
-}
-
-void m2d_coro_transfer_final(struct m2d_coro *from, struct m2d_coro *to)
-{
-#if M2D_ASAN
-	__sanitizer_start_switch_fiber(NULL, to->asan_bottom, to->asan_size);
-#endif
-	m2d_coro_switch(&from->sp, to->sp);
-	__builtin_unreachable();
 }
 
 #else /* ucontext fallback */
@@ -197,13 +182,20 @@ int m2d_coro_init(struct m2d_coro *co, size_t stack_size, void (*entry)(void *),
 	return 0;
 }
 
+static inline void raw_switch(struct m2d_coro *from, struct m2d_coro *to)
+{
+	if (swapcontext(&from->uc, &to->uc))
+		m2d_die("swapcontext failed");
+}
+
+#endif
+
 void m2d_coro_transfer(struct m2d_coro *from, struct m2d_coro *to)
 {
 #if M2D_ASAN
 	__sanitizer_start_switch_fiber(&from->asan_fake, to->asan_bottom, to->asan_size);
 #endif
-	if (swapcontext(&from->uc, &to->uc))
-		m2d_die("swapcontext failed");
+	raw_switch(from, to);
 #if M2D_ASAN
 	__sanitizer_finish_switch_fiber(from->asan_fake, NULL, NULL);
 #endif
@@ -212,10 +204,9 @@ void m2d_coro_transfer(struct m2d_coro *from, struct m2d_coro *to)
 void m2d_coro_transfer_final(struct m2d_coro *from, struct m2d_coro *to)
 {
 #if M2D_ASAN
+	/* NULL: the finished coroutine's fake stack can be freed */
 	__sanitizer_start_switch_fiber(NULL, to->asan_bottom, to->asan_size);
 #endif
-	swapcontext(&from->uc, &to->uc);
+	raw_switch(from, to);
 	abort();
 }
-
-#endif

@@ -53,6 +53,7 @@ void m2d_coro_fini(struct m2d_coro *co);
 /* Suspend the running coroutine into @from and resume @to. */
 void m2d_coro_transfer(struct m2d_coro *from, struct m2d_coro *to);
 /* Same, when @from is finished for good and will never be resumed. */
-void m2d_coro_transfer_final(struct m2d_coro *from, struct m2d_coro *to);
+void m2d_coro_transfer_final(struct m2d_coro *from, struct m2d_coro *to)
+	__attribute__((noreturn));
 
 #endif /* M2D_LIB_CORE_CORO_H */

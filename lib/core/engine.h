@@ -58,13 +58,22 @@ enum m2d_counter {
  */
 struct m2d_thread_hot {
 	m2d_vtime_t clock;            /* this thread's virtual time, ns */
-	const double *cost_ns;        /* the sim's profile: ns per unit, by id */
-	double *breakdown;            /* ns charged per cost id [M2D_COST_NR] */
+	const uint64_t *cost_fp;      /* the sim's profile per unit, fixed point (ns << 32), by id */
+	const double *cost_ns;        /* the same in ns, as configured (m2d_cost()) */
+	uint64_t *breakdown;          /* ns charged per cost id [M2D_COST_NR] */
 	uint64_t *counters;           /* the sim's counters [M2D_CTR_NR] */
-	double frac;                  /* sub-ns remainder carried between delays */
+	uint64_t frac;                /* sub-ns remainder carried between delays, ns << 32 */
 	struct m2d_thread *thread;    /* owner; NULL for the outside pseudo-thread */
 	struct m2d_sim *sim;
 };
+
+/*
+ * Costs are kept in 32.32 fixed point for m2d_delay(): one integer
+ * multiply, no float conversions on the hot path.  Values must stay below
+ * M2D_COST_MAX_NS per unit (the profile parser and m2d_sim_set_param check).
+ */
+#define M2D_COST_FP_SHIFT 32
+#define M2D_COST_MAX_NS 2147483648.0 /* 2^31 ns, about 2.1 s */
 
 /* initial-exec: one %fs-relative load instead of a __tls_get_addr call */
 extern __thread struct m2d_thread_hot *m2d_cur __attribute__((tls_model("initial-exec")));
@@ -77,26 +86,28 @@ extern __thread struct m2d_thread_hot *m2d_cur __attribute__((tls_model("initial
 static inline void m2d_delay(enum m2d_cost id, uint64_t count)
 {
 	struct m2d_thread_hot *t = m2d_cur;
-	double ns = t->cost_ns[id] * (double)count + t->frac;
-	/* signed conversion: one cvttsd2si, no range branch (ns < 2^63) */
-	uint64_t whole = (uint64_t)(int64_t)ns;
+	unsigned __int128 x = (unsigned __int128)t->cost_fp[id] * count + t->frac;
+	uint64_t whole = (uint64_t)(x >> M2D_COST_FP_SHIFT);
 
-	t->frac = ns - (double)whole;
+	t->frac = (uint64_t)x & ((1ull << M2D_COST_FP_SHIFT) - 1);
 	t->clock += whole;
-	t->breakdown[id] += (double)whole;
+	t->breakdown[id] += whole;
 }
 
 /* Charge @ns nanoseconds to category @id (for derived costs, e.g. bytes/bandwidth). */
 static inline void m2d_delay_ns(enum m2d_cost id, double ns)
 {
 	struct m2d_thread_hot *t = m2d_cur;
-	uint64_t whole;
+	uint64_t whole, f;
 
-	ns += t->frac;
-	whole = (uint64_t)(int64_t)ns;
-	t->frac = ns - (double)whole;
+	if (!(ns > 0))
+		return;
+	whole = (uint64_t)ns;
+	f = t->frac + (uint64_t)((ns - (double)whole) * (double)(1ull << M2D_COST_FP_SHIFT));
+	whole += f >> M2D_COST_FP_SHIFT;
+	t->frac = f & ((1ull << M2D_COST_FP_SHIFT) - 1);
 	t->clock += whole;
-	t->breakdown[id] += (double)whole;
+	t->breakdown[id] += whole;
 }
 
 /* The profile value of @id for the current simulation (ns, ns/KiB or flag). */
@@ -160,7 +171,11 @@ static inline void cond_resched(void)
 	m2d_sched_point();
 }
 
-/* Has another runnable thread a smaller clock? (need_resched() analogue) */
+/*
+ * need_resched() analogue: another runnable thread bound to the same host CPU
+ * is behind this one in virtual time.  Threads on other CPUs never make it
+ * true (they run in parallel; sched points interleave them).
+ */
 bool m2d_need_resched(void);
 
 /* Thread attributes used by IPIs and traces. */
@@ -217,7 +232,8 @@ struct m2d_lock_common {
 	m2d_vtime_t released_at;      /* virtual time of the last exclusive release, ns */
 	m2d_vtime_t read_released_at; /* latest virtual time a shared holder released, ns */
 	m2d_vtime_t acquired_at;      /* when the exclusive holder got it, ns */
-	int32_t last_cpu;             /* host CPU of the last releaser (handoff distance) */
+	m2d_vtime_t line_free_at;     /* the lock word's cache line is busy until then, ns */
+	int32_t last_cpu;             /* host CPU that last wrote the lock word (-1: none) */
 	uint16_t rank;                /* enum m2d_lock_rank */
 	uint8_t kind;                 /* engine-private lock kind */
 	uint8_t nr_waiting_writers;   /* writers queued (qrwlock's _QW_WAITING) */
@@ -244,6 +260,24 @@ struct m2d_rwsem {
 	struct m2d_thread *writer;
 	unsigned readers;
 };
+
+/*
+ * A cache line that CPUs modify with atomic read-modify-writes: a lock word,
+ * a VM-wide statistics counter, a page refcount.  RMWs on one line are
+ * serialised: each waits until the line is free and, if another CPU wrote it
+ * last, pays a transfer (LOCK_HANDOFF + LOCK_HANDOFF_HOP x NUMA distance);
+ * a local RMW costs LOCK_ACQUIRE.  Every RMW is a synchronisation point, so
+ * RMWs reach a line in virtual-time order and the queue is exact.
+ * Lock words use the same rule (lib/core/lock.c).
+ */
+struct m2d_cacheline {
+	m2d_vtime_t free_at;          /* busy until, ns */
+	int32_t cpu;                  /* host CPU that wrote it last; -1 = none */
+	unsigned cat;                 /* breakdown category for waiting (0 = "cacheline") */
+};
+void m2d_cacheline_init(struct m2d_cacheline *line);
+/* One atomic RMW on @line by the current thread (see above). */
+void m2d_cacheline_rmw(struct m2d_cacheline *line);
 
 /* Initialise a lock of class @name (classes are per sim, created on first use). */
 void m2d_spin_lock_init(struct m2d_spinlock *l, const char *name, enum m2d_lock_rank rank);
@@ -299,8 +333,9 @@ static inline void m2d_write_seqcount_end(struct m2d_seqcount *s) { WRITE_ONCE(s
 
 /*
  * A wait queue: threads sleep on it until woken.  m2d_wait_event() is the
- * kernel's wait_event(): it re-tests @cond (a C expression) after every
- * wake-up.  Waking charges SLEEP_WAKEUP to the woken thread; the woken
+ * kernel's wait_event(): a sched point (so @cond is first tested when no
+ * runnable thread is behind in virtual time), then it re-tests @cond (a C
+ * expression) after every wake-up.  Waking charges SLEEP_WAKEUP to the woken thread; the woken
  * thread's clock becomes max(its clock, the waker's clock) + latency.
  * @spin: true = the waiter busy-waits (charged as spinning, no wake-up latency),
  * which fast-forwards kernel retry loops (e.g. a vCPU re-faulting while an
@@ -318,6 +353,7 @@ void m2d_wait(struct m2d_waitqueue *wq, bool spin);
 unsigned m2d_wake_up_all(struct m2d_waitqueue *wq);
 #define m2d_wait_event(wq, cond, spin)                                         \
 	do {                                                                   \
+		m2d_sched_point();                                             \
 		while (!(cond))                                                \
 			m2d_wait((wq), (spin));                                \
 	} while (0)

@@ -52,7 +52,7 @@ struct m2d_thread {
 	bool spinning;              /* blocked but on CPU (spinlock, spin wait) */
 	m2d_thread_fn fn;
 	void *arg;
-	double breakdown[M2D_COST_NR]; /* ns per cost category */
+	uint64_t breakdown[M2D_COST_NR]; /* ns per cost category */
 	double *cat_ns;             /* ns per extra category (sim->cats), grown on demand */
 	unsigned nr_cat_ns;
 	/* waiting */
@@ -61,7 +61,8 @@ struct m2d_thread {
 	enum wait_mode wait_mode;
 	unsigned wait_cat;          /* category charged for the wait */
 	const char *wait_what;      /* for deadlock reports */
-	uint64_t irq_debt_ns;       /* interrupts taken while blocked-spinning */
+	uint64_t irq_debt_ns;       /* interrupt time taken while blocked-spinning, ns */
+	m2d_vtime_t irq_busy_until; /* ... and when the last of those handlers ends */
 	/* locks held (lockdep and hold times) */
 	struct held_lock held[M2D_MAX_HELD];
 	unsigned nr_held;
@@ -86,6 +87,8 @@ struct m2d_lock_class {
 
 /* Category 0, created with the sim: plain work charged by m2d_thread_work(). */
 #define M2D_CAT_WORK 0u
+/* Category 1: waits whose own category could not be allocated (out of memory). */
+#define M2D_CAT_OOM 1u
 
 /* Extra breakdown categories (beyond cost ids): "work", "wait:<class>". */
 struct category {
@@ -116,7 +119,8 @@ struct trace_event {
 
 struct m2d_sim {
 	struct m2d_sim_config cfg;
-	double cost_ns[M2D_COST_NR];
+	double cost_ns[M2D_COST_NR];   /* profile values, ns (or ns/KiB, flag) per unit */
+	uint64_t cost_fp[M2D_COST_NR]; /* the same in 32.32 fixed point, for m2d_delay() */
 	char *cost_src[M2D_COST_NR];   /* profile comment per parameter */
 	char *profile_path;
 	uint64_t counters[M2D_CTR_NR];
@@ -131,6 +135,7 @@ struct m2d_sim {
 	unsigned heap_n, heap_cap;
 	struct m2d_coro host;          /* m2d_sim_run's stack */
 	struct m2d_thread *running;    /* current simulated thread, NULL on host */
+	struct m2d_thread *zombie;     /* exited thread whose stack awaits unmapping */
 	unsigned nr_blocked;
 	bool in_run;
 	/* topology */
@@ -141,6 +146,7 @@ struct m2d_sim {
 	struct category *cats;
 	unsigned nr_cats, cap_cats;
 	struct m2d_lock_class *classes, **classes_tail;
+	struct m2d_lock_class oom_class; /* used when a class cannot be allocated */
 	struct m2d_sim_lock *sim_locks; /* public locks, freed with the sim */
 	/* RCU */
 	struct rcu_state rcu;
@@ -150,7 +156,8 @@ struct m2d_sim {
 	/* trace */
 	struct trace_event *trace;
 	size_t trace_n, trace_cap;
-	bool trace_oom;
+	bool trace_oom;                /* an allocation failed: events are missing */
+	bool trace_truncated;          /* the event cap was reached */
 };
 
 /* The context m2d_cur points at (a thread or a pseudo-thread). */
@@ -181,6 +188,7 @@ void m2d_rcu_flush_all(struct m2d_sim *sim);
 void m2d_rcu_reader_exit(struct m2d_sim *sim, struct m2d_thread *t, m2d_vtime_t at);
 
 /* ---- profile.c ---- */
+int m2d_cost_set(struct m2d_sim *sim, int id, double value);
 int m2d_profile_load(struct m2d_sim *sim, const char *profile);
 void m2d_profile_free(struct m2d_sim *sim);
 extern const char *const m2d_cost_names[M2D_COST_NR];

@@ -13,7 +13,9 @@
  * duration (it waits for the slowest target to finish the function).
  * Target: the thread on that CPU (a runnable thread, or one spinning on a
  * lock) is charged IPI_RECEIVE + handler (+ VM_EXIT in guest mode) at its
- * own clock.  Because the send is a synchronisation point, every runnable
+ * own clock (a thread spinning on a lock takes it at the send time and
+ * resumes at max(grant, end of the handler)).  Because the send is a
+ * synchronisation point, every runnable
  * target is at or ahead of the sender in virtual time; the approximation
  * (docs/virtual-time.md 4) inserts the handler at the target's current
  * clock instead of at the sender's time in the target's past.  Sleeping
@@ -39,22 +41,32 @@ static struct m2d_thread *thread_on_cpu(struct m2d_sim *sim, int cpu)
 	return best;
 }
 
-static void charge_target(struct m2d_thread *t, enum m2d_cost handler, uint64_t count)
+static void charge_target(struct m2d_thread *t, enum m2d_cost handler, uint64_t count,
+			  m2d_vtime_t sent)
 {
 	struct m2d_sim *sim = t->sim;
-	double recv = sim->cost_ns[M2D_COST_IPI_RECEIVE];
-	double h = sim->cost_ns[handler] * (double)count;
-	double exitc = t->in_guest ? sim->cost_ns[M2D_COST_VM_EXIT] : 0;
-	uint64_t total = (uint64_t)(recv + h + exitc);
+	uint64_t recv = (uint64_t)sim->cost_ns[M2D_COST_IPI_RECEIVE];
+	uint64_t h = (uint64_t)(sim->cost_ns[handler] * (double)count);
+	uint64_t exitc = t->in_guest ? (uint64_t)sim->cost_ns[M2D_COST_VM_EXIT] : 0;
+	uint64_t total = recv + h + exitc;
 
 	t->breakdown[M2D_COST_IPI_RECEIVE] += recv;
 	t->breakdown[handler] += h;
 	t->breakdown[M2D_COST_VM_EXIT] += exitc;
-	if (M2D_TRACE_ON(sim) && total)
-		m2d_trace_record(sim, t->id, 'X', "ipi", t->hot.clock + t->irq_debt_ns, total);
 	if (t->state == M2D_TS_BLOCKED) {
+		/*
+		 * A spinner takes the interrupt when it is sent; handlers queue.
+		 * It resumes at max(grant, end of its last handler).
+		 */
+		m2d_vtime_t from = M2D_MAX(t->irq_busy_until, sent);
+
+		t->irq_busy_until = from + total;
 		t->irq_debt_ns += total;
+		if (M2D_TRACE_ON(sim) && total)
+			m2d_trace_record(sim, t->id, 'X', "ipi", from, total);
 	} else {
+		if (M2D_TRACE_ON(sim) && total)
+			m2d_trace_record(sim, t->id, 'X', "ipi", t->hot.clock, total);
 		t->hot.clock += total;
 		m2d_sched_reclock(t);
 	}
@@ -65,7 +77,7 @@ static void ipi_send(const struct m2d_cpumask *mask, enum m2d_cost handler, uint
 {
 	struct m2d_thread *self = cur_ctx();
 	struct m2d_sim *sim = self->sim;
-	int me = self->hot.thread ? self->cpu : -1;
+	int me = self->hot.thread ? self->cpu : 0; /* outside code runs on CPU 0 */
 	uint64_t n = 0;
 
 	m2d_sched_point();
@@ -82,7 +94,7 @@ static void ipi_send(const struct m2d_cpumask *mask, enum m2d_cost handler, uint
 			n++;
 			t = thread_on_cpu(sim, cpu);
 			if (t && t != self)
-				charge_target(t, handler, count);
+				charge_target(t, handler, count, self->hot.clock);
 		}
 	}
 	if (!n)

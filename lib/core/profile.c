@@ -47,6 +47,19 @@ static int cost_lookup(const char *name, size_t len)
 	return -1;
 }
 
+/*
+ * m2d_cost_set() - set parameter @id to @value (ns per unit) in both forms.
+ * Return: 0, -EINVAL (negative, not finite, or >= M2D_COST_MAX_NS).
+ */
+int m2d_cost_set(struct m2d_sim *sim, int id, double value)
+{
+	if (!isfinite(value) || value < 0 || value >= M2D_COST_MAX_NS)
+		return -EINVAL;
+	sim->cost_ns[id] = value;
+	sim->cost_fp[id] = (uint64_t)llround(value * (double)(1ull << M2D_COST_FP_SHIFT));
+	return 0;
+}
+
 static char *trim(char *s)
 {
 	char *e;
@@ -161,8 +174,13 @@ int m2d_profile_load(struct m2d_sim *sim, const char *profile)
 			errors++;
 			continue;
 		}
+		if (m2d_cost_set(sim, id, v)) {
+			fprintf(stderr, "%s:%u: '%s' = %s is too large (at most %.0f)\n", path, lineno,
+				name, val, M2D_COST_MAX_NS);
+			errors++;
+			continue;
+		}
 		line_of[id] = lineno;
-		sim->cost_ns[id] = v;
 		m2d_free_str(M2D_ALLOC_PROFILE, sim->cost_src[id]);
 		sim->cost_src[id] = m2d_strdup(M2D_ALLOC_PROFILE, src);
 	}

@@ -86,18 +86,27 @@ static void sift_down(struct m2d_sim *sim, unsigned i)
 	heap_set(sim, i, t);
 }
 
+/* Room for every thread in the heap, reserved when a thread is created. */
+static int heap_reserve(struct m2d_sim *sim, unsigned n)
+{
+	unsigned cap = sim->heap_cap ? sim->heap_cap : 64;
+	struct m2d_thread **h;
+
+	if (n <= sim->heap_cap)
+		return 0;
+	while (cap < n)
+		cap *= 2;
+	h = m2d_realloc(M2D_ALLOC_ENGINE, sim->heap, sim->heap_cap * sizeof(*h), cap * sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	sim->heap = h;
+	sim->heap_cap = cap;
+	return 0;
+}
+
 static void heap_push(struct m2d_sim *sim, struct m2d_thread *t)
 {
-	if (sim->heap_n == sim->heap_cap) {
-		unsigned cap = sim->heap_cap ? 2 * sim->heap_cap : 64;
-		struct m2d_thread **h = m2d_realloc(M2D_ALLOC_ENGINE, sim->heap,
-						    sim->heap_cap * sizeof(*h), cap * sizeof(*h));
-
-		if (!h)
-			m2d_die("out of memory growing the run queue");
-		sim->heap = h;
-		sim->heap_cap = cap;
-	}
+	M2D_BUG_ON(sim->heap_n >= sim->heap_cap);
 	sim->heap[sim->heap_n] = t;
 	sift_up(sim, sim->heap_n++);
 }
@@ -145,13 +154,13 @@ unsigned m2d_category_get(struct m2d_sim *sim, const char *prefix, const char *n
 						 sim->cap_cats * sizeof(*c), cap * sizeof(*c));
 
 		if (!c)
-			m2d_die("out of memory adding a breakdown category");
+			return sim->nr_cats > M2D_CAT_OOM ? M2D_CAT_OOM : UINT32_MAX;
 		sim->cats = c;
 		sim->cap_cats = cap;
 	}
 	full = m2d_malloc(M2D_ALLOC_ENGINE, pl + strlen(name) + 1);
 	if (!full)
-		m2d_die("out of memory adding a breakdown category");
+		return sim->nr_cats > M2D_CAT_OOM ? M2D_CAT_OOM : UINT32_MAX;
 	strcpy(full, prefix);
 	strcat(full, name);
 	sim->cats[sim->nr_cats].name = full;
@@ -167,7 +176,7 @@ void m2d_thread_charge_cat(struct m2d_thread *t, unsigned cat, double ns)
 					n * sizeof(*a));
 
 		if (!a)
-			m2d_die("out of memory growing a thread's breakdown");
+			return; /* out of memory: the clock is right, the breakdown loses @ns */
 		memset(a + t->nr_cat_ns, 0, (n - t->nr_cat_ns) * sizeof(*a));
 		t->cat_ns = a;
 		t->nr_cat_ns = n;
@@ -182,6 +191,7 @@ void m2d_ctx_init(struct m2d_sim *sim, struct m2d_thread *t)
 	t->sim = sim;
 	t->heap_idx = -1;
 	t->hot.cost_ns = sim->cost_ns;
+	t->hot.cost_fp = sim->cost_fp;
 	t->hot.breakdown = t->breakdown;
 	t->hot.counters = sim->counters;
 	t->hot.sim = sim;
@@ -235,6 +245,8 @@ struct m2d_thread *m2d_thread_create(struct m2d_sim *sim, int cpu, const char *n
 		ret = -EINVAL;
 		goto err;
 	}
+	if (heap_reserve(sim, (unsigned)sim->nr_threads + 1))
+		goto err;
 	t = m2d_zalloc(M2D_ALLOC_ENGINE, sizeof(*t));
 	if (!t)
 		goto err;
@@ -316,10 +328,16 @@ static void resume(struct m2d_sim *sim, struct m2d_coro *from, struct m2d_thread
 	sim->running = n;
 	m2d_cur = n ? &n->hot : NULL;
 	sim->counters[M2D_CTR_context_switches]++;
-	if (final)
+	if (final) {
+		/* the next context to run unmaps our stack (we are still on it) */
+		sim->zombie = container_of(from, struct m2d_thread, coro);
 		m2d_coro_transfer_final(from, to);
-	else
-		m2d_coro_transfer(from, to);
+	}
+	m2d_coro_transfer(from, to);
+	if (sim->zombie) {
+		m2d_coro_fini(&sim->zombie->coro);
+		sim->zombie = NULL;
+	}
 }
 
 static void switch_away(struct m2d_thread *t, bool final)
@@ -369,15 +387,22 @@ void m2d_sim_sched_point(void)
 	m2d_sched_point();
 }
 
+/*
+ * need_resched(): the kernel sets it when another task wants *this* CPU.
+ * Threads on other CPUs being behind in virtual time is not a reason to
+ * reschedule (sched points already interleave them), so only a runnable
+ * thread bound to the same host CPU and behind this one counts.
+ */
 bool m2d_need_resched(void)
 {
 	struct m2d_thread *t = cur_ctx();
-	struct m2d_sim *sim;
 
 	if (!t || !t->hot.thread)
 		return false;
-	sim = t->sim;
-	return sim->heap_n && before(sim->heap[0], t);
+	for (struct m2d_thread *o = t->sim->by_cpu[t->cpu]; o; o = o->next_on_cpu)
+		if (o != t && o->state == M2D_TS_RUNNABLE && before(o, t))
+			return true;
+	return false;
 }
 
 /* Block the running thread @t until m2d_sched_wake(). */
@@ -395,23 +420,29 @@ void m2d_sched_block(struct m2d_thread *t)
 
 /*
  * m2d_sched_wake() - make blocked @t runnable at virtual time @at (or its
- * own clock if later); the waited time goes to category @cat, and
- * interrupts it took while spinning are added after.
+ * own clock if later, or the end of an interrupt handler it took while
+ * spinning); the waited time goes to category @cat.
  */
 void m2d_sched_wake(struct m2d_thread *t, m2d_vtime_t at, unsigned cat)
 {
 	struct m2d_sim *sim = t->sim;
 
 	M2D_BUG_ON(t->state != M2D_TS_BLOCKED);
+	/* interrupts taken while spinning: their time is already in the breakdown */
+	if (t->irq_busy_until > at)
+		at = t->irq_busy_until;
 	if (at > t->hot.clock) {
+		m2d_vtime_t waited = at - t->hot.clock;
+
+		waited = waited > t->irq_debt_ns ? waited - t->irq_debt_ns : 0;
 		if (M2D_TRACE_ON(sim))
 			m2d_trace_record(sim, t->id, 'X', sim->cats[cat].name, t->hot.clock,
 					 at - t->hot.clock);
-		m2d_thread_charge_cat(t, cat, (double)(at - t->hot.clock));
+		m2d_thread_charge_cat(t, cat, (double)waited);
 		t->hot.clock = at;
 	}
-	t->hot.clock += t->irq_debt_ns;
 	t->irq_debt_ns = 0;
+	t->irq_busy_until = 0;
 	t->state = M2D_TS_RUNNABLE;
 	sim->nr_blocked--;
 	heap_push(sim, t);
@@ -518,13 +549,14 @@ m2d_vtime_t m2d_thread_now(void)
 void m2d_thread_work(double ns)
 {
 	struct m2d_thread *t = cur_ctx();
-	uint64_t whole;
+	uint64_t whole, f;
 
 	if (!(ns > 0))
 		return;
-	ns += t->hot.frac;
 	whole = (uint64_t)ns;
-	t->hot.frac = ns - (double)whole;
+	f = t->hot.frac + (uint64_t)((ns - (double)whole) * (double)(1ull << M2D_COST_FP_SHIFT));
+	whole += f >> M2D_COST_FP_SHIFT;
+	t->hot.frac = f & ((1ull << M2D_COST_FP_SHIFT) - 1);
 	t->hot.clock += whole;
 	m2d_thread_charge_cat(t, M2D_CAT_WORK, (double)whole);
 }

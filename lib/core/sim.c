@@ -103,8 +103,14 @@ int m2d_sim_create(struct m2d_sim **out, const struct m2d_sim_config *cfg)
 	m2d_ctx_init(sim, &sim->outside);
 	sim->outside.name = (char *)"outside";
 	m2d_rcu_init(sim);
-	/* category 0 is plain work (m2d_thread_work) */
-	m2d_category_get(sim, "", "work");
+	/* category 0 is plain work (m2d_thread_work), 1 the out-of-memory fallback */
+	ret = -ENOMEM;
+	if (m2d_category_get(sim, "", "work") != M2D_CAT_WORK ||
+	    m2d_category_get(sim, "wait:", "(out of memory)") != M2D_CAT_OOM)
+		goto err_destroy;
+	sim->oom_class.sim = sim;
+	sim->oom_class.name = sim->cats[M2D_CAT_OOM].name + 5;
+	sim->oom_class.cat = M2D_CAT_OOM;
 	ret = topology_init(sim);
 	if (ret)
 		goto err_destroy;
@@ -163,9 +169,8 @@ int m2d_sim_set_param(struct m2d_sim *sim, const char *name, double value)
 	i = param_index(name);
 	if (i < 0)
 		return M2D_E_PARAM;
-	if (!isfinite(value) || value < 0)
+	if (m2d_cost_set(sim, i, value))
 		return -EINVAL;
-	sim->cost_ns[i] = value;
 	m2d_free_str(M2D_ALLOC_PROFILE, sim->cost_src[i]);
 	sim->cost_src[i] = m2d_strdup(M2D_ALLOC_PROFILE, "set");
 	return 0;
@@ -263,7 +268,7 @@ int m2d_sim_thread_count(const struct m2d_sim *sim)
 static double ctx_cat(const struct m2d_thread *t, int cost, int cat)
 {
 	if (cost >= 0)
-		return t->breakdown[cost];
+		return (double)t->breakdown[cost];
 	return (unsigned)cat < t->nr_cat_ns ? t->cat_ns[cat] : 0;
 }
 
@@ -313,7 +318,7 @@ static int cmp_class(const void *a, const void *b)
 		      (*(struct m2d_lock_class *const *)b)->name);
 }
 
-static void json_key(FILE *f, const char *s)
+static void json_string(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (; *s; s++) {
@@ -322,22 +327,32 @@ static void json_key(FILE *f, const char *s)
 		if ((unsigned char)*s >= 0x20)
 			fputc(*s, f);
 	}
-	fputs("\": ", f);
+	fputc('"', f);
 }
 
-int m2d_sim_emit_json(const struct m2d_sim *sim, FILE *f)
+static void json_key(FILE *f, const char *s)
 {
-	unsigned *order = NULL, nc = 0;
-	struct m2d_lock_class **classes = NULL;
+	json_string(f, s);
+	fputs(": ", f);
+}
+
+/*
+ * One breakdown object: cost categories in costs.def order, then the
+ * others by name; zero entries left out.  @t = NULL: the total.
+ * @indent: of the members.  Return: 0, -ENOMEM.
+ */
+static int emit_breakdown(const struct m2d_sim *sim, const struct m2d_thread *t, FILE *f,
+			  const char *indent)
+{
+	unsigned *order = NULL;
 	const char *sep = "\n";
 
-	M2D_VALIDATE_OR_RET(sim && f, -EINVAL);
-	fprintf(f, "  \"breakdown\": {");
+	fputc('{', f);
 	for (int i = 0; i < M2D_COST_NR; i++) {
-		double v = total_of(sim, i, -1);
+		double v = t ? ctx_cat(t, i, -1) : total_of(sim, i, -1);
 
 		if (v > 0) {
-			fprintf(f, "%s    ", sep);
+			fprintf(f, "%s%s", sep, indent);
 			json_key(f, cost_keys[i]);
 			fprintf(f, "%.9f", v / 1e9);
 			sep = ",\n";
@@ -352,17 +367,50 @@ int m2d_sim_emit_json(const struct m2d_sim *sim, FILE *f)
 		qsort_r(order, sim->nr_cats, sizeof(*order), cmp_cat, (void *)sim);
 	}
 	for (unsigned i = 0; i < sim->nr_cats; i++) {
-		double v = total_of(sim, -1, (int)order[i]);
+		double v = t ? ctx_cat(t, -1, (int)order[i]) : total_of(sim, -1, (int)order[i]);
 
 		if (v > 0) {
-			fprintf(f, "%s    ", sep);
+			fprintf(f, "%s%s", sep, indent);
 			json_key(f, sim->cats[order[i]].name);
 			fprintf(f, "%.9f", v / 1e9);
 			sep = ",\n";
 		}
 	}
 	m2d_free(M2D_ALLOC_STATS, order, sim->nr_cats * sizeof(*order));
-	fprintf(f, "%s},\n  \"locks\": {", sep[0] == ',' ? "\n  " : "");
+	if (sep[0] == ',')
+		fprintf(f, "\n%.*s", (int)strlen(indent) - 2, indent);
+	fputc('}', f);
+	return 0;
+}
+
+int m2d_sim_emit_json_threads(const struct m2d_sim *sim, FILE *f)
+{
+	M2D_VALIDATE_OR_RET(sim && f, -EINVAL);
+	fprintf(f, "  \"threads\": [");
+	for (const struct m2d_thread *t = sim->all; t; t = t->next_all) {
+		fprintf(f, "%s\n    {\"id\": %d, \"name\": ", t == sim->all ? "" : ",", t->id);
+		json_string(f, t->name);
+		fprintf(f, ", \"cpu\": %d, \"time_s\": %.9f, \"breakdown\": ", t->cpu,
+			t->hot.clock / 1e9);
+		if (emit_breakdown(sim, t, f, "        "))
+			return -ENOMEM;
+		fputc('}', f);
+	}
+	fprintf(f, "%s]", sim->all ? "\n  " : "");
+	return ferror(f) ? -EIO : 0;
+}
+
+int m2d_sim_emit_json(const struct m2d_sim *sim, FILE *f)
+{
+	unsigned nc = 0;
+	struct m2d_lock_class **classes = NULL;
+	const char *sep;
+
+	M2D_VALIDATE_OR_RET(sim && f, -EINVAL);
+	fprintf(f, "  \"breakdown\": ");
+	if (emit_breakdown(sim, NULL, f, "    "))
+		return -ENOMEM;
+	fprintf(f, ",\n  \"locks\": {");
 
 	for (const struct m2d_lock_class *k = sim->classes; k; k = k->next)
 		nc++;

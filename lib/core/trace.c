@@ -8,7 +8,8 @@
  * exit, and the model's own m2d_trace_begin/end/instant marks.  One trace
  * "thread" per simulated thread (tid = thread id; tid 0 of pid 2 is the
  * outside context).  Timestamps are virtual microseconds with ns precision.
- * Names must be string literals or outlive the sim.
+ * Names must be string literals or outlive the sim.  At most
+ * M2D_TRACE_MAX_EVENTS events are kept (the file says "truncated": true).
  */
 #include "core/alloc.h"
 #include "core/engine_internal.h"
@@ -18,6 +19,9 @@
 #include <errno.h>
 #include <stdio.h>
 
+/* At most this many events (32 bytes each) are kept; later ones are dropped. */
+#define M2D_TRACE_MAX_EVENTS (8u << 20)
+
 void m2d_trace_record(struct m2d_sim *sim, int tid, char ph, const char *name, m2d_vtime_t ts,
 		      m2d_vtime_t dur)
 {
@@ -25,6 +29,11 @@ void m2d_trace_record(struct m2d_sim *sim, int tid, char ph, const char *name, m
 
 	if (sim->trace_n == sim->trace_cap) {
 		size_t cap = sim->trace_cap ? 2 * sim->trace_cap : 4096;
+
+		if (sim->trace_cap >= M2D_TRACE_MAX_EVENTS) {
+			sim->trace_truncated = true;
+			return;
+		}
 		struct trace_event *a = m2d_realloc(M2D_ALLOC_TRACE, sim->trace,
 						    sim->trace_cap * sizeof(*a), cap * sizeof(*a));
 
@@ -104,7 +113,8 @@ int m2d_sim_write_trace(const struct m2d_sim *sim, const char *path)
 	if (!f)
 		return -errno;
 	fprintf(f, "{\"displayTimeUnit\": \"ns\", \"otherData\": {\"generator\": \"mmu2d\", "
-		   "\"clock\": \"virtual\"}, \"traceEvents\": [\n");
+		   "\"clock\": \"virtual\", \"truncated\": %s}, \"traceEvents\": [\n",
+		sim->trace_truncated ? "true" : "false");
 	fprintf(f, "{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": 1, \"tid\": 0, "
 		   "\"args\": {\"name\": \"simulated threads\"}},\n");
 	fprintf(f, "{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": 2, \"tid\": 0, "

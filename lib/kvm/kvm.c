@@ -117,6 +117,8 @@ void m2d_vm_destroy(struct m2d_vm **pvm)
 
 void m2d_vm_stats_get(const struct m2d_vm *kvm, struct m2d_vm_stats *out)
 {
+	if (M2D_WARN_ON_ONCE(!kvm || !out))
+		return;
 	memset(out, 0, sizeof(*out));
 	for (int l = 1; l <= 3; l++)
 		out->pages[l] = kvm->pages[l];
@@ -635,6 +637,8 @@ static uint64_t get_attrs(const struct m2d_vm *kvm, uint64_t gfn)
 
 uint64_t m2d_vm_get_memory_attributes(struct m2d_vm *kvm, uint64_t gfn)
 {
+	if (M2D_WARN_ON_ONCE(!kvm))
+		return 0;
 	return get_attrs(kvm, gfn);
 }
 
@@ -902,6 +906,8 @@ const struct m2d_gmem_kvm_ops *m2d_vm_gmem_kvm_ops(void)
 
 void m2d_vm_set_sev(struct m2d_vm *kvm, struct m2d_sev_vm *sev)
 {
+	if (M2D_WARN_ON_ONCE(!kvm))
+		return;
 	kvm->sev = sev;
 }
 

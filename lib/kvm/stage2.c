@@ -123,9 +123,16 @@ static int kvm_pgtable_stage2_map(struct m2d_vcpu *vcpu, uint64_t ipa, int level
 			/* stage2_map_walker_try_leaf */
 			if (iter.old_pte == new_pte)
 				return -EAGAIN; /* someone else mapped it */
-			stage2_cmo(level);
+			bool was_leaf = m2d_pte_is_leaf(kvm->fmt, iter.old_pte, iter.level);
+
+			/*
+			 * A permission upgrade of the same page is
+			 * kvm_pgtable_stage2_relax_perms in the kernel: no CMO.
+			 */
+			if (!was_leaf || m2d_pte_pfn(kvm->fmt, iter.old_pte, level) != pfn)
+				stage2_cmo(level);
 			ret = stage2_try_set_pte(kvm, &iter, new_pte);
-			if (!ret) {
+			if (!ret && !was_leaf) {
 				static const enum m2d_counter ctr[] = {
 					[M2D_LEVEL_4K] = M2D_CTR_spte_installs_4k,
 					[M2D_LEVEL_2M] = M2D_CTR_spte_installs_2m,

@@ -250,29 +250,43 @@ static bool access_allowed(struct m2d_vcpu *vcpu, struct m2d_pt_walk *w, uint64_
 	return true;
 }
 
-int m2d_vcpu_access(struct m2d_vcpu *vcpu, uint64_t gpa, unsigned flags)
+/*
+ * The access at @gpa did not retire against the walk @w: VM exits and
+ * faults until it does (or the VMM skips or stops it).
+ */
+static int vcpu_access_slow(struct m2d_vcpu *vcpu, uint64_t gpa, unsigned flags,
+			    struct m2d_pt_walk *w)
 {
-	M2D_VALIDATE_OR_RET(vcpu && vcpu->in_run, -EINVAL);
-	if (vcpu->stopped)
-		return M2D_GUEST_ACCESS_STOPPED;
-	m2d_delay(M2D_COST_KVM_GUEST_ACCESS, 1);
 	for (;;) {
-		struct m2d_pt_walk w;
 		unsigned why = 0;
 		int r;
 
-		m2d_pt_walk(vcpu->vm->pt, gpa, &w);
-		if (access_allowed(vcpu, &w, gpa, flags))
-			return M2D_GUEST_ACCESS_DONE;
-		if (w.present)
+		if (w->present)
 			why = M2D_ACCESS_PRESENT;
-		if (w.present && (flags & M2D_ACCESS_PRIVATE) && vcpu->vm->sev &&
-		    rmp_check_fails(vcpu->vm, &w))
+		if (w->present && (flags & M2D_ACCESS_PRIVATE) && vcpu->vm->sev &&
+		    rmp_check_fails(vcpu->vm, w))
 			why |= M2D_ACCESS_RMP;
 		r = vcpu_handle_violation(vcpu, gpa, flags | why);
 		if (r >= 0)
 			return r;
+		m2d_pt_walk(vcpu->vm->pt, gpa, w);
+		if (access_allowed(vcpu, w, gpa, flags))
+			return M2D_GUEST_ACCESS_DONE;
 	}
+}
+
+int m2d_vcpu_access(struct m2d_vcpu *vcpu, uint64_t gpa, unsigned flags)
+{
+	struct m2d_pt_walk w;
+
+	M2D_VALIDATE_OR_RET(vcpu && vcpu->in_run, -EINVAL);
+	if (vcpu->stopped)
+		return M2D_GUEST_ACCESS_STOPPED;
+	m2d_delay(M2D_COST_KVM_GUEST_ACCESS, 1);
+	m2d_pt_walk(vcpu->vm->pt, gpa, &w);
+	if (access_allowed(vcpu, &w, gpa, flags))
+		return M2D_GUEST_ACCESS_DONE;
+	return vcpu_access_slow(vcpu, gpa, flags, &w);
 }
 
 int m2d_vcpu_access_range(struct m2d_vcpu *vcpu, uint64_t gpa, uint64_t n, uint64_t stride,
@@ -323,12 +337,14 @@ int m2d_vcpu_access_range(struct m2d_vcpu *vcpu, uint64_t gpa, uint64_t n, uint6
 				w.prot = w.present ? m2d_pte_prot(kvm->fmt, w.pte, M2D_LEVEL_4K) : 0;
 			}
 		}
-		m2d_delay(M2D_COST_KVM_GUEST_ACCESS, run);
 		done += run;
-		if (!faulted)
+		if (!faulted) {
+			m2d_delay(M2D_COST_KVM_GUEST_ACCESS, run);
 			continue;
-		/* The access at @gpa faults: the slow path (it charges its own access). */
-		r = m2d_vcpu_access(vcpu, gpa, flags);
+		}
+		/* The access at @gpa faults: the slow path, from this walk. */
+		m2d_delay(M2D_COST_KVM_GUEST_ACCESS, run + 1);
+		r = vcpu_access_slow(vcpu, gpa, flags, &w);
 		if (r == M2D_GUEST_ACCESS_STOPPED)
 			return r;
 		done++;

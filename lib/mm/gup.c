@@ -102,7 +102,8 @@ long m2d_get_user_pages_unlocked(struct m2d_mm *mm, uint64_t addr, unsigned gup_
 			ret = 1;
 			break;
 		}
-		if (M2D_WARN_ON_ONCE(tries > 2)) {
+		/* a concurrent zap or split can undo the fault: retry, as __get_user_pages does */
+		if (M2D_WARN_ON_ONCE(tries > 64)) {
 			ret = -EFAULT;
 			break;
 		}

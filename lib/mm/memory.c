@@ -72,17 +72,26 @@ uint64_t *mm_entry(struct m2d_mm *mm, uint64_t addr, int level, bool alloc, int 
 
 			if (!alloc)
 				return NULL;
-			/* __pte_alloc/__pmd_alloc/__pud_alloc: allocate, then link under the lock */
+			/*
+			 * __pte_alloc/__pmd_alloc/__pud_alloc: allocate outside the
+			 * lock, link under it unless another thread linked one first
+			 * (then ours is freed and theirs used).
+			 */
 			child = m2d_pt_alloc_table(mm->pgd, l - 1);
 			if (!child)
 				return NULL;
 			m2d_delay(M2D_COST_MM_PT_ALLOC, 1);
 			spin_lock(mm_ptl(mm, addr, l));
-			m2d_pt_set_pte(mm->pgd, ptep, addr & ~(m2d_level_size(l) - 1), l,
-				       m2d_pte_make_table(mm->fmt, child));
+			e = READ_ONCE(*ptep);
+			if (pte_none(e)) {
+				m2d_pt_set_pte(mm->pgd, ptep, addr & ~(m2d_level_size(l) - 1), l,
+					       m2d_pte_make_table(mm->fmt, child));
+				child = NULL;
+				e = READ_ONCE(*ptep);
+			}
 			spin_unlock(mm_ptl(mm, addr, l));
-			table = child;
-			continue;
+			if (child)
+				m2d_pt_free_table(mm->pgd, child);
 		}
 		if (m2d_pte_is_leaf(mm->fmt, e, l)) {
 			*leaf_level = l;

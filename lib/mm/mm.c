@@ -816,8 +816,10 @@ static int do_madvise(struct m2d_mm *mm, uint64_t addr, uint64_t len, int advice
 		case M2D_MADV_COLLAPSE:
 			if (is_vm_hugetlb_page(vma))
 				ret = hugetlb_collapse(mm, vma, s, e);
+			else if (vma_is_anonymous(vma))
+				ret = madvise_collapse(mm, vma, s, e); /* may drop mmap_lock */
 			else
-				ret = -EINVAL; /* THP/shmem collapse (khugepaged) not modelled */
+				ret = -EINVAL; /* shmem/file THP collapse is not modelled */
 			break;
 		default:
 			ret = -EINVAL;

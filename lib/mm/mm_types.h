@@ -254,6 +254,9 @@ void hugetlb_vma_unlock_read(struct m2d_vma *vma);
 void hugetlb_vma_lock_write(struct m2d_vma *vma);
 void hugetlb_vma_unlock_write(struct m2d_vma *vma);
 
+/* khugepaged.c: MADV_COLLAPSE of anonymous memory (mmap_write_lock held). */
+int madvise_collapse(struct m2d_mm *mm, struct m2d_vma *vma, uint64_t start, uint64_t end);
+
 /* mprotect.c */
 uint64_t change_protection(struct m2d_mm *mm, struct m2d_vma *vma, uint64_t start, uint64_t end,
 			   bool *need_flush);

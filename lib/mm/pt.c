@@ -448,16 +448,16 @@ void m2d_pt_walk(const struct m2d_pt *pt, uint64_t addr, struct m2d_pt_walk *out
 		out->ptep = ptep;
 		out->pte = e;
 		out->level = level;
+		if (!pt_is_present(fmt, e))
+			return;
 		if (pt_is_leaf(fmt, e, level)) {
 			out->present = true;
-			out->pfn = m2d_pte_pfn(fmt, e, level) +
+			out->pfn = ((e & pt_leaf_addr_mask(fmt, level)) >> M2D_PAGE_SHIFT) +
 				   ((addr & (m2d_level_size(level) - 1)) >> M2D_PAGE_SHIFT);
-			out->prot = m2d_pte_prot(fmt, e, level);
+			out->prot = pt_leaf_prot(fmt, e, level);
 			return;
 		}
-		table = pt_child(fmt, e, level);
-		if (!table)
-			return;
+		table = (uint64_t *)(uintptr_t)(e & pt_addr_mask(fmt));
 	}
 }
 
@@ -671,6 +671,8 @@ struct range_ctx {
 	uint64_t start, end;
 	enum range_op op;
 	unsigned set, clear;   /* OP_PROTECT */
+	bool masks;            /* and_mask/or_mask apply (pt_prot_masks) */
+	uint64_t and_mask, or_mask;
 	uint64_t count;        /* leaves changed */
 };
 
@@ -684,15 +686,11 @@ static uint64_t range_leaf_new(struct range_ctx *c, uint64_t old, int level)
 	case OP_UNMAP_FREE:
 		return 0;
 	case OP_PROTECT:
+		if (c->masks)
+			return (old & c->and_mask) | c->or_mask;
 		return m2d_pte_change_prot(fmt, old, level, c->set, c->clear);
-	case OP_YOUNG:
-		if (!(m2d_pte_prot(fmt, old, level) & M2D_PROT_A))
-			return old;
-		return m2d_pte_change_prot(fmt, old, level, 0, M2D_PROT_A);
-	default:
-		if (!(m2d_pte_prot(fmt, old, level) & M2D_PROT_D))
-			return old;
-		return m2d_pte_change_prot(fmt, old, level, 0, M2D_PROT_D);
+	default: /* OP_YOUNG, OP_DIRTY: and_mask clears the A or D bit */
+		return old & c->and_mask;
 	}
 }
 
@@ -762,6 +760,16 @@ static uint64_t range_op(struct m2d_pt *pt, uint64_t addr, uint64_t len, enum ra
 	c.set = set;
 	c.clear = clear;
 	c.count = 0;
+	c.masks = false;
+	if (op == OP_PROTECT)
+		c.masks = pt_prot_masks(pt->format, set, clear, &c.and_mask, &c.or_mask);
+	if (op == OP_YOUNG || op == OP_DIRTY) {
+		uint64_t bit = pt_ad_bit(pt->format, op == OP_DIRTY);
+
+		if (!bit)
+			return 0;
+		c.and_mask = ~bit;
+	}
 	range_rec(&c, pt->root, pt->root_level, c.start, c.end);
 	return c.count;
 }

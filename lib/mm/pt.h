@@ -204,6 +204,11 @@ static inline uint64_t pt_leaf_addr_mask(enum m2d_pt_format fmt, int level)
 	return pt_addr_mask(fmt) & ~(m2d_level_size(level) - 1);
 }
 
+/* m2d_prot bits of a present leaf at @level, unchecked (m2d_pte_prot). */
+unsigned pt_leaf_prot(enum m2d_pt_format fmt, uint64_t pte, int level);
+bool pt_prot_masks(enum m2d_pt_format fmt, unsigned set, unsigned clear, uint64_t *and_mask,
+		   uint64_t *or_mask);
+uint64_t pt_ad_bit(enum m2d_pt_format fmt, bool dirty);
 uint64_t pt_leaf_relevel(enum m2d_pt_format fmt, uint64_t pte, int from, int to, uint64_t pfn);
 
 /* pt.c internals used by the iterator. */

@@ -36,74 +36,139 @@
  */
 #include "mm/pt.h"
 
-/* The format-specific attribute bits that m2d_prot describes, for @level. */
-static uint64_t attr_mask(enum m2d_pt_format fmt, int level)
+/*
+ * The permission bits of each format, as data: encode, decode and the
+ * raw masks of the range operations all read these tables.
+ */
+struct prot_bit {
+	unsigned prot;  /* one M2D_PROT_* bit */
+	uint64_t raw;   /* set on encode when the permission is (!inverted) present */
+	uint64_t test;  /* tested on decode (arm64 XN: both XN bits) */
+	bool inverted;  /* raw set means the permission is absent (x86 NX, arm64 XN) */
+};
+
+#define PB(p, r) { (p), (r), (r), false }
+
+static const struct prot_bit x86_bits[] = {
+	PB(M2D_PROT_W, X86_RW), PB(M2D_PROT_U, X86_US), PB(M2D_PROT_A, X86_A),
+	PB(M2D_PROT_D, X86_D), PB(M2D_PROT_G, X86_G), { M2D_PROT_X, X86_NX, X86_NX, true },
+	PB(M2D_PROT_SW0, X86_SW0), PB(M2D_PROT_SW1, X86_SW0 << 1), PB(M2D_PROT_SW2, X86_SW0 << 2),
+	{ 0, 0, 0, false },
+};
+
+static const struct prot_bit ept_bits[] = {
+	PB(M2D_PROT_R, EPT_R), PB(M2D_PROT_W, EPT_W), PB(M2D_PROT_X, EPT_X),
+	PB(M2D_PROT_A, EPT_A), PB(M2D_PROT_D, EPT_D),
+	PB(M2D_PROT_SW0, EPT_SW0), PB(M2D_PROT_SW1, EPT_SW0 << 1), PB(M2D_PROT_SW2, EPT_SW0 << 2),
+	{ 0, 0, 0, false },
+};
+
+static const struct prot_bit s2_bits[] = {
+	PB(M2D_PROT_R, S2_AP_R), PB(M2D_PROT_W, S2_AP_W), PB(M2D_PROT_A, S2_AF),
+	{ M2D_PROT_X, S2_XN, S2_XN_MASK, true },
+	PB(M2D_PROT_SW0, S2_SW0), PB(M2D_PROT_SW1, S2_SW0 << 1), PB(M2D_PROT_SW2, S2_SW0 << 2),
+	{ 0, 0, 0, false },
+};
+
+#undef PB
+
+static const struct prot_bit *const fmt_bits[M2D_PT_FORMAT_NR] = {
+	[M2D_PT_X86_64] = x86_bits,
+	[M2D_PT_EPT] = ept_bits,
+	[M2D_PT_ARM64_S2] = s2_bits,
+};
+
+/*
+ * The memory-type field and its write-back and non-write-back values
+ * (x86: PAT index 0 vs 3 = UC; EPT: memtype 6 + IPAT vs memtype 0 (UC);
+ * arm64: MemAttr Normal-WB 0xF vs Device-nGnRE 0x1).  WB is decoded from
+ * the type alone (x86 PWT, PCD and PAT clear; EPT memtype 6).
+ */
+static uint64_t memtype_field(enum m2d_pt_format fmt, int level)
 {
 	switch (fmt) {
 	case M2D_PT_X86_64:
-		return X86_RW | X86_US | X86_PWT | X86_PCD | X86_A | X86_D | X86_G |
-		       (7ull * X86_SW0) | X86_NX |
-		       (level == M2D_LEVEL_4K ? X86_PAT_4K : X86_PAT_LARGE);
+		return X86_PWT | X86_PCD | (level == M2D_LEVEL_4K ? X86_PAT_4K : X86_PAT_LARGE);
 	case M2D_PT_EPT:
-		return EPT_RWX | EPT_MT_MASK | EPT_IPAT | EPT_A | EPT_D | (7ull * EPT_SW0);
+		return EPT_MT_MASK | EPT_IPAT;
 	default:
-		return S2_MEMATTR_MASK | S2_AP_R | S2_AP_W | (3ull << S2_SH_SHIFT) | S2_AF |
-		       S2_XN_MASK | (7ull * S2_SW0);
+		return S2_MEMATTR_MASK;
 	}
 }
 
-/* Encode @prot into the attribute bits of attr_mask(@fmt, @level). */
+static uint64_t memtype_value(enum m2d_pt_format fmt, bool wb)
+{
+	switch (fmt) {
+	case M2D_PT_X86_64:
+		return wb ? 0 : X86_PWT | X86_PCD;
+	case M2D_PT_EPT:
+		return wb ? (EPT_MT_WB << EPT_MT_SHIFT) | EPT_IPAT : 0;
+	default:
+		return (wb ? S2_MEMATTR_NORMAL_WB : S2_MEMATTR_DEVICE_nGnRE) << S2_MEMATTR_SHIFT;
+	}
+}
+
+static bool memtype_is_wb(enum m2d_pt_format fmt, uint64_t pte, int level)
+{
+	switch (fmt) {
+	case M2D_PT_X86_64:
+		return !(pte & memtype_field(fmt, level));
+	case M2D_PT_EPT:
+		return (pte & EPT_MT_MASK) == EPT_MT_WB << EPT_MT_SHIFT;
+	default:
+		return (pte & S2_MEMATTR_MASK) == S2_MEMATTR_NORMAL_WB << S2_MEMATTR_SHIFT;
+	}
+}
+
+/* Encode @prot into attribute bits (everything but the address and leaf type). */
 static uint64_t encode_attrs(enum m2d_pt_format fmt, unsigned prot)
 {
-	uint64_t v = 0;
-	uint64_t sw = (prot >> 8) & 7; /* M2D_PROT_SW0..2 */
+	uint64_t v = memtype_value(fmt, prot & M2D_PROT_WB);
+
+	for (const struct prot_bit *b = fmt_bits[fmt]; b->prot; b++)
+		if (!(prot & b->prot) == b->inverted)
+			v |= b->raw;
+	return fmt == M2D_PT_ARM64_S2 ? v | S2_SH_IS : v;
+}
+
+/* @n: entries of @tbl (a constant, so the loop is unrolled and folded). */
+static inline __attribute__((always_inline)) unsigned decode_bits(const struct prot_bit *tbl,
+								   unsigned n, uint64_t pte)
+{
+	unsigned p = 0;
+
+#pragma GCC unroll 16
+	for (unsigned i = 0; i < n; i++)
+		if (!(pte & tbl[i].test) == tbl[i].inverted)
+			p |= tbl[i].prot;
+	return p;
+}
+
+#define DECODE(tbl, pte) decode_bits((tbl), M2D_ARRAY_SIZE(tbl) - 1, (pte))
+
+/*
+ * The m2d_prot bits of a present leaf at @level (no checks).  On the walk
+ * path: one instance per format so the table loops are unrolled.
+ */
+unsigned pt_leaf_prot(enum m2d_pt_format fmt, uint64_t pte, int level)
+{
+	unsigned p;
 
 	switch (fmt) {
 	case M2D_PT_X86_64:
-		if (prot & M2D_PROT_W)
-			v |= X86_RW;
-		if (prot & M2D_PROT_U)
-			v |= X86_US;
-		if (prot & M2D_PROT_A)
-			v |= X86_A;
-		if (prot & M2D_PROT_D)
-			v |= X86_D;
-		if (prot & M2D_PROT_G)
-			v |= X86_G;
-		if (!(prot & M2D_PROT_X))
-			v |= X86_NX;
-		if (!(prot & M2D_PROT_WB))
-			v |= X86_PWT | X86_PCD; /* PAT index 3: UC */
-		return v | sw * X86_SW0;
+		p = M2D_PROT_R | DECODE(x86_bits, pte); /* x86: present => R */
+		break;
 	case M2D_PT_EPT:
-		if (prot & M2D_PROT_R)
-			v |= EPT_R;
-		if (prot & M2D_PROT_W)
-			v |= EPT_W;
-		if (prot & M2D_PROT_X)
-			v |= EPT_X;
-		if (prot & M2D_PROT_WB)
-			v |= (EPT_MT_WB << EPT_MT_SHIFT) | EPT_IPAT;
-		if (prot & M2D_PROT_A)
-			v |= EPT_A;
-		if (prot & M2D_PROT_D)
-			v |= EPT_D;
-		return v | sw * EPT_SW0;
+		p = DECODE(ept_bits, pte);
+		break;
 	default:
-		v = ((prot & M2D_PROT_WB) ? S2_MEMATTR_NORMAL_WB : S2_MEMATTR_DEVICE_nGnRE)
-		    << S2_MEMATTR_SHIFT;
-		if (prot & M2D_PROT_R)
-			v |= S2_AP_R;
-		if (prot & M2D_PROT_W)
-			v |= S2_AP_W;
-		v |= S2_SH_IS;
-		if (prot & M2D_PROT_A)
-			v |= S2_AF;
-		if (!(prot & M2D_PROT_X))
-			v |= S2_XN;
-		return v | sw * S2_SW0;
+		p = DECODE(s2_bits, pte);
+		break;
 	}
+	return memtype_is_wb(fmt, pte, level) ? p | M2D_PROT_WB : p;
 }
+
+#undef DECODE
 
 /* The bits that make an entry a present leaf at @level (P+PS, large, V+T). */
 static uint64_t leaf_type_bits(enum m2d_pt_format fmt, int level)
@@ -215,81 +280,88 @@ uint64_t *m2d_pte_table(enum m2d_pt_format fmt, uint64_t pte)
  */
 unsigned m2d_pte_prot(enum m2d_pt_format fmt, uint64_t pte, int level)
 {
-	unsigned p = 0;
-
 	if (!valid_fmt_level(fmt, level) || !pt_is_leaf(fmt, pte, level))
 		return 0;
-	switch (fmt) {
-	case M2D_PT_X86_64: {
-		uint64_t pat = level == M2D_LEVEL_4K ? X86_PAT_4K : X86_PAT_LARGE;
+	return pt_leaf_prot(fmt, pte, level);
+}
 
-		p |= M2D_PROT_R;
-		if (pte & X86_RW)
-			p |= M2D_PROT_W;
-		if (!(pte & X86_NX))
-			p |= M2D_PROT_X;
-		if (pte & X86_US)
-			p |= M2D_PROT_U;
-		if (pte & X86_A)
-			p |= M2D_PROT_A;
-		if (pte & X86_D)
-			p |= M2D_PROT_D;
-		if (pte & X86_G)
-			p |= M2D_PROT_G;
-		if (!(pte & (X86_PWT | X86_PCD | pat)))
-			p |= M2D_PROT_WB;
-		p |= (unsigned)((pte / X86_SW0) & 7) << 8;
-		break;
+/* Raw masks for "add @set, remove @clear" (WB excluded): see pt_prot_masks(). */
+static void prot_masks(enum m2d_pt_format fmt, unsigned set, unsigned clear, uint64_t *and_mask,
+		       uint64_t *or_mask)
+{
+	*and_mask = ~0ull;
+	*or_mask = 0;
+	for (const struct prot_bit *b = fmt_bits[fmt]; b->prot; b++) {
+		bool lose = clear & b->prot, gain = !lose && (set & b->prot);
+
+		if (!lose && !gain)
+			continue;
+		if (gain != b->inverted)
+			*or_mask |= b->raw;
+		else
+			*and_mask &= ~b->test;
 	}
-	case M2D_PT_EPT:
-		if (pte & EPT_R)
-			p |= M2D_PROT_R;
-		if (pte & EPT_W)
-			p |= M2D_PROT_W;
-		if (pte & EPT_X)
-			p |= M2D_PROT_X;
-		if (pte & EPT_A)
-			p |= M2D_PROT_A;
-		if (pte & EPT_D)
-			p |= M2D_PROT_D;
-		if (((pte & EPT_MT_MASK) >> EPT_MT_SHIFT) == EPT_MT_WB)
-			p |= M2D_PROT_WB;
-		p |= (unsigned)((pte / EPT_SW0) & 7) << 8;
-		break;
-	default:
-		if (pte & S2_AP_R)
-			p |= M2D_PROT_R;
-		if (pte & S2_AP_W)
-			p |= M2D_PROT_W;
-		if (!(pte & S2_XN_MASK))
-			p |= M2D_PROT_X;
-		if (pte & S2_AF)
-			p |= M2D_PROT_A;
-		if (((pte & S2_MEMATTR_MASK) >> S2_MEMATTR_SHIFT) == S2_MEMATTR_NORMAL_WB)
-			p |= M2D_PROT_WB;
-		p |= (unsigned)((pte / S2_SW0) & 7) << 8;
-		break;
-	}
-	return p;
+}
+
+/*
+ * pt_prot_masks() - raw masks for "add @set, remove @clear" on every
+ * present leaf of @fmt: new = (pte & *and_mask) | *or_mask, equal to
+ * m2d_pte_change_prot() for any leaf.  Every permission but WB is one raw
+ * bit (x86 NX and arm64 XN inverted; gaining X on arm64 clears both XN
+ * bits).  Return: false when no such masks exist: @set or @clear has WB (a
+ * memory-type field), or arm64 loses X (an entry with XN = 0b01 is
+ * already not executable and must stay as it is).
+ */
+bool pt_prot_masks(enum m2d_pt_format fmt, unsigned set, unsigned clear, uint64_t *and_mask,
+		   uint64_t *or_mask)
+{
+	if ((set | clear) & M2D_PROT_WB ||
+	    (fmt == M2D_PT_ARM64_S2 && (clear & M2D_PROT_X)))
+		return false;
+	prot_masks(fmt, set, clear, and_mask, or_mask);
+	return true;
 }
 
 /**
  * m2d_pte_change_prot() - @pte with @set added and @clear removed.
  *
- * Only the attribute bits that m2d_prot describes are rewritten; the
- * address, the leaf type and any other bits (KVM's software bits) are kept.
- * Clearing R|W|X of an EPT entry makes it not present, as in hardware.
+ * Only the bits of permissions that actually change are rewritten: the
+ * address, the leaf type, a memory type that is not being changed (x86 PAT
+ * WC stays WC when W is cleared) and any other bits (KVM's software bits)
+ * are kept.  Bits the format lacks are ignored (x86 R, EPT U/G, arm64
+ * D/U/G).  Clearing R|W|X of an EPT entry makes it not present, as in
+ * hardware.
  * Return: the new entry; @pte unchanged if it is not a present leaf.
  */
 uint64_t m2d_pte_change_prot(enum m2d_pt_format fmt, uint64_t pte, int level, unsigned set,
 			     unsigned clear)
 {
-	unsigned p;
+	uint64_t and_mask, or_mask;
+	unsigned p, np;
 
 	if (!valid_fmt_level(fmt, level) || !pt_is_leaf(fmt, pte, level))
 		return pte;
-	p = (m2d_pte_prot(fmt, pte, level) | set) & ~clear;
-	return (pte & ~attr_mask(fmt, level)) | encode_attrs(fmt, p);
+	p = m2d_pte_prot(fmt, pte, level);
+	np = (p | set) & ~clear;
+	/* touch only the permissions that change */
+	prot_masks(fmt, np & ~p, p & ~np, &and_mask, &or_mask);
+	pte = (pte & and_mask) | or_mask;
+	if ((p ^ np) & M2D_PROT_WB) /* only when the memory type changes to or from WB */
+		pte = (pte & ~memtype_field(fmt, level)) | memtype_value(fmt, np & M2D_PROT_WB);
+	return pte;
+}
+
+/* The raw accessed (@dirty: dirty) bit of @fmt; 0 if the format has none. */
+uint64_t pt_ad_bit(enum m2d_pt_format fmt, bool dirty)
+{
+	switch (fmt) {
+	case M2D_PT_X86_64:
+		return dirty ? X86_D : X86_A;
+	case M2D_PT_EPT:
+		return dirty ? EPT_D : EPT_A;
+	default:
+		return dirty ? 0 : S2_AF;
+	}
 }
 
 /*
