@@ -51,9 +51,9 @@ struct rendezvous {
 	/*
 	 * The atomic_t's cache line: every vCPU's atomic_dec_and_test /
 	 * atomic_inc is a read-modify-write that must own the line, so the
-	 * arrivals are serialised like the holders of a spinlock.
+	 * arrivals are serialised and each pays the line's transfer.
 	 */
-	struct m2d_spinlock line;
+	struct m2d_cacheline line;
 };
 
 struct m2d_mmu_stress;
@@ -104,11 +104,10 @@ static void rendezvous_with_boss(struct rendezvous *r)
 	unsigned gen;
 
 	gen = r->generation;
-	m2d_spin_lock(&r->line);
+	m2d_cacheline_rmw(&r->line);
 	r->arrived++;
 	if (m2d_now() > r->last_arrival)
 		r->last_arrival = m2d_now();
-	m2d_spin_unlock(&r->line);
 	m2d_wait_event(&r->wq, r->generation != gen, true);
 }
 
@@ -433,7 +432,7 @@ static int stress_setup(struct m2d_mmu_stress *s, struct m2d_sim *sim)
 	}
 	s->rdv.n = c->nr_vcpus;
 	m2d_waitqueue_init(&s->rdv.wq, "rendezvous");
-	m2d_spin_lock_init(&s->rdv.line, "rendezvous", M2D_RANK_NONE);
+	m2d_cacheline_init(&s->rdv.line);
 	return 0;
 }
 
@@ -450,7 +449,6 @@ static void stress_teardown(struct m2d_mmu_stress *s)
 	m2d_host_destroy(&s->host);
 	if (s->info) {
 		m2d_waitqueue_fini(&s->rdv.wq);
-		m2d_lock_fini(&s->rdv.line.c);
 		m2d_free(M2D_ALLOC_GUEST, s->info, s->cfg.nr_vcpus * sizeof(*s->info));
 	}
 }
