@@ -32,6 +32,9 @@ struct replayer {
 	const struct cli_option *options; /* bound to a struct of opts_size bytes */
 	size_t opts_size;
 	const char *default_profile;      /* --profile default */
+	/* The profile when --profile is not given, from the options (may be NULL:
+	 * default_profile). */
+	const char *(*profile_for)(const void *opts);
 	/*
 	 * Cross-option checks on the parsed options (sizes that must divide,
 	 * more vCPUs than host CPUs ...).  Return 0, or -EINVAL with a message
