@@ -588,35 +588,28 @@ static void write_json(FILE *f, const struct point *pts, size_t n, const struct 
 	json_finish(&w);
 }
 
-/* Write @fn's output to @path ('-' = stdout) atomically. */
-static int write_output(const char *option, const char *path,
+/* Fill the opened output @out with @fn's text and move it into place. */
+static int write_output(struct output *out, const char *option,
 			void (*fn)(FILE *, const struct point *, size_t, const struct validate_opts *,
 				   const char *, double),
 			const struct point *pts, size_t n, const struct validate_opts *o,
 			const char *cmdline, double wall_s, struct cli_error *err)
 {
-	struct output out = OUTPUT_INIT;
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *mem;
 	int ret;
 
-	if (output_open(&out, option, path, err))
-		return -EINVAL;
 	mem = open_memstream(&buf, &len);
-	if (!mem) {
-		output_abort(&out);
+	if (!mem)
 		return cli_error_set(err, "out of memory");
-	}
 	fn(mem, pts, n, o, cmdline, wall_s);
 	if (fclose(mem)) {
 		free(buf);
-		output_abort(&out);
 		return cli_error_set(err, "out of memory");
 	}
-	ret = output_commit(&out, option, buf, len, err);
+	ret = output_commit(out, option, buf, len, err);
 	free(buf);
-	output_abort(&out);
 	return ret;
 }
 
@@ -629,6 +622,7 @@ static int validate_run(const struct ref_table *t, const struct validate_opts *o
 	size_t nr_cfgs = 0, nr_notes = 0, n = 0, *cfg_of = NULL, done = 0, to_run = 0;
 	bool *sel = calloc(t->n, sizeof(*sel));
 	bool tty = isatty(2) == 1, any_failed = false;
+	struct output md_out = OUTPUT_INIT, json_out = OUTPUT_INIT;
 	struct cli_error err;
 	double t0 = wall_now();
 	int status = EXIT_FAILURE;
@@ -644,6 +638,12 @@ static int validate_run(const struct ref_table *t, const struct validate_opts *o
 	if (!n) {
 		cli_error_set(&err, "--only: expected a pattern matching reference ids (see 'mmu2d "
 				    "validate --list'), got '%s'", cli_quote(o->only, q, sizeof(q)));
+		status = fail_usage(&err);
+		goto out;
+	}
+	/* Outputs first: an unwritable path fails at once (exit 2), before any run. */
+	if (output_open(&md_out, "markdown", o->markdown, &err) ||
+	    (o->json && output_open(&json_out, "json", o->json, &err))) {
 		status = fail_usage(&err);
 		goto out;
 	}
@@ -683,9 +683,9 @@ static int validate_run(const struct ref_table *t, const struct validate_opts *o
 			goto oom;
 		n++;
 	}
-	if (write_output("markdown", o->markdown, write_markdown, pts, n, o, cmdline,
-			 wall_now() - t0, &err) ||
-	    (o->json && write_output("json", o->json, write_json, pts, n, o, cmdline,
+	if (write_output(&md_out, "markdown", write_markdown, pts, n, o, cmdline, wall_now() - t0,
+			 &err) ||
+	    (o->json && write_output(&json_out, "json", write_json, pts, n, o, cmdline,
 				     wall_now() - t0, &err))) {
 		fprintf(stderr, "mmu2d: %s\n", err.msg);
 		goto out;
@@ -710,7 +710,9 @@ static int validate_run(const struct ref_table *t, const struct validate_opts *o
 oom:
 	fprintf(stderr, "mmu2d: validate: out of memory\n");
 out:
-	for (size_t i = 0; i < n; i++)
+	output_abort(&md_out);
+	output_abort(&json_out);
+	for (size_t i = 0; pts && i < n; i++)
 		free(pts[i].fitted);
 	for (size_t k = 0; k < nr_notes; k++)
 		notes_free(&notes[k]);
@@ -1016,13 +1018,6 @@ static int calibrate_run(const struct ref_table *t, const struct calibrate_opts 
 		else
 			F.chk[F.nchk++] = i;
 	}
-	if (!F.npt) {
-		cli_error_set(&err, "--points: expected a pattern matching calibration points of "
-				    "profile %s whose replayer is built, got '%s'",
-			      cli_quote(name, q, sizeof(q)), o->points ? o->points : "*");
-		goto usage;
-	}
-
 	/* The parameters: marked fitted, > 0 (fitted on a log scale). */
 	for (size_t i = 0; i < prof.nr_params; i++) {
 		const struct profile_param *pp = &prof.params[i];
@@ -1082,6 +1077,13 @@ static int calibrate_run(const struct ref_table *t, const struct calibrate_opts 
 		cli_error_set(&err, "--profile: %s marks no non-zero parameter 'fitted'", prof.path);
 		goto usage;
 	}
+	if (!F.npt) {
+		cli_error_set(&err, "--points: expected a pattern matching calibration points of "
+				    "profile %s whose replayer is built, got '%s'",
+			      cli_quote(name, q, sizeof(q)), o->points ? o->points : "*");
+		goto usage;
+	}
+
 
 	status = EXIT_FAILURE;
 	if (plan_configs(t, sel, false, o->profile, &F.cfgs, &F.nr_cfgs, F.cfg_of))
