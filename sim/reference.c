@@ -706,7 +706,14 @@ char *ref_fitted_format(const struct fitted_note *n)
 	len = (size_t)snprintf(s, cap, "fitted");
 	for (size_t i = 0; i < n->nr_ids; i++)
 		len += (size_t)snprintf(s + len, cap - len, "%s%s", i ? ", " : ": ", n->ids[i]);
-	if (*n->rest)
-		snprintf(s + len, cap - len, "%s%s", n->rest[0] == ':' ? "" : " ", n->rest);
+	if (*n->rest) {
+		const char *rest = n->rest;
+
+		if (n->nr_ids && *rest == ':') /* "fitted: free text" gained ids */
+			for (rest++; *rest == ' ';)
+				rest++;
+		snprintf(s + len, cap - len, "%s%s",
+			 !n->nr_ids ? (*rest == ':' ? "" : " ") : (*rest == '(' ? " " : "; "), rest);
+	}
 	return s;
 }
