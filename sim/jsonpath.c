@@ -136,20 +136,39 @@ static int skip_value(struct reader *r)
 	}
 }
 
+/* Enter the container @open at r->p: 0, or -ENOENT if it is not one or is empty. */
+static int enter(struct reader *r, char open, char close)
+{
+	ws(r);
+	if (r->p >= r->end || *r->p != open)
+		return -ENOENT;
+	r->p++;
+	ws(r);
+	return r->p < r->end && *r->p == close ? -ENOENT : 0;
+}
+
+/* Skip the current value and its separator: 0 if another item follows, -ENOENT at @close. */
+static int next_item(struct reader *r, char close)
+{
+	int ret = skip_value(r);
+
+	if (ret)
+		return ret;
+	ws(r);
+	if (r->p >= r->end)
+		return -EINVAL;
+	if (*r->p == close)
+		return -ENOENT;
+	return *r->p++ == ',' ? 0 : -EINVAL;
+}
+
 /* Position @r at the value of member @key (@keylen bytes) of the object at r->p. */
 static int find_member(struct reader *r, const char *key, size_t keylen)
 {
 	bool eq;
-	int ret;
+	int ret = enter(r, '{', '}');
 
-	ws(r);
-	if (r->p >= r->end || *r->p != '{')
-		return -ENOENT;
-	r->p++;
-	ws(r);
-	if (r->p < r->end && *r->p == '}')
-		return -ENOENT;
-	for (;;) {
+	while (!ret) {
 		ws(r);
 		if ((ret = string(r, key, keylen, &eq)))
 			return ret;
@@ -159,43 +178,23 @@ static int find_member(struct reader *r, const char *key, size_t keylen)
 		ws(r);
 		if (eq)
 			return 0;
-		if ((ret = skip_value(r)))
-			return ret;
-		ws(r);
-		if (r->p >= r->end)
-			return -EINVAL;
-		if (*r->p == '}')
-			return -ENOENT;
-		if (*r->p++ != ',')
-			return -EINVAL;
+		ret = next_item(r, '}');
 	}
+	return ret;
 }
 
+/* Position @r at element @idx of the array at r->p. */
 static int find_element(struct reader *r, unsigned long idx)
 {
-	int ret;
+	int ret = enter(r, '[', ']');
 
-	ws(r);
-	if (r->p >= r->end || *r->p != '[')
-		return -ENOENT;
-	r->p++;
-	ws(r);
-	if (r->p < r->end && *r->p == ']')
-		return -ENOENT;
-	for (unsigned long i = 0;; i++) {
+	for (unsigned long i = 0; !ret; i++) {
 		ws(r);
 		if (i == idx)
 			return 0;
-		if ((ret = skip_value(r)))
-			return ret;
-		ws(r);
-		if (r->p >= r->end)
-			return -EINVAL;
-		if (*r->p == ']')
-			return -ENOENT;
-		if (*r->p++ != ',')
-			return -EINVAL;
+		ret = next_item(r, ']');
 	}
+	return ret;
 }
 
 int json_path_number(const char *text, size_t len, const char *path, double *out)
