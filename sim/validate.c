@@ -820,7 +820,6 @@ struct fit_param {
 
 struct fit {
 	const struct ref_table *t;
-	const char *profile_arg;
 	struct fit_param *p;
 	size_t np;
 	struct param_set *sets;
@@ -888,9 +887,8 @@ static void print_residuals(FILE *f, struct fit *F, const size_t *idx, size_t n,
 
 /* The profile's text with fitted values and comments replaced. */
 static int write_profile(struct fit *F, const struct profile *prof, const struct fitted_note *notes,
-			 const char *dest, struct cli_error *err)
+			 struct output *out, struct cli_error *err)
 {
-	struct output out = OUTPUT_INIT;
 	FILE *in = fopen(prof->path, "r"), *mem;
 	char *line = NULL, *buf = NULL;
 	size_t cap = 0, len = 0;
@@ -948,10 +946,7 @@ static int write_profile(struct fit *F, const struct profile *prof, const struct
 		free(buf);
 		return cli_error_set(err, "out of memory");
 	}
-	ret = output_open(&out, "write", dest, err);
-	if (!ret)
-		ret = output_commit(&out, "write", buf, len, err);
-	output_abort(&out);
+	ret = output_commit(out, "write", buf, len, err);
 	free(buf);
 	return ret;
 }
@@ -973,7 +968,8 @@ static int calibrate_run(const struct ref_table *t, const struct calibrate_opts 
 {
 	struct profile prof = { 0 };
 	struct fitted_note *notes = NULL;
-	struct fit F = { .t = t, .profile_arg = o->profile };
+	struct fit F = { .t = t };
+	struct output out = OUTPUT_INIT;
 	struct cli_error err;
 	char *name = NULL, q[72];
 	bool *sel = NULL, have_prof = false;
@@ -1085,6 +1081,9 @@ static int calibrate_run(const struct ref_table *t, const struct calibrate_opts 
 	}
 
 
+	/* The output first: an unwritable --write fails at once, not after the fit. */
+	if (output_open(&out, "write", o->write ? o->write : "-", &err))
+		goto usage;
 	status = EXIT_FAILURE;
 	if (plan_configs(t, sel, false, o->profile, &F.cfgs, &F.nr_cfgs, F.cfg_of))
 		goto oom;
@@ -1176,7 +1175,7 @@ static int calibrate_run(const struct ref_table *t, const struct calibrate_opts 
 		print_residuals(rep, &F, F.pt, F.npt, b_pt, a_pt, "fitted points");
 		print_residuals(rep, &F, F.chk, F.nchk, b_chk, a_chk, "not fitted");
 	}
-	if (write_profile(&F, &prof, notes, o->write ? o->write : "-", &err)) {
+	if (write_profile(&F, &prof, notes, &out, &err)) {
 		fprintf(stderr, "mmu2d: %s\n", err.msg);
 		goto out;
 	}
@@ -1189,6 +1188,7 @@ oom:
 	fprintf(stderr, "mmu2d: calibrate: out of memory\n");
 	status = EXIT_FAILURE;
 out:
+	output_abort(&out);
 	if (notes)
 		for (size_t i = 0; i < prof.nr_params; i++)
 			ref_fitted_free(&notes[i]);

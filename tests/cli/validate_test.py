@@ -276,8 +276,12 @@ def check_bad_input():
             (["calibrate", "--profile", "x86", "--iterations", "0"], "--iterations"),
             (["calibrate", "--profile", "x86", "--params", "gmem_zero"], "--params"),
             (["calibrate", "--profile", "x86", "--params", "nosuch"], "--params"),
+            (["calibrate", "--profile", prof, "--table", "TABLE", "--write",
+              os.path.join(d, "no", "such", "dir.profile")], "--write"),
         ]
+        table, _, _ = lock_table(d, prof)
         for args, opt in cases:
+            args = [table if a == "TABLE" else a for a in args]
             before = sorted(os.listdir(d))
             r = run(args, cwd=d)
             lines = r.stderr.splitlines()
