@@ -50,9 +50,12 @@ def test_profile(d):
     names = re.findall(r"^([a-z0-9_]+)\s*=", text, re.M)
     lines = []
     for line in text.splitlines():
-        m = re.match(r"^(lock_acquire|lock_handoff)\s*=", line)
-        if m:
+        m = re.match(r"^([a-z0-9_]+)\s*=\s*(\S+)\s*#\s*(.*)$", line)
+        if m and m.group(1) in ("lock_acquire", "lock_handoff"):
             line = "%s = %s  # fitted" % (m.group(1), "10" if m.group(1) == "lock_acquire" else "70")
+        elif m and m.group(1) != "rmpupdate" and m.group(3).startswith("fitted"):
+            # Cited, so calibrate must not touch it (rmpupdate stays fitted: no effect here).
+            line = "%s = %s  # TEST-CITED: %s" % (m.group(1), m.group(2), m.group(3))
         lines.append(line)
     for name, val in (("lock_acquire", 10), ("lock_handoff", 70)):
         if name not in names:
@@ -169,6 +172,8 @@ def check_calibrate():
             if not src.startswith("fitted: LS-"):
                 fail("%s: comment %r does not name the points it was fitted to" % (name, src))
             print("ok: %s recovered: %g (true %g)" % (name, val, TRUE[name]))
+        if not re.search(r"rmpupdate .*no effect on these points: unchanged", r.stdout):
+            fail("rmpupdate (fitted, no effect on lock-storm) not reported as unchanged")
         if "lock_handoff" not in got:
             if not re.search(r"lock_handoff .*no effect on these points: unchanged", r.stdout):
                 fail("lock_handoff neither fitted nor reported as without effect")
