@@ -9,10 +9,10 @@
  * Reports virtual-time metrics (deterministic) apart from wall-clock and
  * memory metrics (noisy), as JSON, plus one SUMMARY line.
  *
- * Host memory is a bump allocator of 2M-aligned pfns here (the bench only
- * uses the public API); the RMP runs without a direct-map model
- * (M2D_RMP_DIRECTMAP_NONE), which for 2M conversions under the merged
- * policy is exact (adjust_direct_map does nothing for 2M).
+ * Folios come from a lib/mm host (buddy allocator, --size + 2 GiB); the
+ * RMP runs without a direct-map model (M2D_RMP_DIRECTMAP_NONE), which for
+ * 2M conversions under the merged policy is exact (adjust_direct_map does
+ * nothing for 2M).
  *
  *   bench_coco [--size BYTES[K|M|G|T]] [--folio 2m|4k] [--json FILE|-] [--seed N]
  */
@@ -24,33 +24,7 @@
 #include <time.h>
 
 #include <mmu2d/mmu2d.h>
-
-struct bump {
-	uint64_t next, max;
-};
-
-static int bump_alloc(void *p, unsigned order, m2d_pfn_t *pfn)
-{
-	struct bump *b = p;
-	uint64_t n = 1ull << order, v = (b->next + n - 1) & ~(n - 1);
-
-	if (v + n > b->max)
-		return -ENOMEM;
-	b->next = v + n;
-	*pfn = m2d_pfn_from_u64(v);
-	return 0;
-}
-
-static void bump_free(void *p, m2d_pfn_t pfn, unsigned order)
-{
-}
-
-static int bump_split(void *p, m2d_pfn_t pfn, unsigned order)
-{
-	return 0;
-}
-
-static const struct m2d_gmem_folio_ops bump_ops = { bump_alloc, bump_free, bump_split };
+#include <mmu2d/physmem.h>
 
 static void nop(void *k)
 {
@@ -120,22 +94,25 @@ static void run_thread(void *arg)
 	struct m2d_rmp *rmp;
 	struct m2d_gmem *g;
 	struct m2d_gmem_file *f;
-	struct bump b;
+	struct m2d_host_config hc;
+	struct m2d_host *host;
 	double t0;
 	int slot;
 
-	b.next = 512;
-	b.max = 512 + 2 * (r->size >> 12);
+	m2d_host_config_default(&hc);
+	hc.mem_bytes = r->size + (2ull << 30);
+	if ((r->err = m2d_host_create(r->sim, &hc, &host)))
+		return;
 	m2d_rmp_config_default(&rc);
-	rc.max_pfn = (b.max + 511) & ~511ull;
+	rc.max_pfn = hc.mem_bytes >> 12;
 	rc.directmap = M2D_RMP_DIRECTMAP_NONE;
 	m2d_gmem_config_default(&gc);
 	gc.size = r->size;
 	gc.folio = r->folio;
 	r->err = -ENOMEM;
 	if (m2d_rmp_create(&rmp, &rc, NULL, NULL))
-		return;
-	if (m2d_gmem_create(&g, &gc, &bump_ops, &b, rmp))
+		goto out_host;
+	if (m2d_gmem_create(&g, &gc, &m2d_gmem_host_folio_ops, host, rmp))
 		goto out_rmp;
 	sev = (struct m2d_sev_vm){ .rmp = rmp, .asid = 1, .snp = true };
 	if (m2d_gmem_file_create(g, &sev, &kvm_ops, &f))
@@ -171,6 +148,8 @@ out_gmem:
 	m2d_gmem_destroy(&g);
 out_rmp:
 	m2d_rmp_destroy(&rmp);
+out_host:
+	m2d_host_destroy(&host);
 }
 
 int main(int argc, char **argv)
@@ -232,8 +211,9 @@ int main(int argc, char **argv)
 	}
 	fprintf(out, "{\n  \"m2d_version\": \"%s\",\n  \"bench\": \"coco\",\n  \"seed\": %llu,\n",
 		m2d_version(), (unsigned long long)seed);
-	fprintf(out, "  \"config\": {\"size\": %llu, \"folio\": \"%s\", \"directmap\": \"none\", \"profile\": \"snp\"},\n",
-		(unsigned long long)size, folio_name);
+	fprintf(out, "  \"config\": {\"size\": %llu, \"folio\": \"%s\", \"directmap\": \"none\", \"profile\": \"snp\", "
+		"\"host_mem\": %llu},\n", (unsigned long long)size, folio_name,
+		(unsigned long long)(size + (2ull << 30)));
 	fprintf(out, "  \"results\": {\n    \"virtual\": {\"prepare_s\": %.9f, \"punch_s\": %.9f, "
 		"\"rmpupdates\": %llu, \"rmp_entry_reads\": %llu, \"pages_zeroed\": %llu, "
 		"\"folios_2m\": %llu, \"folios_4k\": %llu, \"file_huge_bytes\": %llu},\n",

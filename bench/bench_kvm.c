@@ -7,21 +7,26 @@
  * --mem / --slot memslots at GPA 4 GiB + k * slot; --vcpus vCPU threads,
  * each writing one word per 4K page of its slice (run1, every access
  * faults and installs a 4K SPTE), then rewriting it (run2, no faults),
- * then one mmu_notifier invalidation of the whole HVA range (the ro
- * mprotect's zap of every SPTE of every memslot).
+ * then mprotect(PROT_READ) of the HVA range (the zap of every SPTE of every
+ * memslot), then (host mm only) stage 3: every write exits with -EFAULT
+ * and the VMM skips it.
  *
- * The host is a flat test host given through struct m2d_kvm_host_ops:
- * every HVA is mapped at 4K (MADV_NOHUGEPAGE + prefault), frame =
- * HVA >> 12; it charges no time, so the figures measure lib/kvm (and the
- * pt module and engine under it), not lib/mm.
+ * --host=mm (default): the host mm model (lib/mm): a shmem memfd mapped
+ * MAP_SHARED, MADV_NOHUGEPAGE, prefaulted, KVM subscribed to its
+ * mmu_notifier, and the zap is mprotect(PROT_READ).  --host=flat: a flat
+ * host through struct m2d_kvm_host_ops (every HVA mapped at 4K, frame =
+ * HVA >> 12, no time charged) and the zap is a direct notifier call, so
+ * the figures measure lib/kvm (and the pt module and engine) alone.
  *
  * Reported: wall seconds of each phase, ns per 4K page, virtual time of
- * each phase, counters, peak RSS.  --format=json (default) prints one JSON
+ * each phase (first thread start to last thread end), counters, peak RSS.  --format=json (default) prints one JSON
  * object on stdout and a SUMMARY line on stderr; --format=pretty prints a
  * table and the SUMMARY line on stdout.
  */
 #include <mmu2d/error.h>
 #include <mmu2d/kvm.h>
+#include <mmu2d/mm.h>
+#include <mmu2d/physmem.h>
 #include <mmu2d/sim.h>
 
 #include <errno.h>
@@ -42,6 +47,7 @@ struct opts {
 	const char *mmu_name;
 	const char *profile;
 	bool json;
+	bool flat;
 };
 
 static double now_s(void)
@@ -99,6 +105,7 @@ struct vcpu_arg {
 	struct m2d_vcpu *vcpu;
 	uint64_t gpa, pages;
 	int result;
+	m2d_vtime_t start, end; /* the thread's clock around its KVM_RUN */
 };
 
 static void guest_write_slice(struct m2d_vcpu *vcpu, void *p)
@@ -108,11 +115,32 @@ static void guest_write_slice(struct m2d_vcpu *vcpu, void *p)
 	a->result = m2d_vcpu_access_range(vcpu, a->gpa, a->pages, 4096, M2D_ACCESS_WRITE);
 }
 
+/* The selftest's host loop in stage 3: skip the faulting instruction. */
+static enum m2d_kvm_exit_action vmm_skip(struct m2d_vcpu *vcpu, const struct m2d_kvm_exit *exit,
+					 void *arg)
+{
+	return M2D_KVM_EXIT_SKIP;
+}
+
 static void vcpu_thread(void *p)
 {
 	struct vcpu_arg *a = p;
 
-	m2d_vcpu_run(a->vcpu, guest_write_slice, a, NULL, NULL);
+	a->start = m2d_thread_now();
+	m2d_vcpu_run(a->vcpu, guest_write_slice, a, vmm_skip, NULL);
+	a->end = m2d_thread_now();
+}
+
+/* Virtual duration of a phase: first start to last end over the vCPUs. */
+static m2d_vtime_t phase_vtime(const struct vcpu_arg *args, unsigned n)
+{
+	m2d_vtime_t lo = args[0].start, hi = args[0].end;
+
+	for (unsigned i = 1; i < n; i++) {
+		lo = args[i].start < lo ? args[i].start : lo;
+		hi = args[i].end > hi ? args[i].end : hi;
+	}
+	return hi - lo;
 }
 
 static int run_vcpus(struct m2d_sim *sim, struct vcpu_arg *args, unsigned n)
@@ -124,6 +152,64 @@ static int run_vcpus(struct m2d_sim *sim, struct vcpu_arg *args, unsigned n)
 			return ret;
 	}
 	return m2d_sim_run(sim);
+}
+
+/* ---- the host mm (VMM threads) ----------------------------------------------------- */
+
+struct host_setup {
+	const struct opts *o;
+	struct m2d_host *host;
+	struct m2d_mm *mm;
+	struct m2d_file *memfd;
+	uint64_t hva;
+	struct m2d_vm *vm;
+	m2d_vtime_t start, end;
+	int ret;
+};
+
+/* mmu_stress_test's setup: memfd, mmap shared, MADV_NOHUGEPAGE, prefault. */
+static void host_setup_thread(void *p)
+{
+	struct host_setup *hs = p;
+	const struct opts *o = hs->o;
+	struct m2d_mm_config mc;
+
+	m2d_mm_config_default(&mc);
+	mc.arch = o->mmu == M2D_KVM_MMU_ARM64_S2 ? M2D_MM_ARCH_ARM64 : M2D_MM_ARCH_X86_64;
+	hs->ret = m2d_mm_create(&hs->mm, hs->host, &mc);
+	if (!hs->ret)
+		hs->ret = m2d_memfd_create(hs->host, o->slot, M2D_FILE_SHMEM, &hs->memfd);
+	if (!hs->ret)
+		hs->ret = m2d_mm_mmap(hs->mm, 0, o->slot, M2D_PROT_READ | M2D_PROT_WRITE,
+				      M2D_MAP_SHARED, hs->memfd, 0, &hs->hva);
+	if (!hs->ret)
+		hs->ret = m2d_mm_madvise(hs->mm, hs->hva, o->slot, M2D_MADV_NOHUGEPAGE);
+	if (!hs->ret)
+		hs->ret = m2d_mm_populate(hs->mm, hs->hva, o->slot, true);
+}
+
+/* The ro phase's zap: mprotect(PROT_READ), or (flat host) the notifier calls. */
+static void zap_thread(void *p)
+{
+	struct host_setup *hs = p;
+
+	hs->start = m2d_thread_now();
+	if (hs->mm) {
+		hs->ret = m2d_mm_mprotect(hs->mm, hs->hva, hs->o->slot, M2D_PROT_READ);
+	} else {
+		m2d_vm_mmu_notifier_invalidate_range_start(hs->vm, hs->hva, hs->hva + hs->o->slot,
+							   true);
+		m2d_vm_mmu_notifier_invalidate_range_end(hs->vm, hs->hva, hs->hva + hs->o->slot);
+	}
+	hs->end = m2d_thread_now();
+}
+
+static void host_teardown_thread(void *p)
+{
+	struct host_setup *hs = p;
+
+	m2d_mm_destroy(&hs->mm);
+	m2d_file_put(&hs->memfd);
 }
 
 /* ---- main --------------------------------------------------------------------------- */
@@ -154,8 +240,10 @@ static int parse_size(const char *s, uint64_t *out)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: bench_kvm [--mem=N[K|M|G|T]] [--slot=N[K|M|G]] [--vcpus=N]\n"
-		   "                 [--mmu=tdp|legacy|arm64] [--profile=NAME] [--format=json|pretty]\n"
-		   "defaults: --mem=128G --slot=2G --vcpus=48 --mmu=tdp --profile=x86 --format=json\n");
+		   "                 [--mmu=tdp|legacy|arm64] [--host=mm|flat] [--profile=NAME]\n"
+		   "                 [--format=json|pretty]\n"
+		   "defaults: --mem=128G --slot=2G --vcpus=48 --mmu=tdp --host=mm --profile=x86"
+		   " --format=json\n");
 }
 
 static int parse_args(int argc, char **argv, struct opts *o)
@@ -190,6 +278,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 				o->mmu = M2D_KVM_MMU_ARM64_S2;
 			else
 				goto bad;
+		} else if (!strcmp(a, "--host=flat")) {
+			o->flat = true;
+		} else if (!strcmp(a, "--host=mm")) {
+			o->flat = false;
 		} else if (!strncmp(a, "--profile=", 10)) {
 			o->profile = a + 10;
 		} else if (!strcmp(a, "--format=json")) {
@@ -214,7 +306,7 @@ bad:
 
 static const char *const counter_names[] = {
 	"faults", "fault_retries", "spte_installs_4k", "spte_zaps", "tables_allocated",
-	"tables_freed", "remote_tlb_flushes", "mmu_notifier_invalidations",
+	"tables_freed", "remote_tlb_flushes", "mmu_notifier_invalidations", "efault_exits",
 };
 
 int main(int argc, char **argv)
@@ -226,8 +318,8 @@ int main(int argc, char **argv)
 	struct m2d_vm *vm = NULL;
 	struct vcpu_arg *args;
 	uint64_t pages, per_vcpu, nslots;
-	double t0, wall[3];
-	m2d_vtime_t v0, vt[3];
+	double t0, wall[4];
+	m2d_vtime_t vt[4];
 	struct rusage ru;
 	int ret;
 
@@ -241,18 +333,50 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_kvm: sim: %s\n", m2d_strerror(ret));
 		return 1;
 	}
+	struct m2d_kvm_host_ops ops = flat_ops;
+	struct m2d_host *host = NULL;
+	struct m2d_mm *mm = NULL;
+	struct m2d_file *memfd = NULL;
+	uint64_t hva = HVA_BASE;
+
+	if (!o.flat) {
+		struct m2d_host_config hc;
+		struct host_setup hs = { .o = &o };
+
+		m2d_host_config_default(&hc);
+		hc.mem_bytes = o.slot + (1ull << 30);
+		ret = m2d_host_create(sim, &hc, &host);
+		if (ret) {
+			fprintf(stderr, "bench_kvm: host: %s\n", m2d_strerror(ret));
+			return 1;
+		}
+		hs.host = host;
+		/* The VMM's setup runs as a simulated thread (it charges time). */
+		if (m2d_sim_spawn(sim, 0, "vmm", host_setup_thread, &hs) || m2d_sim_run(sim) ||
+		    hs.ret) {
+			fprintf(stderr, "bench_kvm: host mm setup failed\n");
+			return 1;
+		}
+		mm = hs.mm;
+		memfd = hs.memfd;
+		hva = hs.hva;
+		memset(&ops, 0, sizeof(ops));
+		m2d_kvm_host_ops_set_mm(&ops);
+	}
 	m2d_vm_config_default(&vcfg);
 	vcfg.mmu = o.mmu;
-	ret = m2d_vm_create(&vm, sim, &vcfg, &flat_ops);
+	ret = m2d_vm_create(&vm, sim, &vcfg, &ops);
 	if (ret) {
 		fprintf(stderr, "bench_kvm: vm: %s\n", m2d_strerror(ret));
 		return 1;
 	}
+	if (mm && m2d_vm_mmu_notifier_register(vm, mm))
+		return 1;
 	nslots = o.mem / o.slot;
 	for (uint64_t k = 0; k < nslots; k++) {
 		struct m2d_memslot_desc d = {
 			.id = (uint32_t)(k + 1), .guest_phys = GPA_BASE + k * o.slot, .size = o.slot,
-			.userspace_addr = HVA_BASE,
+			.userspace_addr = hva, .mm = mm,
 		};
 
 		ret = m2d_vm_set_memslot(vm, &d);
@@ -275,34 +399,48 @@ int main(int argc, char **argv)
 
 	/* run1: populate; run2: rewrite over present SPTEs. */
 	for (int ph = 0; ph < 2; ph++) {
-		v0 = m2d_sim_time(sim);
 		t0 = now_s();
 		ret = run_vcpus(sim, args, o.vcpus);
 		wall[ph] = now_s() - t0;
-		vt[ph] = m2d_sim_time(sim) - v0;
+		vt[ph] = phase_vtime(args, o.vcpus);
 		if (ret) {
 			fprintf(stderr, "bench_kvm: run: %s\n", m2d_strerror(ret));
 			return 1;
 		}
 	}
-	/* The ro mprotect's zap: one invalidation of the whole HVA range. */
-	v0 = m2d_sim_time(sim);
-	t0 = now_s();
-	m2d_vm_mmu_notifier_invalidate_range_start(vm, HVA_BASE, HVA_BASE + o.slot, true);
-	m2d_vm_mmu_notifier_invalidate_range_end(vm, HVA_BASE, HVA_BASE + o.slot);
-	wall[2] = now_s() - t0;
-	vt[2] = m2d_sim_time(sim) - v0;
+	/* The ro mprotect's zap of the whole HVA range. */
+	{
+		struct host_setup hs = { .o = &o, .mm = mm, .hva = hva, .vm = vm };
+
+		t0 = now_s();
+		if (m2d_sim_spawn(sim, 0, "vmm", zap_thread, &hs) || m2d_sim_run(sim) || hs.ret)
+			return 1;
+		wall[2] = now_s() - t0;
+		vt[2] = hs.end - hs.start;
+	}
+	/* Stage 3 with the host mm: every write exits with -EFAULT, skipped. */
+	wall[3] = 0;
+	vt[3] = 0;
+	if (mm) {
+		t0 = now_s();
+		ret = run_vcpus(sim, args, o.vcpus);
+		wall[3] = now_s() - t0;
+		vt[3] = phase_vtime(args, o.vcpus);
+		if (ret)
+			return 1;
+	}
 	getrusage(RUSAGE_SELF, &ru);
 
-	static const char *const ph_names[3] = { "populate", "rewrite", "zap" };
+	static const char *const ph_names[4] = { "populate", "rewrite", "zap", "ro_exits" };
 	uint64_t total = per_vcpu * o.vcpus;
 
 	if (o.json) {
 		printf("{\"bench\": \"kvm\", \"m2d_version\": \"%s\", \"config\": {\"mem\": %" PRIu64
-		       ", \"slot\": %" PRIu64 ", \"vcpus\": %u, \"mmu\": \"%s\", \"profile\": \"%s\"},"
-		       " \"results\": {",
-		       m2d_version(), o.mem, o.slot, o.vcpus, o.mmu_name, o.profile);
-		for (int ph = 0; ph < 3; ph++)
+		       ", \"slot\": %" PRIu64 ", \"vcpus\": %u, \"mmu\": \"%s\", \"host\": \"%s\","
+		       " \"profile\": \"%s\"}, \"results\": {",
+		       m2d_version(), o.mem, o.slot, o.vcpus, o.mmu_name, o.flat ? "flat" : "mm",
+		       o.profile);
+		for (int ph = 0; ph < 4; ph++)
 			printf("\"%s\": {\"wall_s\": %.6f, \"ns_per_page\": %.2f, \"virtual_s\": %.9f}, ",
 			       ph_names[ph], wall[ph], wall[ph] * 1e9 / (double)total,
 			       (double)vt[ph] * 1e-9);
@@ -313,7 +451,7 @@ int main(int argc, char **argv)
 		printf("}, \"peak_rss_bytes\": %ld}}\n", ru.ru_maxrss * 1024L);
 	} else {
 		printf("%-10s %10s %12s %12s\n", "phase", "wall_s", "ns/page", "virtual_s");
-		for (int ph = 0; ph < 3; ph++)
+		for (int ph = 0; ph < 4; ph++)
 			printf("%-10s %10.3f %12.2f %12.6f\n", ph_names[ph], wall[ph],
 			       wall[ph] * 1e9 / (double)total, (double)vt[ph] * 1e-9);
 		printf("peak RSS %ld MiB\n", ru.ru_maxrss / 1024L);
@@ -324,6 +462,13 @@ int main(int argc, char **argv)
 		o.mmu_name, total, wall[0] * 1e9 / (double)total, wall[2] * 1e9 / (double)total,
 		ru.ru_maxrss / 1024L);
 	m2d_vm_destroy(&vm);
+	if (mm) {
+		struct host_setup hs = { .o = &o, .mm = mm, .memfd = memfd };
+
+		m2d_sim_spawn(sim, 0, "vmm", host_teardown_thread, &hs);
+		m2d_sim_run(sim);
+		m2d_host_destroy(&host);
+	}
 	m2d_sim_destroy(&sim);
 	free(args);
 	return 0;

@@ -12,8 +12,11 @@
 #include <stdio.h>
 #include <cmocka.h>
 
+#include <mmu2d/physmem.h>
+
 #include "coco_fixture.h"
 #include "coco/sev.h"
+#include "mm/physmem.h"
 
 #define ASID 5
 #define HOST_PFNS (8ull << 18) /* 8 GiB */
@@ -110,7 +113,19 @@ struct ctx {
 	struct m2d_gmem_file *f;
 	struct fkvm k;
 	int slot_a, slot_b;      /* their addresses are the memslot handles */
+	struct m2d_host *host;   /* folios from lib/mm physmem instead of fx_pm */
 };
+
+/* ctx_new() takes folios from a lib/mm host when set. */
+static bool use_host;
+
+/* Is host page @p free (in the buddy allocator / the fixture)? */
+static bool page_is_free(struct ctx *c, uint64_t p)
+{
+	if (c->host)
+		return !m2d_pfn_folio(c->host, p);
+	return !c->pm.state[p];
+}
 
 static struct ctx *ctx_new(enum m2d_rmp_directmap dmp, enum m2d_gmem_folio folio,
 			   enum m2d_gmem_punch punch, uint64_t size, uint64_t base_gfn)
@@ -131,7 +146,16 @@ static struct ctx *ctx_new(enum m2d_rmp_directmap dmp, enum m2d_gmem_folio folio
 	gc.size = size;
 	gc.folio = folio;
 	gc.punch = punch;
-	assert_int_equal(m2d_gmem_create(&c->g, &gc, &fx_pm_ops, &c->pm, c->rmp), 0);
+	if (use_host) {
+		struct m2d_host_config hc;
+
+		m2d_host_config_default(&hc);
+		hc.mem_bytes = HOST_PFNS << 12;
+		assert_int_equal(m2d_host_create(c->sim, &hc, &c->host), 0);
+		assert_int_equal(m2d_gmem_create(&c->g, &gc, &m2d_gmem_host_folio_ops, c->host, c->rmp), 0);
+	} else {
+		assert_int_equal(m2d_gmem_create(&c->g, &gc, &fx_pm_ops, &c->pm, c->rmp), 0);
+	}
 	c->k.sev = (struct m2d_sev_vm){ .rmp = c->rmp, .asid = ASID, .snp = true };
 	c->k.base_gfn = base_gfn;
 	c->k.nr_gfns = size >> 12;
@@ -151,6 +175,10 @@ static void ctx_free(struct ctx *c)
 		if (m2d_rmp_raw_is_assigned(c->rmp, m2d_pfn_from_u64(p)))
 			fail_msg("pfn %#llx still assigned after destroy", (unsigned long long)p);
 	m2d_rmp_destroy(&c->rmp);
+	if (c->host) {
+		assert_int_equal(m2d_physmem_free_pages(c->host, -1), HOST_PFNS);
+		m2d_host_destroy(&c->host);
+	}
 	fx_dm_fini(&c->dm);
 	fx_pm_fini(&c->pm);
 	free(c->k.map);
@@ -210,6 +238,16 @@ static void test_gmem_first_2m_fault_counts(void **state)
 	assert_int_equal(st.file_huge_bytes, 2 << 20);
 	assert_int_equal(st.private_2m_bytes, 2 << 20);
 	assert_int_equal(st.prepared_bytes, 2 << 20);
+	/* By file offset: the same page through the binding. */
+	{
+		m2d_pfn_t p1, p2;
+		int mo;
+
+		assert_int_equal(m2d_gmem_get_pfn(c->f, &c->slot_a, m2d_gfn_from_u64(0x1000 + 600), &p1, &mo), 0);
+		assert_int_equal(m2d_gmem_get_pfn_pgoff(c->f, 600, &p2, &mo), 0);
+		assert_int_equal(p1.v, p2.v);
+		assert_int_equal(mo, 9);
+	}
 	/* The rest of the 2M is prepared: no zeroing, no prepare, no RMP reads
 	 * from guest_memfd; only KVM's mapping-level lookup. */
 	assert_int_equal(fault(c, &c->slot_a, 0x1000 + 512 + 300, NULL), 0);
@@ -420,6 +458,7 @@ static void test_gmem_bad_input(void **state)
 	assert_int_equal(m2d_gmem_get_pfn(c->f, &c->slot_a, m2d_gfn_from_u64(0x100 + 1024), &pfn, NULL), -EIO);
 	assert_int_equal(m2d_gmem_get_pfn(c->f, &c->slot_a, m2d_gfn_from_u64(0xff), &pfn, NULL), -EIO);
 	assert_int_equal(m2d_gmem_get_pfn(c->f, &other, m2d_gfn_from_u64(0x100), &pfn, NULL), -EFAULT);
+	assert_int_equal(m2d_gmem_get_pfn_pgoff(c->f, 1024, &pfn, NULL), -EIO);
 
 	m2d_gmem_stats_get(c->g, &after);
 	assert_memory_equal(&before, &after, sizeof(before));
@@ -500,6 +539,7 @@ struct rsetup {
 	enum m2d_rmp_directmap dm;
 	enum m2d_gmem_folio folio;
 	enum m2d_gmem_punch punch;
+	bool host;               /* folios from lib/mm physmem */
 };
 
 #define RT_SIZE (4ull << 30)   /* 4 GiB file */
@@ -563,7 +603,7 @@ static void check_invariants(struct ctx *c, const struct rsetup *s, const uint8_
 	}
 	/* No free host page is assigned. */
 	for (uint64_t p = 0; p < HOST_PFNS; p++)
-		if (!c->pm.state[p] && m2d_rmp_raw_is_assigned(c->rmp, m2d_pfn_from_u64(p)))
+		if (page_is_free(c, p) && m2d_rmp_raw_is_assigned(c->rmp, m2d_pfn_from_u64(p)))
 			fail_msg("free pfn %#llx is assigned", (unsigned long long)p);
 	/*
 	 * Under (b) no 2M direct-map entry covers a mix of private and shared
@@ -583,12 +623,17 @@ static void check_invariants(struct ctx *c, const struct rsetup *s, const uint8_
 
 static void run_random(const struct rsetup *s, uint64_t seed, unsigned nops)
 {
-	struct ctx *c = ctx_new(s->dm, s->folio, s->punch, RT_SIZE, RT_GFN_A);
-	struct fkvm *k = &c->k;
+	struct ctx *c;
+
+	use_host = s->host;
+	c = ctx_new(s->dm, s->folio, s->punch, RT_SIZE, RT_GFN_A);
+	use_host = false;
+	struct fkvm *k;
 	uint8_t *ref = calloc(RT_PAGES, 1);
 	uint8_t *kmap_b;
 	struct m2d_gmem_stats st;
 
+	k = &c->k;
 	rng_state = seed;
 	/* One fake-KVM map covers slot A's gfns; slot B's live in kmap_b
 	 * (the fake unmaps by gfn, so keep two arrays and route by gfn). */
@@ -699,9 +744,9 @@ static void run_random(const struct rsetup *s, uint64_t seed, unsigned nops)
 	}
 	check_invariants(c, s, ref, kmap_b);
 	m2d_gmem_stats_get(c->g, &st);
-	print_message("  dm=%d folio=%d punch=%d: %llu 2M + %llu 4K folios, private %llu MiB "
+	print_message("  dm=%d folio=%d punch=%d host=%d: %llu 2M + %llu 4K folios, private %llu MiB "
 		      "(%llu MiB mappable at 2M), %llu splits, psmash %llu, directmap splits %llu\n",
-		      s->dm, s->folio, s->punch, (unsigned long long)st.folios_2m,
+		      s->dm, s->folio, s->punch, s->host, (unsigned long long)st.folios_2m,
 		      (unsigned long long)st.folios_4k, (unsigned long long)(st.private_bytes >> 20),
 		      (unsigned long long)(st.private_2m_bytes >> 20), (unsigned long long)st.splits,
 		      (unsigned long long)ctr(c, "psmash"), (unsigned long long)ctr(c, "directmap_splits"));
@@ -712,11 +757,12 @@ static void run_random(const struct rsetup *s, uint64_t seed, unsigned nops)
 static void test_gmem_random_state_machine(void **state)
 {
 	static const struct rsetup setups[] = {
-		{ M2D_RMP_DIRECTMAP_SPLIT_ONLY, M2D_GMEM_FOLIO_2M, M2D_GMEM_PUNCH_ALLOW },
-		{ M2D_RMP_DIRECTMAP_INVALIDATE, M2D_GMEM_FOLIO_2M, M2D_GMEM_PUNCH_ALLOW },
-		{ M2D_RMP_DIRECTMAP_SPLIT_ONLY, M2D_GMEM_FOLIO_4K, M2D_GMEM_PUNCH_ALLOW },
-		{ M2D_RMP_DIRECTMAP_NR_PAGES, M2D_GMEM_FOLIO_2M, M2D_GMEM_PUNCH_NO_SUB_2M },
-		{ M2D_RMP_DIRECTMAP_SPLIT_ONLY, M2D_GMEM_FOLIO_2M, M2D_GMEM_PUNCH_ZERO_ONLY },
+		{ M2D_RMP_DIRECTMAP_SPLIT_ONLY, M2D_GMEM_FOLIO_2M, M2D_GMEM_PUNCH_ALLOW, false },
+		{ M2D_RMP_DIRECTMAP_INVALIDATE, M2D_GMEM_FOLIO_2M, M2D_GMEM_PUNCH_ALLOW, false },
+		{ M2D_RMP_DIRECTMAP_SPLIT_ONLY, M2D_GMEM_FOLIO_4K, M2D_GMEM_PUNCH_ALLOW, false },
+		{ M2D_RMP_DIRECTMAP_NR_PAGES, M2D_GMEM_FOLIO_2M, M2D_GMEM_PUNCH_NO_SUB_2M, false },
+		{ M2D_RMP_DIRECTMAP_SPLIT_ONLY, M2D_GMEM_FOLIO_2M, M2D_GMEM_PUNCH_ZERO_ONLY, false },
+		{ M2D_RMP_DIRECTMAP_SPLIT_ONLY, M2D_GMEM_FOLIO_2M, M2D_GMEM_PUNCH_ALLOW, true },
 	};
 	const char *env = getenv("M2D_TEST_SEED");
 	uint64_t seed = env ? strtoull(env, NULL, 0) : 0x5eed2026ull;

@@ -96,10 +96,11 @@ static int fake_host_level(void *p, uint64_t hva)
 	return ((struct fake_mm *)p)->level;
 }
 
-/* guest_memfd double: frame = 0x100000 + pgoff, folio order 9 */
-static int fake_gmem_get_pfn(void *gmem, uint64_t pgoff, uint64_t *pfn, int *max_order)
+/* guest_memfd double: frame = 0x100000 + gfn, folio order 9 */
+static int fake_gmem_get_pfn(void *gmem, void *slot, uint64_t gfn, uint64_t *pfn,
+			     int *max_order)
 {
-	*pfn = 0x100000 + pgoff;
+	*pfn = 0x100000 + gfn;
 	*max_order = 9;
 	return 0;
 }
@@ -113,6 +114,14 @@ static const struct m2d_kvm_host_ops fake_ops = {
 	.host_mapping_level = fake_host_level,
 	.gmem_get_pfn = fake_gmem_get_pfn,
 };
+
+/* The seed of the randomized tests: M2D_TEST_SEED, or @dflt; printed. */
+static uint64_t test_seed(uint64_t dflt)
+{
+	const char *s = getenv("M2D_TEST_SEED");
+
+	return s && *s ? strtoull(s, NULL, 0) : dflt;
+}
 
 /* ---- fixtures ----------------------------------------------------------------- */
 
@@ -698,8 +707,56 @@ static void test_kvm_vcpu_map_gpa_range(void **state)
 	m2d_pt_walk(e.vm->pt, M2 + K4, &w);
 	assert_true(w.present);
 	assert_int_equal(w.level, M2D_LEVEL_2M);
-	assert_int_equal(w.pfn, 0x100000 + 512 + 1);
+	assert_int_equal(w.pfn, 0x100000 + 512 + 1); /* gfn 513 */
 	assert_int_equal(e.mm.gup_fast + e.mm.gup_slow, 0);
+	env_fini(&e);
+}
+
+/*
+ * guest_memfd punch hole: __kvm_gmem_invalidate_begin/end through the
+ * callbacks zap the private mappings of the bound slot, flush once, and
+ * make a racing private fault retry until the end.
+ */
+static void test_kvm_gmem_invalidate(void **state)
+{
+	struct env e;
+	uint64_t hva = 1ull << 40;
+	int gmem;
+	struct m2d_memslot_desc d;
+	struct m2d_memslot *slot;
+	struct m2d_vm_stats st;
+	enum retry_cause cause;
+	bool flush;
+
+	env_init(&e, M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_AMD);
+	e.mm = (struct fake_mm){ .base = hva, .size = 4 * M2, .writable = true, .level = 1 };
+	d = (struct m2d_memslot_desc){ .id = 1, .flags = M2D_MEM_GUEST_MEMFD, .size = 4 * M2,
+				       .userspace_addr = hva, .mm = &e.mm, .gmem = &gmem };
+	assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+	slot = m2d_memslot_by_id(&e.vm->slots, 1);
+	assert_int_equal(m2d_vm_set_memory_attributes(e.vm, 0, 4 * M2,
+						      M2D_MEMORY_ATTRIBUTE_PRIVATE), 0);
+	for (uint64_t r = 0; r < 4; r++)
+		assert_int_equal(fault(&e, r * M2, M2D_ACCESS_PRIVATE), RET_PF_FIXED);
+	m2d_vm_stats_get(e.vm, &st);
+	assert_int_equal(st.pages[2], 4);
+
+	/* Punch [2M, 4M): one bound slot. */
+	m2d_vm_gmem_invalidate_begin(e.vm);
+	flush = m2d_vm_gmem_zap(e.vm, slot, m2d_gfn_from_u64(512), m2d_gfn_from_u64(1024));
+	assert_true(flush);
+	m2d_vm_gmem_invalidate_unlock(e.vm, flush);
+	m2d_vm_stats_get(e.vm, &st);
+	assert_int_equal(st.pages[2], 3);
+	assert_int_equal(ctr(&e, "remote_tlb_flushes"), 1); /* the punch (nothing was mapped at conversion) */
+	/* A private fault in the punched range retries while in progress. */
+	assert_int_equal(kvm_mmu_page_fault(e.vcpu, M2 + K4, M2D_ACCESS_PRIVATE, &cause),
+			 RET_PF_RETRY);
+	assert_int_equal(cause, RETRY_INVALIDATION);
+	m2d_vm_gmem_invalidate_end(e.vm);
+	assert_int_equal(e.vm->mmu_invalidate_in_progress, 0);
+	assert_int_equal(kvm_mmu_page_fault(e.vcpu, M2 + K4, M2D_ACCESS_PRIVATE, &cause),
+			 RET_PF_FIXED);
 	env_fini(&e);
 }
 
@@ -845,14 +902,66 @@ static void check_dirty_log(enum m2d_kvm_mmu mmu, enum m2d_kvm_vendor vendor, bo
 
 static void test_kvm_dirty_log_reference(void **state)
 {
-	uint64_t seed = 42;
+	uint64_t seed = test_seed(42);
 
-	printf("dirty log seed %llu\n", (unsigned long long)seed);
+	printf("dirty log seed %llu (M2D_TEST_SEED)\n", (unsigned long long)seed);
 	check_dirty_log(M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_INTEL, false, seed);     /* PML */
 	check_dirty_log(M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_AMD, false, seed + 1);   /* wrprot */
 	check_dirty_log(M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_AMD, true, seed + 2);    /* CLEAR */
 	check_dirty_log(M2D_KVM_MMU_LEGACY, M2D_KVM_VENDOR_INTEL, true, seed + 3);
 	check_dirty_log(M2D_KVM_MMU_ARM64_S2, M2D_KVM_VENDOR_INTEL, false, seed + 4);
+}
+
+/*
+ * Eager page splitting (MECHANISMS.md 4.6): enabling dirty logging on a
+ * slot mapped by one 1G SPTE splits it to 512 2M, then each 2M to 512 4K:
+ * 1 + 512 tables and splits, 262144 4K leaves, one flush.  With manual
+ * protect + initially-all-set nothing happens at enable; CLEAR_DIRTY_LOG
+ * of a 64-page chunk splits only what covers it (1G -> 2M -> 4K once).
+ */
+static void test_kvm_eager_split_counts(void **state)
+{
+	struct env e;
+	uint64_t hva = 1ull << 40, bits[1] = { ~0ull };
+	struct m2d_memslot_desc d;
+	struct m2d_vm_stats st;
+
+	for (int initially_set = 0; initially_set < 2; initially_set++) {
+		env_init(&e, M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_AMD);
+		e.vm->cfg.manual_protect = initially_set;
+		e.vm->cfg.initially_all_set = initially_set;
+		e.mm = (struct fake_mm){ .base = hva, .size = G1, .writable = true, .level = 3 };
+		d = (struct m2d_memslot_desc){ .id = 1, .guest_phys = G1, .size = G1,
+					       .userspace_addr = hva, .mm = &e.mm };
+		assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+		assert_int_equal(fault(&e, G1, M2D_ACCESS_WRITE), RET_PF_FIXED);
+		assert_int_equal(ctr(&e, "spte_installs_1g"), 1);
+		assert_int_equal(ctr(&e, "tables_allocated"), 1);
+		d.flags = M2D_MEM_LOG_DIRTY_PAGES;
+		assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+		m2d_vm_stats_get(e.vm, &st);
+		if (!initially_set) {
+			assert_int_equal(ctr(&e, "huge_splits"), 513);
+			assert_int_equal(ctr(&e, "tables_allocated"), 1 + 513);
+			assert_int_equal(st.pages[1], 262144);
+			assert_int_equal(st.pages[2], 0);
+			assert_int_equal(st.pages[3], 0);
+			assert_int_equal(ctr(&e, "remote_tlb_flushes"), 1);
+			assert_false(kvm_tdp_mmu_spte_allows(e.vm, G1 + 5 * K4, true));
+		} else {
+			assert_int_equal(ctr(&e, "huge_splits"), 0);
+			assert_int_equal(st.pages[3], 1);
+			assert_int_equal(m2d_vm_clear_dirty_log(e.vm, 1, 64, 64, bits), 0);
+			m2d_vm_stats_get(e.vm, &st);
+			assert_int_equal(ctr(&e, "huge_splits"), 2);
+			assert_int_equal(st.pages[2], 511);
+			assert_int_equal(st.pages[1], 512);
+			/* The cleared pages are write-protected, their neighbours not. */
+			assert_false(kvm_tdp_mmu_spte_allows(e.vm, G1 + 64 * K4, true));
+			assert_true(kvm_tdp_mmu_spte_allows(e.vm, G1 + 128 * K4, true));
+		}
+		env_fini(&e);
+	}
 }
 
 /* Disabling dirty logging recovers huge pages in place (one flush). */
@@ -905,10 +1014,11 @@ static void test_kvm_random_model(void **state)
 				      .userspace_addr = hva };
 
 	for (int mmu = 0; mmu < M2D_KVM_MMU_NR; mmu++) {
-		uint64_t rng = 20261121 + (uint64_t)mmu;
+		uint64_t rng = test_seed(20261121) + (uint64_t)mmu;
 
 		seed = rng;
-		printf("random model seed %llu mmu %d\n", (unsigned long long)rng, mmu);
+		printf("random model seed %llu mmu %d (M2D_TEST_SEED = seed - mmu)\n",
+		       (unsigned long long)rng, mmu);
 		env_init(&e, (enum m2d_kvm_mmu)mmu, M2D_KVM_VENDOR_INTEL);
 		e.mm = (struct fake_mm){ .base = hva, .size = size, .pfn_base = 0x80000,
 					 .writable = true, .level = 2 };
@@ -1071,8 +1181,10 @@ int main(void)
 		cmocka_unit_test(test_kvm_vcpu_efault_skip),
 		cmocka_unit_test(test_kvm_vcpu_map_gpa_range),
 		cmocka_unit_test(test_kvm_fault_mmap_lock),
+		cmocka_unit_test(test_kvm_gmem_invalidate),
 		cmocka_unit_test(test_kvm_memory_attributes),
 		cmocka_unit_test(test_kvm_dirty_log_reference),
+		cmocka_unit_test(test_kvm_eager_split_counts),
 		cmocka_unit_test(test_kvm_dirty_log_recover_huge),
 		cmocka_unit_test(test_kvm_random_model),
 	};

@@ -315,6 +315,15 @@ struct m2d_gmem_kvm_ops {
 	int (*arch_prepare)(void *kvm, m2d_gfn_t gfn, m2d_pfn_t pfn, int max_order);
 };
 
+struct m2d_host;
+
+/*
+ * Folio ops over a lib/mm host (include/mmu2d/physmem.h): m2d_folio_alloc
+ * on the node of the allocating CPU (the default mempolicy), m2d_folio_put,
+ * m2d_folio_split.  Pass the struct m2d_host * as @pm of m2d_gmem_create().
+ */
+M2D_API extern const struct m2d_gmem_folio_ops m2d_gmem_host_folio_ops;
+
 /*
  * m2d_gmem_create() - kvm_gmem_create(): a guest_memfd inode of
  * @cfg->size bytes.  @rmp: the host RMP for kvm_arch_gmem_invalidate on
@@ -359,6 +368,15 @@ M2D_API void m2d_gmem_unbind(struct m2d_gmem_file *f, void *slot);
  */
 M2D_API int m2d_gmem_get_pfn(struct m2d_gmem_file *f, void *slot, m2d_gfn_t gfn, m2d_pfn_t *pfn,
 		     int *max_order);
+
+/*
+ * m2d_gmem_get_pfn_pgoff() - the same for file page @pgoff, through the
+ * memslot bound there (for callers that index by file offset, as
+ * kvm_gmem_get_pfn's index = gfn - base_gfn + pgoff).
+ * Return: as m2d_gmem_get_pfn; -EIO if no memslot is bound at @pgoff.
+ */
+M2D_API int m2d_gmem_get_pfn_pgoff(struct m2d_gmem_file *f, uint64_t pgoff, m2d_pfn_t *pfn,
+				   int *max_order);
 
 /*
  * m2d_gmem_fallocate() - kvm_gmem_fallocate() (+ vfs_fallocate's checks).

@@ -24,6 +24,7 @@
 #ifndef M2D_KVM_H
 #define M2D_KVM_H
 
+#include <mmu2d/coco.h>
 #include <mmu2d/types.h>
 
 #ifdef __cplusplus
@@ -114,17 +115,33 @@ struct m2d_kvm_host_ops {
 	/* kvm_release_pfn (put_page); may be NULL. */
 	void (*put_page)(uint64_t pfn);
 	/*
-	 * kvm_gmem_get_pfn.  Return: 0 with *@pfn and *@max_order (folio
-	 * order), or a negative errno (-EFAULT, -EHWPOISON ...).  NULL if the
-	 * host has no guest_memfd.
+	 * kvm_gmem_get_pfn for @gfn of memslot @slot (the opaque slot pointer
+	 * given to @gmem_bind).  Return: 0 with *@pfn and *@max_order (folio
+	 * order usable for the mapping), or a negative errno (-EFAULT, -EIO,
+	 * -EHWPOISON ...).  NULL if the host has no guest_memfd.
 	 */
-	int (*gmem_get_pfn)(void *gmem, uint64_t pgoff, uint64_t *pfn, int *max_order);
+	int (*gmem_get_pfn)(void *gmem, void *slot, uint64_t gfn, uint64_t *pfn, int *max_order);
+	/*
+	 * kvm_gmem_bind / kvm_gmem_unbind at memslot creation / deletion:
+	 * file pages [@offset / 4K, + @npages) back @slot from @base_gfn.
+	 * May be NULL.  Return (bind): 0 or a negative errno.
+	 */
+	int (*gmem_bind)(void *gmem, void *slot, uint64_t base_gfn, uint64_t npages,
+			 uint64_t offset);
+	void (*gmem_unbind)(void *gmem, void *slot);
 	/*
 	 * kvm_x86_ops.private_max_mapping_level (SNP: the RMP level).  NULL =
 	 * no limit.  Return: a level 1..3.
 	 */
 	int (*private_max_mapping_level)(void *gmem, uint64_t pfn);
 };
+
+/*
+ * Fill @ops with lib/mm's host (lib/kvm/host_mm.c): a memslot's mm handle
+ * is then a struct m2d_mm.  The guest_memfd callbacks are left alone.
+ */
+struct m2d_mm;
+M2D_API void m2d_kvm_host_ops_set_mm(struct m2d_kvm_host_ops *ops);
 
 /* ---- VM ------------------------------------------------------------------ */
 
@@ -179,6 +196,48 @@ M2D_API void m2d_vm_mmu_notifier_invalidate_range_start(struct m2d_vm *vm, uint6
 							 uint64_t end, bool may_block);
 M2D_API void m2d_vm_mmu_notifier_invalidate_range_end(struct m2d_vm *vm, uint64_t start,
 						       uint64_t end);
+
+/*
+ * guest_memfd -> KVM callbacks (struct m2d_gmem_kvm_ops of <mmu2d/coco.h>;
+ * @kvm is the struct m2d_vm, @slot the pointer given to gmem_bind), called
+ * where virt/kvm/guest_memfd.c calls KVM:
+ *   __kvm_gmem_invalidate_begin: invalidate_begin (KVM_MMU_LOCK +
+ *     kvm_mmu_invalidate_begin) on the first bound slot, zap
+ *     (kvm_mmu_unmap_gfn_range: range_add + zap) per slot, then
+ *     invalidate_unlock (kvm_flush_remote_tlbs if @flush; KVM_MMU_UNLOCK);
+ *   __kvm_gmem_invalidate_end: invalidate_end (lock, kvm_mmu_invalidate_end,
+ *     unlock).
+ */
+M2D_API void m2d_vm_gmem_invalidate_begin(void *kvm);
+M2D_API bool m2d_vm_gmem_zap(void *kvm, void *slot, m2d_gfn_t start, m2d_gfn_t end);
+M2D_API void m2d_vm_gmem_invalidate_unlock(void *kvm, bool flush);
+M2D_API void m2d_vm_gmem_invalidate_end(void *kvm);
+
+/*
+ * The callbacks above as the table guest_memfd takes
+ * (m2d_gmem_file_create(gmem, vm, m2d_vm_gmem_kvm_ops(), &file)); its
+ * arch_prepare is sev_gmem_prepare when the VM is an SNP guest.
+ */
+M2D_API const struct m2d_gmem_kvm_ops *m2d_vm_gmem_kvm_ops(void);
+/*
+ * Fill the guest_memfd callbacks of @ops with lib/coco's guest_memfd: the
+ * memslot's gmem handle is then a struct m2d_gmem_file (kvm_gmem_get_pfn,
+ * kvm_gmem_bind, kvm_gmem_unbind).
+ */
+M2D_API void m2d_kvm_host_ops_set_gmem(struct m2d_kvm_host_ops *ops);
+/*
+ * Make @vm an SEV-SNP guest (struct kvm_sev_info): private faults are
+ * limited by the RMP level (sev_gmem_max_mapping_level) and guest_memfd
+ * prepares pages with sev_gmem_prepare.  @sev must outlive the VM.
+ */
+M2D_API void m2d_vm_set_sev(struct m2d_vm *vm, struct m2d_sev_vm *sev);
+
+/*
+ * kvm_init_mmu_notifier: subscribe @vm to @mm's mmu_notifier (the VM's
+ * memslots' HVAs live in @mm).  Unsubscribed when the VM is destroyed.
+ * Return: 0, -EINVAL, -EBUSY (already registered).
+ */
+M2D_API int m2d_vm_mmu_notifier_register(struct m2d_vm *vm, struct m2d_mm *mm);
 
 /* ---- memory attributes, dirty logging ------------------------------------- */
 
@@ -287,6 +346,15 @@ M2D_API int m2d_vcpu_access(struct m2d_vcpu *vcpu, uint64_t gpa, unsigned flags)
  */
 M2D_API int m2d_vcpu_access_range(struct m2d_vcpu *vcpu, uint64_t gpa, uint64_t n,
 				  uint64_t stride, unsigned flags);
+/*
+ * m2d_vcpu_npf_rmp() - an #NPF with the RMP bit raised by a guest
+ * instruction other than a plain access (SEV-SNP: PVALIDATE at 4K on a 2M
+ * RMP entry, @size_mismatch = PFERR_GUEST_SIZEM): VM exit,
+ * sev_handle_rmp_fault (PSMASH + zap of 512 gfns), re-entry.  Plain
+ * private accesses raise it themselves in m2d_vcpu_access().
+ * Return: as m2d_vcpu_access.
+ */
+M2D_API int m2d_vcpu_npf_rmp(struct m2d_vcpu *vcpu, uint64_t gpa, bool size_mismatch);
 /* Guest hypercall KVM_HC_MAP_GPA_RANGE (exits to the VMM). Return: as access. */
 M2D_API int m2d_vcpu_map_gpa_range(struct m2d_vcpu *vcpu, uint64_t gpa, uint64_t npages,
 				   uint64_t attrs);

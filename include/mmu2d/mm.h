@@ -106,6 +106,13 @@ M2D_API int m2d_memfd_create(struct m2d_host *host, uint64_t size, enum m2d_file
 			     struct m2d_file **out);
 /* Drop a reference; the last one frees the page cache. NULL-safe; sets *@f = NULL. */
 M2D_API void m2d_file_put(struct m2d_file **f);
+/*
+ * m2d_file_fallocate() - fallocate(mode 0): allocate (and zero) the
+ * page-cache pages covering [@off, @off + @len), on node @nid (-1: node 0
+ * first).  Already cached pages are kept.
+ * Return: 0, -EINVAL, -ENOMEM.
+ */
+M2D_API int m2d_file_fallocate(struct m2d_file *f, uint64_t off, uint64_t len, int nid);
 /* Pages in the file's page cache, in bytes. */
 M2D_API uint64_t m2d_file_cached_bytes(const struct m2d_file *f);
 
@@ -131,9 +138,11 @@ enum m2d_mm_map_flags {
  * MAP_SHARED mapping of @file at byte offset @off.  @addr 0 picks an address
  * (top-down, aligned to the file's huge page size, and to 2M for anonymous
  * mappings of at least 2M); otherwise @addr is used (M2D_MAP_FIXED unmaps
- * what is there first; without it an overlap is -EEXIST).
+ * what is there first; without it a hint that overlaps a mapping, or an
+ * unaligned hint for hugetlbfs, is ignored and an address is picked).
+ * MAP_PRIVATE file mappings (COW) are not modelled: -EINVAL.
  * Return: 0 (*@out_addr written), -EINVAL (alignment, flags, range beyond
- * the file), -EEXIST, -ENOMEM.
+ * the file), -ENOMEM (no room).
  */
 M2D_API int m2d_mm_mmap(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
 			unsigned flags, struct m2d_file *file, uint64_t off, uint64_t *out_addr);
@@ -142,7 +151,7 @@ M2D_API int m2d_mm_mmap(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigned
  * m2d_mm_mmap_pfn() - map device memory at @pfn (a vfio-pci BAR style
  * VM_PFNMAP|VM_IO mapping).  Entries are installed on fault, at 1G or 2M
  * where the address and pfn are aligned (huge pfnmap), else 4K.
- * Return: 0, -EINVAL, -EEXIST, -ENOMEM.
+ * Return: 0, -EINVAL, -ENOMEM.
  */
 M2D_API int m2d_mm_mmap_pfn(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigned prot,
 			    m2d_pfn_t pfn, uint64_t *out_addr);
@@ -180,11 +189,13 @@ M2D_API int m2d_mm_fault(struct m2d_mm *mm, uint64_t addr, bool write);
 M2D_API int m2d_mm_populate(struct m2d_mm *mm, uint64_t addr, uint64_t len, bool write);
 
 /*
- * m2d_mm_uffd_continue() - UFFDIO_CONTINUE on a HugeTLB VMA with HGM enabled
- * (MADV_SPLIT): map [@addr, @addr + @len) of the page-cache pages with the
- * largest entries (4K, 2M, 1G) that fit the range's alignment and size.
- * Without HGM the range must cover whole huge pages.
- * Return: 0, -EINVAL, -EEXIST (already mapped), -ENOMEM.
+ * m2d_mm_uffd_continue() - UFFDIO_CONTINUE on a MAP_SHARED HugeTLB VMA:
+ * map [@addr, @addr + @len) of page-cache pages (which must exist, e.g.
+ * from m2d_file_fallocate()).  With HGM enabled (MADV_SPLIT) each piece is
+ * mapped with the largest entry (4K, 2M, 1G) that the range's alignment
+ * and size allow; without HGM the range must cover whole huge pages.
+ * Return: 0, -EINVAL (range, alignment, not HugeTLB), -EFAULT (page not in
+ * the page cache), -EEXIST (already mapped), -ENOMEM.
  */
 M2D_API int m2d_mm_uffd_continue(struct m2d_mm *mm, uint64_t addr, uint64_t len);
 
@@ -199,6 +210,47 @@ enum m2d_mmu_notifier_event {
 	M2D_MMU_NOTIFY_MIGRATE = 6,
 	M2D_MMU_NOTIFY_EVENT_NR
 };
+
+/* ---- mmu_notifier subscriptions and KVM host callbacks -------------------- */
+
+/*
+ * Plain callbacks of an mmu_notifier subscription (struct mmu_notifier_ops:
+ * invalidate_range_start/end, release).  Called with the mm's mmap_lock held
+ * as the mm path holds it, in the simulated thread doing the mm operation.
+ * Any callback may be NULL.
+ */
+struct m2d_mm_notifier_cb {
+	void (*invalidate_range_start)(void *priv, uint64_t start, uint64_t end,
+				       enum m2d_mmu_notifier_event event, bool may_block);
+	void (*invalidate_range_end)(void *priv, uint64_t start, uint64_t end,
+				     enum m2d_mmu_notifier_event event);
+	void (*release)(void *priv); /* exit_mmap / unsubscribe */
+	uint8_t reserved[32];
+};
+
+struct m2d_mm_subscription;
+
+/*
+ * m2d_mm_subscribe() - mmu_notifier_register() with @cb (copied) and @priv.
+ * A replayer backing a VM with @mm forwards the callbacks to
+ * m2d_vm_mmu_notifier_invalidate_range_start()/_end().
+ * Return: 0, -EINVAL, -ENOMEM.  Free with m2d_mm_unsubscribe() (also after
+ * m2d_mm_destroy(), which only unhooks it).
+ */
+M2D_API int m2d_mm_subscribe(struct m2d_mm *mm, const struct m2d_mm_notifier_cb *cb, void *priv,
+			     struct m2d_mm_subscription **out);
+/* mmu_notifier_unregister() (->release runs if the mm is still alive) and free. NULL-safe. */
+M2D_API void m2d_mm_unsubscribe(struct m2d_mm *mm, struct m2d_mm_subscription **sub);
+
+struct m2d_kvm_host_ops; /* <mmu2d/kvm.h> */
+/*
+ * m2d_mm_fill_kvm_host_ops() - set the host-mm callbacks of @ops (gup_fast,
+ * gup_slow, mmap_read_lock/unlock, vma_lookup, follow_pfnmap,
+ * host_mapping_level, put_page) to this module's implementation; the
+ * memslot's @mm handle must then be a struct m2d_mm *.  guest_memfd
+ * callbacks are left untouched.
+ */
+M2D_API void m2d_mm_fill_kvm_host_ops(struct m2d_kvm_host_ops *ops);
 
 /* ---- inspection ------------------------------------------------------------ */
 

@@ -33,7 +33,8 @@ struct m2d_sim_config {
 	unsigned cpus;         /* host CPUs, spread evenly over nodes; default 64 */
 	uint64_t seed;         /* PRNG seed; default 1 */
 	const char *profile;   /* profile name or path; NULL = all costs zero */
-	size_t stack_size;     /* bytes per simulated thread stack; default 64 KiB */
+	size_t stack_size;     /* bytes per simulated thread stack (mmap'd, guard page
+	                        * below, touched pages only); default 256 KiB */
 	bool trace;            /* record a timeline for m2d_sim_write_trace(); default false */
 	uint8_t reserved[32];
 };
@@ -70,6 +71,9 @@ M2D_API uint64_t m2d_sim_counter(const struct m2d_sim *sim, const char *name);
 /* From inside a simulated thread: its clock, and charge @ns of plain work. */
 M2D_API m2d_vtime_t m2d_thread_now(void);
 M2D_API void m2d_thread_work(double ns);
+/* From inside a simulated thread: a synchronisation point (switches to any
+ * runnable thread that is behind in virtual time). */
+M2D_API void m2d_sim_sched_point(void);
 
 /* ---- locks for research code and micro-replayers ------------------------ */
 
@@ -103,12 +107,66 @@ struct m2d_lock_stats {
 M2D_API int m2d_sim_lock_stats(const struct m2d_sim *sim, const char *name,
 			       struct m2d_lock_stats *out);
 
+/* ---- cost parameters (mmu2d profile show) --------------------------------- */
+
+struct m2d_param_info {
+	const char *name;    /* profile key (lower case), e.g. "lock_handoff" */
+	const char *unit;    /* "ns", "ns/KiB", "ns/hop" or "flag" */
+	const char *meaning; /* one line from lib/core/costs.def */
+	const char *source;  /* the profile line's comment (REFERENCE.md id or "fitted"),
+			      * "set" after m2d_sim_set_param(), NULL without a profile */
+	double value;        /* current value in @unit */
+};
+/* Number of cost parameters (every profile defines all of them). */
+M2D_API unsigned m2d_sim_param_count(void);
+/* Describe parameter @idx (0 .. count-1). Return: 0, -EINVAL. */
+M2D_API int m2d_sim_param_info(const struct m2d_sim *sim, unsigned idx,
+			       struct m2d_param_info *out);
+/* Path of the loaded profile file, or NULL (all costs zero). */
+M2D_API const char *m2d_sim_profile_path(const struct m2d_sim *sim);
+
+/* ---- topology ------------------------------------------------------------- */
+
+/* NUMA node of host CPU @cpu, and the SLIT distance between two nodes
+ * (defaults: 10 local, 12 same socket, 21 other socket). Return -EINVAL if out of range. */
+M2D_API int m2d_sim_cpu_node(const struct m2d_sim *sim, unsigned cpu);
+M2D_API int m2d_sim_node_distance(const struct m2d_sim *sim, unsigned a, unsigned b);
+/* Override one distance (symmetric; 10 <= @distance <= 255, a != b). Return: 0, -EINVAL. */
+M2D_API int m2d_sim_set_node_distance(struct m2d_sim *sim, unsigned a, unsigned b,
+				      unsigned distance);
+
+/* ---- breakdown -------------------------------------------------------------- */
+
+/* Number of simulated threads created so far (ids 0 .. n-1). */
+M2D_API int m2d_sim_thread_count(const struct m2d_sim *sim);
+/*
+ * Virtual time charged to @category ("lock_handoff", "wait:mmu_lock", "work")
+ * by thread @thread_id, or by everything (threads, outside code, RCU
+ * callbacks) if @thread_id is -1.  Return: ns; 0 for unknown names.
+ */
+M2D_API double m2d_sim_breakdown_ns(const struct m2d_sim *sim, int thread_id,
+				    const char *category);
+
+/*
+ * Write the timeline recorded with cfg.trace as Chrome trace-event JSON
+ * (opens in Perfetto / chrome://tracing).
+ * Return: 0, -EINVAL (tracing was off), -errno of the file, -ENOMEM (the
+ * recording ran out of memory and is incomplete).
+ */
+M2D_API int m2d_sim_write_trace(const struct m2d_sim *sim, const char *path);
+
 /*
  * Write the "breakdown", "locks" and "counters" members (without the outer
  * braces, comma-separated, two-space indented at level 1) as JSON.
  * Deterministic: same inputs, same bytes.
  */
 M2D_API int m2d_sim_emit_json(const struct m2d_sim *sim, FILE *f);
+/*
+ * Write a "threads" member the same way: one object per simulated thread
+ * (id, name, cpu, time_s, breakdown in seconds per category).
+ * Deterministic. Return: 0, -ENOMEM, -EIO.
+ */
+M2D_API int m2d_sim_emit_json_threads(const struct m2d_sim *sim, FILE *f);
 
 #ifdef __cplusplus
 }

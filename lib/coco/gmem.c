@@ -609,6 +609,20 @@ out_unlock:
 	return ret;
 }
 
+int m2d_gmem_get_pfn_pgoff(struct m2d_gmem_file *f, uint64_t pgoff, m2d_pfn_t *pfn,
+			   int *max_order)
+{
+	const struct gmem_binding *b = NULL;
+
+	for (unsigned i = 0; i < f->nr_b && !b; i++)
+		if (pgoff >= f->b[i].start && pgoff < f->b[i].end)
+			b = &f->b[i];
+	if (!b)
+		return -EIO;
+	return m2d_gmem_get_pfn(f, b->slot, m2d_gfn_from_u64(b->base_gfn + pgoff - b->start), pfn,
+				max_order);
+}
+
 /* ---- truncation ------------------------------------------------------------ */
 
 /* kvm_gmem_free_folio(): kvm_arch_gmem_invalidate, then the folio goes back. */

@@ -58,15 +58,25 @@ enum m2d_counter {
  */
 struct m2d_thread_hot {
 	m2d_vtime_t clock;            /* this thread's virtual time, ns */
-	const double *cost_ns;        /* the sim's profile: ns per unit, by id */
-	double *breakdown;            /* ns charged per cost id [M2D_COST_NR] */
+	const uint64_t *cost_fp;      /* the sim's profile per unit, fixed point (ns << 32), by id */
+	const double *cost_ns;        /* the same in ns, as configured (m2d_cost()) */
+	uint64_t *breakdown;          /* ns charged per cost id [M2D_COST_NR] */
 	uint64_t *counters;           /* the sim's counters [M2D_CTR_NR] */
-	double frac;                  /* sub-ns remainder carried between delays */
+	uint64_t frac;                /* sub-ns remainder carried between delays, ns << 32 */
 	struct m2d_thread *thread;    /* owner; NULL for the outside pseudo-thread */
 	struct m2d_sim *sim;
 };
 
-extern __thread struct m2d_thread_hot *m2d_cur;
+/*
+ * Costs are kept in 32.32 fixed point for m2d_delay(): one integer
+ * multiply, no float conversions on the hot path.  Values must stay below
+ * M2D_COST_MAX_NS per unit (the profile parser and m2d_sim_set_param check).
+ */
+#define M2D_COST_FP_SHIFT 32
+#define M2D_COST_MAX_NS 2147483648.0 /* 2^31 ns, about 2.1 s */
+
+/* initial-exec: one %fs-relative load instead of a __tls_get_addr call */
+extern __thread struct m2d_thread_hot *m2d_cur __attribute__((tls_model("initial-exec")));
 
 /*
  * m2d_delay() - charge @count units of cost @id to the current thread.
@@ -76,25 +86,28 @@ extern __thread struct m2d_thread_hot *m2d_cur;
 static inline void m2d_delay(enum m2d_cost id, uint64_t count)
 {
 	struct m2d_thread_hot *t = m2d_cur;
-	double ns = t->cost_ns[id] * (double)count + t->frac;
-	uint64_t whole = (uint64_t)ns;
+	unsigned __int128 x = (unsigned __int128)t->cost_fp[id] * count + t->frac;
+	uint64_t whole = (uint64_t)(x >> M2D_COST_FP_SHIFT);
 
-	t->frac = ns - (double)whole;
+	t->frac = (uint64_t)x & ((1ull << M2D_COST_FP_SHIFT) - 1);
 	t->clock += whole;
-	t->breakdown[id] += (double)whole;
+	t->breakdown[id] += whole;
 }
 
 /* Charge @ns nanoseconds to category @id (for derived costs, e.g. bytes/bandwidth). */
 static inline void m2d_delay_ns(enum m2d_cost id, double ns)
 {
 	struct m2d_thread_hot *t = m2d_cur;
-	uint64_t whole;
+	uint64_t whole, f;
 
-	ns += t->frac;
+	if (!(ns > 0))
+		return;
 	whole = (uint64_t)ns;
-	t->frac = ns - (double)whole;
+	f = t->frac + (uint64_t)((ns - (double)whole) * (double)(1ull << M2D_COST_FP_SHIFT));
+	whole += f >> M2D_COST_FP_SHIFT;
+	t->frac = f & ((1ull << M2D_COST_FP_SHIFT) - 1);
 	t->clock += whole;
-	t->breakdown[id] += (double)whole;
+	t->breakdown[id] += whole;
 }
 
 /* The profile value of @id for the current simulation (ns, ns/KiB or flag). */
@@ -158,7 +171,11 @@ static inline void cond_resched(void)
 	m2d_sched_point();
 }
 
-/* Has another runnable thread a smaller clock? (need_resched() analogue) */
+/*
+ * need_resched() analogue: another runnable thread bound to the same host CPU
+ * is behind this one in virtual time.  Threads on other CPUs never make it
+ * true (they run in parallel; sched points interleave them).
+ */
 bool m2d_need_resched(void);
 
 /* Thread attributes used by IPIs and traces. */
@@ -202,15 +219,28 @@ enum m2d_lock_rank {
 	M2D_RANK_LEAF = 1000,          /* may not be held while taking another */
 };
 
+/*
+ * Engine state common to every lock.  The virtual-time rule (docs/
+ * virtual-time.md): a request at time t is granted at max(t, the relevant
+ * last release) or queued FIFO while the lock is held in a conflicting mode.
+ */
 struct m2d_lock_common {
-	struct m2d_lock_class *cls;   /* statistics and rank */
-	void *state;                  /* engine-private wait queue state */
+	struct m2d_lock_class *cls;   /* statistics and rank; bound on first use */
+	const char *name;             /* class name given at init */
+	struct m2d_thread *wait_head; /* FIFO of waiting threads (engine-private) */
+	struct m2d_thread *wait_tail;
+	m2d_vtime_t released_at;      /* virtual time of the last exclusive release, ns */
+	m2d_vtime_t read_released_at; /* latest virtual time a shared holder released, ns */
+	m2d_vtime_t acquired_at;      /* when the exclusive holder got it, ns */
+	int32_t last_cpu;             /* host CPU of the last releaser (handoff distance) */
+	uint16_t rank;                /* enum m2d_lock_rank */
+	uint8_t kind;                 /* engine-private lock kind */
+	uint8_t nr_waiting_writers;   /* writers queued (qrwlock's _QW_WAITING) */
 };
 
 struct m2d_spinlock {
 	struct m2d_lock_common c;
 	struct m2d_thread *owner;
-	m2d_vtime_t acquired_at;
 };
 
 struct m2d_rwlock {
@@ -284,8 +314,9 @@ static inline void m2d_write_seqcount_end(struct m2d_seqcount *s) { WRITE_ONCE(s
 
 /*
  * A wait queue: threads sleep on it until woken.  m2d_wait_event() is the
- * kernel's wait_event(): it re-tests @cond (a C expression) after every
- * wake-up.  Waking charges SLEEP_WAKEUP to the woken thread; the woken
+ * kernel's wait_event(): a sched point (so @cond is first tested when no
+ * runnable thread is behind in virtual time), then it re-tests @cond (a C
+ * expression) after every wake-up.  Waking charges SLEEP_WAKEUP to the woken thread; the woken
  * thread's clock becomes max(its clock, the waker's clock) + latency.
  * @spin: true = the waiter busy-waits (charged as spinning, no wake-up latency),
  * which fast-forwards kernel retry loops (e.g. a vCPU re-faulting while an
@@ -303,6 +334,7 @@ void m2d_wait(struct m2d_waitqueue *wq, bool spin);
 unsigned m2d_wake_up_all(struct m2d_waitqueue *wq);
 #define m2d_wait_event(wq, cond, spin)                                         \
 	do {                                                                   \
+		m2d_sched_point();                                             \
 		while (!(cond))                                                \
 			m2d_wait((wq), (spin));                                \
 	} while (0)
@@ -310,6 +342,7 @@ unsigned m2d_wake_up_all(struct m2d_waitqueue *wq);
 /* completion (wait_for_completion / complete / complete_all). */
 struct m2d_completion {
 	unsigned done;
+	m2d_vtime_t done_at;          /* latest virtual time complete() was called */
 	struct m2d_waitqueue wq;
 };
 void m2d_init_completion(struct m2d_completion *c, const char *name);
@@ -331,7 +364,8 @@ bool m2d_barrier_wait(struct m2d_barrier *b);
 struct m2d_rcu_head {
 	struct m2d_rcu_head *next;
 	void (*func)(struct m2d_rcu_head *head);
-	m2d_vtime_t queued_at;
+	m2d_vtime_t queued_at;        /* virtual time of call_rcu() */
+	m2d_vtime_t ready_at;         /* engine: when its grace period ended */
 };
 
 void m2d_rcu_read_lock(void);

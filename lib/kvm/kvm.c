@@ -71,6 +71,7 @@ int m2d_vm_create(struct m2d_vm **out, struct m2d_sim *sim, const struct m2d_vm_
 	rwlock_init(&kvm->mmu_lock, "mmu_lock", M2D_RANK_MMU_LOCK);
 	spin_lock_init(&kvm->mn_invalidate_lock, "mn_invalidate_lock", M2D_RANK_MN_INVALIDATE);
 	m2d_waitqueue_init(&kvm->mmu_invalidate_wq, "mmu_invalidate_retry");
+	m2d_waitqueue_init(&kvm->mn_memslots_update_wq, "mn_memslots_update");
 	kvm->mmu_invalidate_range_start = INVALID_GPA;
 	kvm->mmu_invalidate_range_end = INVALID_GPA;
 	ret = kvm_mmu_init_vm(kvm);
@@ -85,6 +86,7 @@ err_free:
 	m2d_lock_fini(&kvm->mmu_lock.c);
 	m2d_lock_fini(&kvm->mn_invalidate_lock.c);
 	m2d_waitqueue_fini(&kvm->mmu_invalidate_wq);
+	m2d_waitqueue_fini(&kvm->mn_memslots_update_wq);
 	m2d_free(M2D_ALLOC_KVM, kvm, sizeof(*kvm));
 	return ret;
 }
@@ -96,6 +98,7 @@ void m2d_vm_destroy(struct m2d_vm **pvm)
 	if (!kvm)
 		return;
 	m2d_engine_enter(kvm->sim);
+	kvm_mmu_notifier_unregister(kvm);
 	kvm_mmu_uninit_vm(kvm);
 	m2d_engine_leave(kvm->sim);
 	m2d_memslots_fini(&kvm->slots);
@@ -107,12 +110,15 @@ void m2d_vm_destroy(struct m2d_vm **pvm)
 	m2d_lock_fini(&kvm->mmu_lock.c);
 	m2d_lock_fini(&kvm->mn_invalidate_lock.c);
 	m2d_waitqueue_fini(&kvm->mmu_invalidate_wq);
+	m2d_waitqueue_fini(&kvm->mn_memslots_update_wq);
 	m2d_free(M2D_ALLOC_KVM, kvm, sizeof(*kvm));
 	*pvm = NULL;
 }
 
 void m2d_vm_stats_get(const struct m2d_vm *kvm, struct m2d_vm_stats *out)
 {
+	if (M2D_WARN_ON_ONCE(!kvm || !out))
+		return;
 	memset(out, 0, sizeof(*out));
 	for (int l = 1; l <= 3; l++)
 		out->pages[l] = kvm->pages[l];
@@ -400,7 +406,7 @@ void m2d_vm_mmu_notifier_invalidate_range_end(struct m2d_vm *kvm, uint64_t start
 		.flush_on_ret = false,
 		.may_block = false,
 	};
-	bool entered = kvm_engine_enter(kvm);
+	bool entered = kvm_engine_enter(kvm), wake;
 
 	kvm_handle_hva_range(kvm, &hva_range);
 
@@ -408,7 +414,14 @@ void m2d_vm_mmu_notifier_invalidate_range_end(struct m2d_vm *kvm, uint64_t start
 	spin_lock(&kvm->mn_invalidate_lock);
 	if (!M2D_WARN_ON_ONCE(!kvm->mn_active_invalidate_count))
 		--kvm->mn_active_invalidate_count;
+	wake = !kvm->mn_active_invalidate_count;
 	spin_unlock(&kvm->mn_invalidate_lock);
+	/*
+	 * There can only be one waiter, since the wait happens under
+	 * slots_lock.
+	 */
+	if (wake)
+		m2d_wake_up_all(&kvm->mn_memslots_update_wq);
 	kvm_engine_leave(kvm, entered);
 }
 
@@ -448,6 +461,8 @@ static int vm_delete_memslot(struct m2d_vm *kvm, struct m2d_memslot *slot)
 		if (kvm->vcpus[i]->last_used_slot == slot)
 			kvm->vcpus[i]->last_used_slot = NULL;
 	m2d_memslots_remove(&kvm->slots, slot);
+	if ((slot->flags & M2D_MEM_GUEST_MEMFD) && kvm->ops.gmem_unbind)
+		kvm->ops.gmem_unbind(slot->gmem, slot);
 	kvm_free_memslot(slot);
 	return 0;
 }
@@ -503,11 +518,20 @@ static int vm_create_memslot(struct m2d_vm *kvm, const struct m2d_memslot_desc *
 		if (kvm->cfg.manual_protect && kvm->cfg.initially_all_set)
 			dirty_bitmap_set_all(slot);
 	}
+	if ((slot->flags & M2D_MEM_GUEST_MEMFD) && kvm->ops.gmem_bind) {
+		ret = kvm->ops.gmem_bind(slot->gmem, slot, slot->base_gfn, slot->npages,
+					 d->gmem_offset);
+		if (ret)
+			goto err_free;
+	}
 	ret = m2d_memslots_insert(&kvm->slots, slot);
 	if (ret)
-		goto err_free;
+		goto err_unbind;
 	return 0;
 
+err_unbind:
+	if ((slot->flags & M2D_MEM_GUEST_MEMFD) && kvm->ops.gmem_unbind)
+		kvm->ops.gmem_unbind(slot->gmem, slot);
 err_free:
 	kvm_free_memslot(slot);
 	return ret;
@@ -559,6 +583,13 @@ int m2d_vm_set_memslot(struct m2d_vm *kvm, const struct m2d_memslot_desc *d)
 
 	entered = kvm_engine_enter(kvm);
 	mutex_lock(&kvm->slots_lock);
+	/*
+	 * kvm_swap_active_memslots: do not change the memslots an
+	 * invalidation in flight walked in range_start() (its range_end()
+	 * must see the same ones).
+	 */
+	m2d_wait_event(&kvm->mn_memslots_update_wq, !READ_ONCE(kvm->mn_active_invalidate_count),
+		       false);
 	slot = m2d_memslot_by_id(&kvm->slots, d->id);
 	if (!d->size) {
 		ret = slot ? vm_delete_memslot(kvm, slot) : -ENOENT;
@@ -606,6 +637,8 @@ static uint64_t get_attrs(const struct m2d_vm *kvm, uint64_t gfn)
 
 uint64_t m2d_vm_get_memory_attributes(struct m2d_vm *kvm, uint64_t gfn)
 {
+	if (M2D_WARN_ON_ONCE(!kvm))
+		return 0;
 	return get_attrs(kvm, gfn);
 }
 
@@ -798,4 +831,110 @@ out_unlock:
 	mutex_unlock(&kvm->slots_lock);
 	kvm_engine_leave(kvm, entered);
 	return ret;
+}
+
+/* ---- guest_memfd callbacks (virt/kvm/guest_memfd.c -> KVM) ------------------------ */
+
+/* __kvm_gmem_invalidate_begin, first bound slot: KVM_MMU_LOCK + begin. */
+void m2d_vm_gmem_invalidate_begin(void *p)
+{
+	struct m2d_vm *kvm = p;
+
+	write_lock(&kvm->mmu_lock);
+	kvm_mmu_invalidate_begin(kvm);
+}
+
+/*
+ * kvm_mmu_unmap_gfn_range for one bound slot (attr_filter PRIVATE: the
+ * single root holds both, so the range is zapped).  mmu_lock held (write).
+ * Return: true if a TLB flush is owed.
+ */
+bool m2d_vm_gmem_zap(void *p, void *slot, m2d_gfn_t start, m2d_gfn_t end)
+{
+	struct kvm_gfn_range range = {
+		.slot = slot,
+		.start = m2d_gfn_as_u64(start),
+		.end = m2d_gfn_as_u64(end),
+		.may_block = true,
+	};
+
+	return kvm_mmu_unmap_gfn_range(p, &range);
+}
+
+/* End of __kvm_gmem_invalidate_begin: flush if owed, KVM_MMU_UNLOCK. */
+void m2d_vm_gmem_invalidate_unlock(void *p, bool flush)
+{
+	struct m2d_vm *kvm = p;
+
+	if (flush)
+		kvm_flush_remote_tlbs(kvm);
+	write_unlock(&kvm->mmu_lock);
+}
+
+/* __kvm_gmem_invalidate_end */
+void m2d_vm_gmem_invalidate_end(void *p)
+{
+	struct m2d_vm *kvm = p;
+
+	write_lock(&kvm->mmu_lock);
+	kvm_mmu_invalidate_end(kvm);
+	write_unlock(&kvm->mmu_lock);
+}
+
+/* kvm_arch_gmem_prepare: sev_gmem_prepare for SNP guests. */
+static int kvm_arch_gmem_prepare(void *p, m2d_gfn_t gfn, m2d_pfn_t pfn, int max_order)
+{
+	struct m2d_vm *kvm = p;
+
+	if (!kvm->sev || !kvm->sev->snp)
+		return 0;
+	return m2d_sev_gmem_prepare(kvm->sev, pfn, gfn, max_order);
+}
+
+static const struct m2d_gmem_kvm_ops kvm_gmem_kvm_ops = {
+	.invalidate_begin = m2d_vm_gmem_invalidate_begin,
+	.zap = m2d_vm_gmem_zap,
+	.invalidate_unlock = m2d_vm_gmem_invalidate_unlock,
+	.invalidate_end = m2d_vm_gmem_invalidate_end,
+	.arch_prepare = kvm_arch_gmem_prepare,
+};
+
+const struct m2d_gmem_kvm_ops *m2d_vm_gmem_kvm_ops(void)
+{
+	return &kvm_gmem_kvm_ops;
+}
+
+void m2d_vm_set_sev(struct m2d_vm *kvm, struct m2d_sev_vm *sev)
+{
+	if (M2D_WARN_ON_ONCE(!kvm))
+		return;
+	kvm->sev = sev;
+}
+
+static int coco_gmem_get_pfn(void *gmem, void *slot, uint64_t gfn, uint64_t *pfn, int *max_order)
+{
+	m2d_pfn_t p;
+	int ret = m2d_gmem_get_pfn(gmem, slot, m2d_gfn_from_u64(gfn), &p, max_order);
+
+	if (!ret)
+		*pfn = m2d_pfn_as_u64(p);
+	return ret;
+}
+
+static int coco_gmem_bind(void *gmem, void *slot, uint64_t base_gfn, uint64_t npages,
+			  uint64_t offset)
+{
+	return m2d_gmem_bind(gmem, slot, m2d_gfn_from_u64(base_gfn), npages, (int64_t)offset);
+}
+
+static void coco_gmem_unbind(void *gmem, void *slot)
+{
+	m2d_gmem_unbind(gmem, slot);
+}
+
+void m2d_kvm_host_ops_set_gmem(struct m2d_kvm_host_ops *ops)
+{
+	ops->gmem_get_pfn = coco_gmem_get_pfn;
+	ops->gmem_bind = coco_gmem_bind;
+	ops->gmem_unbind = coco_gmem_unbind;
 }

@@ -14,6 +14,7 @@
 #include <mmu2d/pt.h>
 
 #include "core/kernel.h"
+#include "mm/mm.h"
 
 #define INVALID_GPA (~0ull)
 #define KVM_NR_HUGE_LEVELS 2             /* lpage_info for 2M and 1G */
@@ -92,6 +93,8 @@ struct m2d_vm {
 	struct m2d_rwlock mmu_lock;
 	struct m2d_spinlock mn_invalidate_lock;
 	long mn_active_invalidate_count; /* under mn_invalidate_lock */
+	/* kvm->mn_memslots_update_rcuwait: a memslot update waiting for count 0. */
+	struct m2d_waitqueue mn_memslots_update_wq;
 
 	/* Invalidation protocol (kvm_host.h); modified under mmu_lock write. */
 	uint64_t mmu_invalidate_seq;
@@ -108,6 +111,9 @@ struct m2d_vm {
 	struct kvm_attr_range *attrs;
 	unsigned nr_attrs, attrs_cap;
 
+	struct m2d_sev_vm *sev;        /* SEV-SNP state (kvm->arch.sev_info), or NULL */
+	struct m2d_mmu_notifier mmu_notifier; /* kvm->mmu_notifier (host_mm.c) */
+	struct m2d_mm *mmu_notifier_mm;       /* the mm it is registered on, or NULL */
 	struct m2d_pt *pt;             /* the (single) root of the second dimension */
 	uint64_t pages[4];             /* kvm->stat.pages[level - 1] (pages_4k/2m/1g) */
 	uint64_t mmu_pages;            /* tdp_mmu_pages + root */
@@ -162,6 +168,9 @@ bool kvm_mem_is_private(const struct m2d_vm *kvm, uint64_t gfn);
 /* True if every gfn in [start, end) has exactly @attrs. */
 bool kvm_range_has_memory_attributes(const struct m2d_vm *kvm, uint64_t start, uint64_t end,
 				     uint64_t attrs);
+
+/* host_mm.c: mmu_notifier_unregister at VM destruction. */
+void kvm_mmu_notifier_unregister(struct m2d_vm *kvm);
 
 /* ---- memslot.c ------------------------------------------------------------ */
 
@@ -246,6 +255,13 @@ void kvm_mmu_uninit_vm(struct m2d_vm *kvm);
  */
 /* Fault flags beyond the public M2D_ACCESS_* bits. */
 #define M2D_ACCESS_PRESENT (1u << 8) /* the SPTE was present (permission fault) */
+#define M2D_ACCESS_RMP (1u << 9)     /* the hardware RMP check failed (SNP) */
+/* #NPF error code bits of SEV-SNP (arch/x86/include/asm/kvm_host.h). */
+#define PFERR_GUEST_RMP_MASK (1ull << 31)
+#define PFERR_GUEST_ENC_MASK (1ull << 34)
+#define PFERR_GUEST_SIZEM_MASK (1ull << 35)
+/* sev_handle_rmp_fault for an #NPF with the RMP bit at @gpa (mmu.c). */
+void kvm_handle_rmp_fault(struct m2d_vcpu *vcpu, uint64_t gpa, uint64_t error_code);
 int kvm_mmu_page_fault(struct m2d_vcpu *vcpu, uint64_t gpa, unsigned flags,
 		       enum retry_cause *cause);
 

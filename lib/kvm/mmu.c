@@ -131,6 +131,24 @@ static void hva_to_pfn(struct m2d_vm *kvm, struct kvm_page_fault *fault)
 	long npages;
 
 	m2d_delay(M2D_COST_KVM_GUP_FAST, 1);
+	if (fault->slot->flags & M2D_MEM_READONLY) {
+		/*
+		 * __gfn_to_hva_many: a write to a read-only slot is
+		 * KVM_PFN_ERR_RO_FAULT (emulated as MMIO; here an -EFAULT exit);
+		 * reads map read-only.
+		 */
+		if (fault->write) {
+			fault->pfn_err = -EFAULT;
+			return;
+		}
+		if (ops->gup_slow(mm, fault->hva, false, false, &pfn, &writable) == 1) {
+			fault->pfn = pfn;
+			fault->map_writable = false;
+		} else {
+			fault->pfn_err = -EFAULT;
+		}
+		return;
+	}
 	/* hva_to_pfn_fast: FOLL_WRITE for writes and for map_writable. */
 	if (ops->gup_fast(mm, fault->hva, true, &pfn, &writable)) {
 		fault->pfn = pfn;
@@ -206,9 +224,15 @@ static int kvm_max_private_mapping_level(struct m2d_vm *kvm, const struct kvm_pa
 		max_level = M2D_MIN(max_level, M2D_LEVEL_2M);
 	else
 		max_level = M2D_LEVEL_4K;
-	if (max_level == M2D_LEVEL_4K || !kvm->ops.private_max_mapping_level)
+	if (max_level == M2D_LEVEL_4K)
 		return max_level;
-	req = kvm->ops.private_max_mapping_level(fault->slot->gmem, fault->pfn);
+	/* kvm_x86_ops.private_max_mapping_level: SNP's RMP level, or the host hook. */
+	if (kvm->sev)
+		req = m2d_sev_gmem_max_mapping_level(kvm->sev, m2d_pfn_from_u64(fault->pfn));
+	else if (kvm->ops.private_max_mapping_level)
+		req = kvm->ops.private_max_mapping_level(fault->slot->gmem, fault->pfn);
+	else
+		req = 0;
 	return req ? M2D_MIN(max_level, req) : max_level;
 }
 
@@ -223,9 +247,7 @@ static int kvm_mmu_faultin_pfn_private(struct m2d_vcpu *vcpu, struct kvm_page_fa
 		kvm_mmu_prepare_memory_fault_exit(vcpu, fault, M2D_KVM_EXIT_MEMORY_FAULT);
 		return -EFAULT;
 	}
-	r = kvm->ops.gmem_get_pfn(fault->slot->gmem,
-				  fault->slot->gmem_pgoff + (fault->gfn - fault->slot->base_gfn),
-				  &pfn, &max_order);
+	r = kvm->ops.gmem_get_pfn(fault->slot->gmem, fault->slot, fault->gfn, &pfn, &max_order);
 	if (r) {
 		kvm_mmu_prepare_memory_fault_exit(vcpu, fault, M2D_KVM_EXIT_MEMORY_FAULT);
 		return r;
@@ -673,4 +695,30 @@ retry:
 		read_unlock(&kvm->mmu_lock);
 	else
 		write_unlock(&kvm->mmu_lock);
+}
+
+/*
+ * sev_handle_rmp_fault (arch/x86/kvm/svm/sev.c), called by
+ * npf_interception after kvm_mmu_page_fault for an #NPF with the RMP bit:
+ * kvm_gmem_get_pfn, then the RMP decision (lib/coco: PSMASH a 2M entry),
+ * then kvm_zap_gfn_range(gfn, gfn + 512) so the next fault maps at the
+ * RMP's size.
+ */
+void kvm_handle_rmp_fault(struct m2d_vcpu *vcpu, uint64_t gpa, uint64_t error_code)
+{
+	struct m2d_vm *kvm = vcpu->vm;
+	uint64_t gfn = gpa >> M2D_PAGE_SHIFT, pfn;
+	struct m2d_memslot *slot = kvm_vcpu_gfn_to_memslot(vcpu, gfn);
+	struct m2d_sev_rmp_fault out;
+	int order;
+
+	if (!kvm->sev || !slot || !kvm_slot_has_gmem(slot) || !kvm->ops.gmem_get_pfn)
+		return;
+	if (kvm->ops.gmem_get_pfn(slot->gmem, slot, gfn, &pfn, &order))
+		return;
+	if (m2d_sev_handle_rmp_fault(kvm->sev, m2d_gfn_from_u64(gfn), m2d_pfn_from_u64(pfn),
+				     error_code, &out))
+		return;
+	if (out.zap)
+		kvm_zap_gfn_range(kvm, m2d_gfn_as_u64(out.zap_start), m2d_gfn_as_u64(out.zap_end));
 }

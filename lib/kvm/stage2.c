@@ -123,9 +123,16 @@ static int kvm_pgtable_stage2_map(struct m2d_vcpu *vcpu, uint64_t ipa, int level
 			/* stage2_map_walker_try_leaf */
 			if (iter.old_pte == new_pte)
 				return -EAGAIN; /* someone else mapped it */
-			stage2_cmo(level);
+			bool was_leaf = m2d_pte_is_leaf(kvm->fmt, iter.old_pte, iter.level);
+
+			/*
+			 * A permission upgrade of the same page is
+			 * kvm_pgtable_stage2_relax_perms in the kernel: no CMO.
+			 */
+			if (!was_leaf || m2d_pte_pfn(kvm->fmt, iter.old_pte, level) != pfn)
+				stage2_cmo(level);
 			ret = stage2_try_set_pte(kvm, &iter, new_pte);
-			if (!ret) {
+			if (!ret && !was_leaf) {
 				static const enum m2d_counter ctr[] = {
 					[M2D_LEVEL_4K] = M2D_CTR_spte_installs_4k,
 					[M2D_LEVEL_2M] = M2D_CTR_spte_installs_2m,
@@ -288,13 +295,14 @@ out_unlock:
 static uint64_t kvm_pgtable_stage2_unmap(struct m2d_vm *kvm, uint64_t start, uint64_t end)
 {
 	struct m2d_pt_iter iter;
-	uint64_t zapped = 0, visited = 0;
+	uint64_t zapped = 0;
 	bool fwb = has_fwb();
 
 	m2d_pt_for_each_pte(iter, kvm->pt, start << M2D_PAGE_SHIFT, end << M2D_PAGE_SHIFT) {
-		visited++;
+		m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, 1);
 		if (!m2d_pte_is_leaf(kvm->fmt, iter.old_pte, iter.level))
 			continue;
+		m2d_delay(M2D_COST_KVM_SPTE_WRITE, 1);
 		m2d_pt_iter_set(&iter, 0);
 		zapped++;
 		if (!fwb) {
@@ -302,8 +310,6 @@ static uint64_t kvm_pgtable_stage2_unmap(struct m2d_vm *kvm, uint64_t start, uin
 			stage2_cmo(iter.level);
 		}
 	}
-	m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, visited);
-	m2d_delay(M2D_COST_KVM_SPTE_WRITE, zapped);
 	if (fwb && zapped)
 		m2d_delay(M2D_COST_KVM_S2_TLBI_VMID, 1); /* one deferred range TLBI */
 	/* Free the tables left empty (post-order table walk). */

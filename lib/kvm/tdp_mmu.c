@@ -395,7 +395,7 @@ bool kvm_tdp_mmu_zap_leafs(struct m2d_vm *kvm, uint64_t start, uint64_t end, boo
 			   bool flush)
 {
 	struct m2d_pt_iter iter;
-	uint64_t zapped = 0, visited = 0;
+	uint64_t zapped = 0;
 
 	lockdep_assert_held_write(&kvm->mmu_lock);
 	end = M2D_MIN(end, m2d_pt_max_addr(kvm->pt) >> M2D_PAGE_SHIFT);
@@ -403,7 +403,8 @@ bool kvm_tdp_mmu_zap_leafs(struct m2d_vm *kvm, uint64_t start, uint64_t end, boo
 		return flush;
 	rcu_read_lock();
 	m2d_pt_for_each_pte(iter, kvm->pt, start << M2D_PAGE_SHIFT, end << M2D_PAGE_SHIFT) {
-		visited++;
+		/* Charged as it goes: the clock decides when the walk yields. */
+		m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, 1);
 		if (can_yield && tdp_mmu_iter_cond_resched(kvm, &iter, flush, false)) {
 			flush = false;
 			continue;
@@ -411,13 +412,12 @@ bool kvm_tdp_mmu_zap_leafs(struct m2d_vm *kvm, uint64_t start, uint64_t end, boo
 		if (!is_shadow_present_pte(kvm, iter.old_pte) ||
 		    !is_last_spte(kvm, iter.old_pte, iter.level))
 			continue;
+		m2d_delay(M2D_COST_KVM_SPTE_WRITE, 1);
 		m2d_pt_iter_set(&iter, 0);
 		zapped++;
 		flush = true;
 	}
 	rcu_read_unlock();
-	m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, visited);
-	m2d_delay(M2D_COST_KVM_SPTE_WRITE, zapped);
 	m2d_count(M2D_CTR_spte_zaps, zapped);
 	return flush;
 }
@@ -434,14 +434,13 @@ bool kvm_tdp_mmu_wrprot_range(struct m2d_vm *kvm, uint64_t start, uint64_t end, 
 {
 	struct m2d_pt_iter iter;
 	bool spte_set = false;
-	uint64_t visited = 0;
 
 	rcu_read_lock();
 	m2d_pt_for_each_pte_min_level(iter, kvm->pt, min_level, start << M2D_PAGE_SHIFT,
 				      end << M2D_PAGE_SHIFT) {
 		uint64_t new_spte;
 
-		visited++;
+		m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, 1);
 retry:
 		if (tdp_mmu_iter_cond_resched(kvm, &iter, false, shared))
 			continue;
@@ -455,7 +454,6 @@ retry:
 		spte_set = true;
 	}
 	rcu_read_unlock();
-	m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, visited);
 	return spte_set;
 }
 
@@ -479,14 +477,13 @@ bool kvm_tdp_mmu_clear_dirty_slot(struct m2d_vm *kvm, struct m2d_memslot *slot, 
 {
 	struct m2d_pt_iter iter;
 	bool spte_set = false;
-	uint64_t visited = 0;
 
 	rcu_read_lock();
 	m2d_pt_for_each_pte(iter, kvm->pt, slot->base_gfn << M2D_PAGE_SHIFT,
 			    (slot->base_gfn + slot->npages) << M2D_PAGE_SHIFT) {
 		uint64_t new_spte;
 
-		visited++;
+		m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, 1);
 retry:
 		if (tdp_mmu_iter_cond_resched(kvm, &iter, false, shared))
 			continue;
@@ -500,7 +497,6 @@ retry:
 		spte_set = true;
 	}
 	rcu_read_unlock();
-	m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, visited);
 	return spte_set;
 }
 
@@ -543,10 +539,11 @@ bool kvm_tdp_mmu_wrprot_gfns(struct m2d_vm *kvm, struct m2d_memslot *slot, uint6
  * kvm_tdp_mmu_try_split_huge_pages / tdp_mmu_split_huge_pages_root:
  * pre-order walk from @target_level + 1; each present huge SPTE is split
  * one level (a 1G page becomes 512 2M, and each 2M is then split on the way
- * down).  Under the read lock (@shared, enabling dirty logging) or the
- * write lock (CLEAR_DIRTY_LOG, legacy) each table is allocated after
+ * down).  TDP MMU: under the read lock (@shared, enabling dirty logging)
+ * or the write lock (CLEAR_DIRTY_LOG) each table is allocated after
  * dropping mmu_lock and RCU (tdp_mmu_alloc_sp_for_split), then the walk
- * restarts from the root.
+ * restarts from the root.  Legacy MMU: under the write lock, allocated in
+ * place (the shadow MMU's split cache).
  */
 void kvm_tdp_mmu_try_split_huge_pages(struct m2d_vm *kvm, struct m2d_memslot *slot,
 				      uint64_t start, uint64_t end, int target_level, bool shared)
@@ -568,6 +565,18 @@ retry:
 		if (spt && spt_level != iter.level - 1) {
 			tdp_mmu_free_sp(kvm, spt);
 			spt = NULL;
+		}
+		if (!spt && kvm->cfg.mmu == M2D_KVM_MMU_LEGACY) {
+			/*
+			 * Shadow MMU eager split (kvm_shadow_mmu_try_split_huge_pages):
+			 * the page comes from a split cache under the write lock.
+			 */
+			spt_level = iter.level - 1;
+			m2d_delay(M2D_COST_KVM_MMU_PAGE_ALLOC, 1);
+			spt = m2d_pt_alloc_table(kvm->pt, spt_level);
+			if (!spt)
+				break;
+			m2d_count(M2D_CTR_tables_allocated, 1);
 		}
 		if (!spt) {
 			/*

@@ -29,6 +29,7 @@
  */
 #include "kvm/kvm.h"
 
+#include "coco/rmp.h"
 #include "core/alloc.h"
 
 #include <errno.h>
@@ -165,6 +166,9 @@ static int vcpu_handle_violation(struct m2d_vcpu *vcpu, uint64_t gpa, unsigned f
 	vcpu_exit_guest(vcpu);
 	m2d_delay(M2D_COST_KVM_EXIT_ENTRY, 1);
 	r = kvm_mmu_page_fault(vcpu, gpa, flags, &cause);
+	/* npf_interception: the RMP part of the fault after the MMU part. */
+	if (r >= 0 && (flags & M2D_ACCESS_RMP))
+		kvm_handle_rmp_fault(vcpu, gpa, PFERR_GUEST_RMP_MASK | PFERR_GUEST_ENC_MASK);
 	if (r == RET_PF_RETRY && cause == RETRY_INVALIDATION)
 		vcpu_spin_until_invalidation_ends(vcpu, gpa >> M2D_PAGE_SHIFT);
 	if (r < 0) {
@@ -209,6 +213,22 @@ static void vcpu_set_dirty(struct m2d_vcpu *vcpu, uint64_t *ptep, uint64_t pte, 
 }
 
 /*
+ * The hardware RMP check of a private access (SEV-SNP): a 4K nested
+ * mapping of a page whose assigned RMP entry is 2M faults (#NPF with the
+ * RMP bit).  No cost: it is part of the hardware walk.
+ */
+static bool rmp_check_fails(const struct m2d_vm *kvm, const struct m2d_pt_walk *w)
+{
+	m2d_pfn_t pfn;
+
+	if (!kvm->sev->snp || w->level != M2D_LEVEL_4K)
+		return false;
+	pfn = m2d_pfn_from_u64(m2d_pte_pfn(kvm->fmt, w->pte, w->level));
+	return m2d_rmp_raw_is_assigned(kvm->sev->rmp, pfn) &&
+	       m2d_rmp_raw_level(kvm->sev->rmp, pfn) > M2D_LEVEL_4K;
+}
+
+/*
  * Check one access against the leaf the hardware walk found.
  * Return: true if it retires.
  */
@@ -216,6 +236,8 @@ static bool access_allowed(struct m2d_vcpu *vcpu, struct m2d_pt_walk *w, uint64_
 			   unsigned flags)
 {
 	if (!w->present)
+		return false;
+	if ((flags & M2D_ACCESS_PRIVATE) && vcpu->vm->sev && rmp_check_fails(vcpu->vm, w))
 		return false;
 	if (flags & M2D_ACCESS_WRITE) {
 		if (!(w->prot & M2D_PROT_W))
@@ -228,23 +250,43 @@ static bool access_allowed(struct m2d_vcpu *vcpu, struct m2d_pt_walk *w, uint64_
 	return true;
 }
 
+/*
+ * The access at @gpa did not retire against the walk @w: VM exits and
+ * faults until it does (or the VMM skips or stops it).
+ */
+static int vcpu_access_slow(struct m2d_vcpu *vcpu, uint64_t gpa, unsigned flags,
+			    struct m2d_pt_walk *w)
+{
+	for (;;) {
+		unsigned why = 0;
+		int r;
+
+		if (w->present)
+			why = M2D_ACCESS_PRESENT;
+		if (w->present && (flags & M2D_ACCESS_PRIVATE) && vcpu->vm->sev &&
+		    rmp_check_fails(vcpu->vm, w))
+			why |= M2D_ACCESS_RMP;
+		r = vcpu_handle_violation(vcpu, gpa, flags | why);
+		if (r >= 0)
+			return r;
+		m2d_pt_walk(vcpu->vm->pt, gpa, w);
+		if (access_allowed(vcpu, w, gpa, flags))
+			return M2D_GUEST_ACCESS_DONE;
+	}
+}
+
 int m2d_vcpu_access(struct m2d_vcpu *vcpu, uint64_t gpa, unsigned flags)
 {
+	struct m2d_pt_walk w;
+
 	M2D_VALIDATE_OR_RET(vcpu && vcpu->in_run, -EINVAL);
 	if (vcpu->stopped)
 		return M2D_GUEST_ACCESS_STOPPED;
 	m2d_delay(M2D_COST_KVM_GUEST_ACCESS, 1);
-	for (;;) {
-		struct m2d_pt_walk w;
-		int r;
-
-		m2d_pt_walk(vcpu->vm->pt, gpa, &w);
-		if (access_allowed(vcpu, &w, gpa, flags))
-			return M2D_GUEST_ACCESS_DONE;
-		r = vcpu_handle_violation(vcpu, gpa, flags | (w.present ? M2D_ACCESS_PRESENT : 0));
-		if (r >= 0)
-			return r;
-	}
+	m2d_pt_walk(vcpu->vm->pt, gpa, &w);
+	if (access_allowed(vcpu, &w, gpa, flags))
+		return M2D_GUEST_ACCESS_DONE;
+	return vcpu_access_slow(vcpu, gpa, flags, &w);
 }
 
 int m2d_vcpu_access_range(struct m2d_vcpu *vcpu, uint64_t gpa, uint64_t n, uint64_t stride,
@@ -295,12 +337,14 @@ int m2d_vcpu_access_range(struct m2d_vcpu *vcpu, uint64_t gpa, uint64_t n, uint6
 				w.prot = w.present ? m2d_pte_prot(kvm->fmt, w.pte, M2D_LEVEL_4K) : 0;
 			}
 		}
-		m2d_delay(M2D_COST_KVM_GUEST_ACCESS, run);
 		done += run;
-		if (!faulted)
+		if (!faulted) {
+			m2d_delay(M2D_COST_KVM_GUEST_ACCESS, run);
 			continue;
-		/* The access at @gpa faults: the slow path (it charges its own access). */
-		r = m2d_vcpu_access(vcpu, gpa, flags);
+		}
+		/* The access at @gpa faults: the slow path, from this walk. */
+		m2d_delay(M2D_COST_KVM_GUEST_ACCESS, run + 1);
+		r = vcpu_access_slow(vcpu, gpa, flags, &w);
 		if (r == M2D_GUEST_ACCESS_STOPPED)
 			return r;
 		done++;
@@ -324,6 +368,19 @@ int m2d_vcpu_map_gpa_range(struct m2d_vcpu *vcpu, uint64_t gpa, uint64_t npages,
 	};
 	if (vcpu_exit_to_user(vcpu, 0) == M2D_KVM_EXIT_STOP)
 		return M2D_GUEST_ACCESS_STOPPED;
+	vcpu_enter_guest(vcpu);
+	return M2D_GUEST_ACCESS_DONE;
+}
+
+int m2d_vcpu_npf_rmp(struct m2d_vcpu *vcpu, uint64_t gpa, bool size_mismatch)
+{
+	M2D_VALIDATE_OR_RET(vcpu && vcpu->in_run, -EINVAL);
+	if (vcpu->stopped)
+		return M2D_GUEST_ACCESS_STOPPED;
+	vcpu_exit_guest(vcpu);
+	m2d_delay(M2D_COST_KVM_EXIT_ENTRY, 1);
+	kvm_handle_rmp_fault(vcpu, gpa, PFERR_GUEST_RMP_MASK | PFERR_GUEST_ENC_MASK |
+					(size_mismatch ? PFERR_GUEST_SIZEM_MASK : 0));
 	vcpu_enter_guest(vcpu);
 	return M2D_GUEST_ACCESS_DONE;
 }

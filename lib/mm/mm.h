@@ -161,12 +161,12 @@ bool m2d_get_user_page_fast_only(struct m2d_mm *mm, uint64_t addr, unsigned gup_
  * finds the VMA, checks its flags (check_vma_flags: FOLL_WRITE on a VMA
  * without VM_WRITE -> -EFAULT; VM_IO|VM_PFNMAP -> -EFAULT), faults the page
  * in (handle_mm_fault) if the entry is missing or lacks write permission,
- * and returns the frame.  FOLL_NOWAIT: if a fault would be needed, return
- * -EAGAIN without faulting (KVM's async-pf probe).
+ * and returns the frame.  FOLL_NOWAIT only changes faults that would wait
+ * for I/O (swap, file read), which the model does not have: such a call
+ * faults the page in like any other.
  * Context: mmap_lock NOT held by the caller (this takes it).
  * Return: 1 (one page got; *@pfn, *@writable written), -EFAULT (no VMA /
- * permission / PFNMAP), -EAGAIN (FOLL_NOWAIT and a fault was needed),
- * -ENOMEM (host memory exhausted).
+ * permission / PFNMAP), -ENOMEM (host memory exhausted).
  */
 long m2d_get_user_pages_unlocked(struct m2d_mm *mm, uint64_t addr, unsigned gup_flags,
 				 m2d_pfn_t *pfn, bool *writable);

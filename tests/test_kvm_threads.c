@@ -1,0 +1,346 @@
+// SPDX-License-Identifier: MIT
+/*
+ * tests/test_kvm_threads.c - KVM with simulated threads (needs the
+ * coroutine engine; with the sequential engine stub it exits 77, skipped):
+ *
+ *  - a vCPU faulting on a gfn while an invalidation covering it is in
+ *    progress spins in its re-fault loop until the invalidation ends, and
+ *    the retries are counted as elapsed / (exit + fault overhead);
+ *  - x86 only retries for gfns in the range; arm64 retries for any gfn;
+ *  - parallel read-locked faults from several vCPUs install every SPTE
+ *    exactly once, and the run is deterministic.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <string.h>
+
+#include <mmu2d/kvm.h>
+#include <mmu2d/sim.h>
+
+#include "core/engine.h"
+
+#define K4 (1ull << 12)
+#define M2 (1ull << 21)
+#define HVA (1ull << 40)
+#define SIZE (8 * M2)
+
+static bool flat_gup_fast(void *mm, uint64_t hva, bool write, uint64_t *pfn, bool *writable)
+{
+	*pfn = hva >> 12;
+	*writable = true;
+	return true;
+}
+
+static long flat_gup_slow(void *mm, uint64_t hva, bool write, bool nowait, uint64_t *pfn,
+			  bool *writable)
+{
+	*pfn = hva >> 12;
+	*writable = true;
+	return 1;
+}
+
+static void flat_lock(void *mm)
+{
+}
+
+static int flat_vma_lookup(void *mm, uint64_t hva, struct m2d_kvm_vma_info *out)
+{
+	*out = (struct m2d_kvm_vma_info){ .readable = true, .writable = true, .page_shift = 12 };
+	return 0;
+}
+
+static int flat_level(void *mm, uint64_t hva)
+{
+	return 1;
+}
+
+static const struct m2d_kvm_host_ops flat_ops = {
+	.gup_fast = flat_gup_fast,
+	.gup_slow = flat_gup_slow,
+	.mmap_read_lock = flat_lock,
+	.mmap_read_unlock = flat_lock,
+	.vma_lookup = flat_vma_lookup,
+	.host_mapping_level = flat_level,
+};
+
+/* ---- engine probe ----------------------------------------------------------- */
+
+static bool probe_b_ran;
+static bool probe_seen;
+
+static void probe_a(void *arg)
+{
+	m2d_thread_work(1000);
+	m2d_sched_point();
+	probe_seen = probe_b_ran;
+}
+
+static void probe_b(void *arg)
+{
+	probe_b_ran = true;
+}
+
+/* The sequential stub runs A to completion before B; the engine does not. */
+static bool have_engine(void)
+{
+	struct m2d_sim_config cfg;
+	struct m2d_sim *sim;
+
+	m2d_sim_config_default(&cfg);
+	cfg.cpus = 2;
+	if (m2d_sim_create(&sim, &cfg))
+		abort();
+	m2d_sim_spawn(sim, 0, "a", probe_a, NULL);
+	m2d_sim_spawn(sim, 1, "b", probe_b, NULL);
+	m2d_sim_run(sim);
+	m2d_sim_destroy(&sim);
+	return probe_seen;
+}
+
+/* ---- fixture ------------------------------------------------------------------ */
+
+struct tenv {
+	struct m2d_sim *sim;
+	struct m2d_vm *vm;
+	struct m2d_vcpu *vcpu[8];
+};
+
+static void tenv_init(struct tenv *e, enum m2d_kvm_mmu mmu, unsigned nvcpus)
+{
+	struct m2d_sim_config sc;
+	struct m2d_vm_config vc;
+	struct m2d_memslot_desc d = { .id = 1, .guest_phys = 0, .size = SIZE,
+				      .userspace_addr = HVA };
+
+	memset(e, 0, sizeof(*e));
+	m2d_sim_config_default(&sc);
+	sc.cpus = 16;
+	assert_int_equal(m2d_sim_create(&e->sim, &sc), 0);
+	/* One retry of the re-fault loop = 2000 ns. */
+	assert_int_equal(m2d_sim_set_param(e->sim, "KVM_EXIT_ENTRY", 1500), 0);
+	assert_int_equal(m2d_sim_set_param(e->sim, "KVM_FAULT_OVERHEAD", 500), 0);
+	m2d_vm_config_default(&vc);
+	vc.mmu = mmu;
+	assert_int_equal(m2d_vm_create(&e->vm, e->sim, &vc, &flat_ops), 0);
+	assert_int_equal(m2d_vm_set_memslot(e->vm, &d), 0);
+	for (unsigned i = 0; i < nvcpus; i++)
+		assert_int_equal(m2d_vcpu_create(e->vm, i, &e->vcpu[i]), 0);
+}
+
+static void tenv_fini(struct tenv *e)
+{
+	m2d_vm_destroy(&e->vm);
+	m2d_sim_destroy(&e->sim);
+}
+
+/* ---- the re-fault loop --------------------------------------------------------------- */
+
+struct inval_arg {
+	struct m2d_vm *vm;
+	uint64_t start, end;   /* HVA */
+	double hold_ns;        /* time between start and end (change_protection) */
+	m2d_vtime_t ended_at;
+};
+
+static void inval_thread(void *p)
+{
+	struct inval_arg *a = p;
+
+	m2d_vm_mmu_notifier_invalidate_range_start(a->vm, a->start, a->end, true);
+	m2d_thread_work(a->hold_ns);
+	m2d_vm_mmu_notifier_invalidate_range_end(a->vm, a->start, a->end);
+	a->ended_at = m2d_thread_now();
+}
+
+struct touch_arg {
+	struct m2d_vcpu *vcpu;
+	uint64_t gpa;
+	m2d_vtime_t done_at;
+};
+
+static void guest_touch_one(struct m2d_vcpu *vcpu, void *p)
+{
+	struct touch_arg *a = p;
+
+	assert_int_equal(m2d_vcpu_access(vcpu, a->gpa, M2D_ACCESS_WRITE), M2D_GUEST_ACCESS_DONE);
+}
+
+static void touch_thread(void *p)
+{
+	struct touch_arg *a = p;
+
+	m2d_thread_work(10000); /* start after the invalidation began */
+	assert_int_equal(m2d_vcpu_run(a->vcpu, guest_touch_one, a, NULL, NULL), 0);
+	a->done_at = m2d_thread_now();
+}
+
+static void run_race(enum m2d_kvm_mmu mmu, uint64_t inval_off, uint64_t touch_gpa,
+		     bool expect_wait)
+{
+	struct tenv e;
+	struct inval_arg ia;
+	struct touch_arg ta;
+	uint64_t retries;
+
+	tenv_init(&e, mmu, 1);
+	ia = (struct inval_arg){ .vm = e.vm, .start = HVA + inval_off,
+				 .end = HVA + inval_off + M2, .hold_ns = 1e6 };
+	ta = (struct touch_arg){ .vcpu = e.vcpu[0], .gpa = touch_gpa };
+	assert_int_equal(m2d_sim_spawn(e.sim, 1, "mprotect", inval_thread, &ia), 0);
+	assert_int_equal(m2d_sim_spawn(e.sim, 2, "vcpu0", touch_thread, &ta), 0);
+	assert_int_equal(m2d_sim_run(e.sim), 0);
+	retries = m2d_sim_counter(e.sim, "fault_retries");
+	assert_int_equal(m2d_sim_counter(e.sim, "spte_installs_4k"), 1);
+	if (expect_wait) {
+		/* Spun from ~10 us to the end at ~1 ms: ~495 retries of 2 us. */
+		assert_true(ta.done_at >= ia.ended_at);
+		assert_in_range(retries, 480, 500);
+	} else {
+		assert_int_equal(retries, 0);
+		assert_true(ta.done_at < ia.ended_at);
+	}
+	tenv_fini(&e);
+}
+
+static void test_kvm_threads_refault_loop_x86(void **state)
+{
+	run_race(M2D_KVM_MMU_TDP, 0, 5 * K4, true);       /* gfn in the range */
+	run_race(M2D_KVM_MMU_TDP, 4 * M2, 5 * K4, false); /* outside: no retry */
+}
+
+static void test_kvm_threads_refault_loop_arm64(void **state)
+{
+	run_race(M2D_KVM_MMU_ARM64_S2, 0, 5 * K4, true);
+	run_race(M2D_KVM_MMU_ARM64_S2, 4 * M2, 5 * K4, true); /* VM-wide */
+}
+
+/* ---- parallel populate ----------------------------------------------------------------- */
+
+struct pop_arg {
+	struct m2d_vcpu *vcpu;
+	uint64_t gpa, pages;
+};
+
+static void guest_pop(struct m2d_vcpu *vcpu, void *p)
+{
+	struct pop_arg *a = p;
+
+	assert_int_equal(m2d_vcpu_access_range(vcpu, a->gpa, a->pages, K4, M2D_ACCESS_WRITE),
+			 M2D_GUEST_ACCESS_DONE);
+}
+
+static void pop_thread(void *p)
+{
+	struct pop_arg *a = p;
+
+	assert_int_equal(m2d_vcpu_run(a->vcpu, guest_pop, a, NULL, NULL), 0);
+}
+
+static m2d_vtime_t run_populate(enum m2d_kvm_mmu mmu)
+{
+	const unsigned n = 8;
+	struct tenv e;
+	struct pop_arg pa[8];
+	struct m2d_vm_stats st;
+	m2d_vtime_t t;
+
+	tenv_init(&e, mmu, n);
+	for (unsigned i = 0; i < n; i++) {
+		/* Interleaved 64K chunks: vCPUs share leaf tables and race on links. */
+		pa[i] = (struct pop_arg){ .vcpu = e.vcpu[i], .gpa = i * SIZE / n,
+					  .pages = SIZE / n / K4 };
+		assert_int_equal(m2d_sim_spawn(e.sim, (int)i, "vcpu", pop_thread, &pa[i]), 0);
+	}
+	assert_int_equal(m2d_sim_run(e.sim), 0);
+	m2d_vm_stats_get(e.vm, &st);
+	assert_int_equal(st.pages[1], SIZE / K4);
+	assert_int_equal(m2d_sim_counter(e.sim, "spte_installs_4k"), SIZE / K4);
+	/* Every table allocated is linked or freed after a lost race. */
+	assert_int_equal(m2d_sim_counter(e.sim, "tables_allocated") -
+				 m2d_sim_counter(e.sim, "tables_freed"),
+			 st.mmu_pages - 1);
+	t = m2d_sim_time(e.sim);
+	tenv_fini(&e);
+	return t;
+}
+
+static void test_kvm_threads_parallel_populate(void **state)
+{
+	for (int mmu = 0; mmu < M2D_KVM_MMU_NR; mmu++) {
+		m2d_vtime_t a = run_populate((enum m2d_kvm_mmu)mmu);
+		m2d_vtime_t b = run_populate((enum m2d_kvm_mmu)mmu);
+
+		assert_int_equal(a, b); /* deterministic */
+		assert_true(a > 0);
+	}
+}
+
+/* ---- remote TLB flush IPIs ------------------------------------------------------------- */
+
+struct zap_arg {
+	struct m2d_vm *vm;
+	uint64_t hva;
+};
+
+static void zap_thread(void *p)
+{
+	struct zap_arg *a = p;
+
+	m2d_thread_work(50000);
+	m2d_vm_mmu_notifier_invalidate_range_start(a->vm, a->hva, a->hva + M2, true);
+	m2d_vm_mmu_notifier_invalidate_range_end(a->vm, a->hva, a->hva + M2);
+}
+
+/*
+ * kvm_flush_remote_tlbs after a zap IPIs the vCPUs in guest mode (here one
+ * vCPU rewriting present memory elsewhere); the others only get the
+ * request.
+ */
+static void test_kvm_threads_flush_ipis_guest_mode(void **state)
+{
+	struct tenv e;
+	struct pop_arg pa[2];
+	struct zap_arg za;
+
+	tenv_init(&e, M2D_KVM_MMU_TDP, 2);
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_GUEST_ACCESS", 100), 0);
+	/* Populate both halves first (one thread each, sequentially). */
+	pa[0] = (struct pop_arg){ .vcpu = e.vcpu[0], .gpa = 0, .pages = M2 / K4 };
+	pa[1] = (struct pop_arg){ .vcpu = e.vcpu[1], .gpa = 4 * M2, .pages = 4 * M2 / K4 };
+	assert_int_equal(m2d_sim_spawn(e.sim, 0, "vcpu0", pop_thread, &pa[0]), 0);
+	assert_int_equal(m2d_sim_spawn(e.sim, 1, "vcpu1", pop_thread, &pa[1]), 0);
+	assert_int_equal(m2d_sim_run(e.sim), 0);
+	assert_int_equal(m2d_sim_counter(e.sim, "ipis"), 0);
+
+	/* vCPU 1 rewrites its 8 MiB (~200 us in guest mode); the zap hits vCPU 0's. */
+	za = (struct zap_arg){ .vm = e.vm, .hva = HVA };
+	assert_int_equal(m2d_sim_spawn(e.sim, 1, "vcpu1", pop_thread, &pa[1]), 0);
+	assert_int_equal(m2d_sim_spawn(e.sim, 3, "mprotect", zap_thread, &za), 0);
+	assert_int_equal(m2d_sim_run(e.sim), 0);
+	assert_int_equal(m2d_sim_counter(e.sim, "spte_zaps"), M2 / K4);
+	assert_int_equal(m2d_sim_counter(e.sim, "remote_tlb_flushes"), 1);
+	assert_int_equal(m2d_sim_counter(e.sim, "ipis"), 1);
+	tenv_fini(&e);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_kvm_threads_refault_loop_x86),
+		cmocka_unit_test(test_kvm_threads_refault_loop_arm64),
+		cmocka_unit_test(test_kvm_threads_parallel_populate),
+		cmocka_unit_test(test_kvm_threads_flush_ipis_guest_mode),
+	};
+
+	if (!have_engine()) {
+		printf("test_kvm_threads: the sequential engine stub is in use; skipped\n");
+		return 77;
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
