@@ -951,6 +951,33 @@ static int write_profile(struct fit *F, const struct profile *prof, const struct
 	return ret;
 }
 
+/*
+ * True if parameter @name is a 0/1 behaviour switch (unit "flag"), which a
+ * fit on logarithms must not touch.  Needs the library's parameter list.
+ */
+static bool param_is_flag(const char *name)
+{
+#ifdef HAVE_M2D_SIM_PARAM_INFO
+	struct m2d_sim_config cfg;
+	struct m2d_param_info info;
+	struct m2d_sim *sim;
+	bool flag = false;
+
+	m2d_sim_config_default(&cfg);
+	cfg.cpus = 1;
+	if (m2d_sim_create(&sim, &cfg))
+		return false;
+	for (unsigned k = 0; k < m2d_sim_param_count(); k++)
+		if (!m2d_sim_param_info(sim, k, &info) && !strcmp(info.name, name))
+			flag = !strcmp(info.unit, "flag");
+	m2d_sim_destroy(&sim);
+	return flag;
+#else
+	(void)name;
+	return false;
+#endif
+}
+
 /* The profile name entries use for @arg: NAME, or FILE's base name without ".profile". */
 static char *profile_name_of(const char *arg)
 {
@@ -1036,6 +1063,14 @@ static int calibrate_run(const struct ref_table *t, const struct calibrate_opts 
 					    "'%s' (its source: %s)", prof.path, pp->name,
 				      cli_quote(pp->source, q, sizeof(q)));
 			goto usage;
+		}
+		if (notes[i].fitted && param_is_flag(pp->name)) {
+			if (o->params) {
+				cli_error_set(&err, "--params: '%s' is a flag (a 0/1 switch): it is "
+						    "chosen, not fitted", pp->name);
+				goto usage;
+			}
+			continue;
 		}
 		if (!notes[i].fitted || !(pp->value > 0)) {
 			if (o->params) {

@@ -281,6 +281,7 @@ def check_bad_input():
             (["calibrate", "--profile", "x86", "--iterations", "0"], "--iterations"),
             (["calibrate", "--profile", "x86", "--params", "gmem_zero"], "--params"),
             (["calibrate", "--profile", "x86", "--params", "nosuch"], "--params"),
+            (["calibrate", "--profile", "x86", "--params", "kvm_rwlock_needbreak"], "--params"),
             (["calibrate", "--profile", prof, "--table", "TABLE", "--write",
               os.path.join(d, "no", "such", "dir.profile")], "--write"),
         ]
