@@ -45,6 +45,12 @@ struct replayer {
 	void (*configure)(const void *opts, struct m2d_sim_config *cfg);
 	/* Run the replay, write results.  Return: 0 or a negative error code. */
 	int (*run)(struct run_ctx *ctx, const void *opts);
+	/*
+	 * Free what run() kept alive for the report (after the JSON is
+	 * written, so that teardown work does not enter the statistics).
+	 * May be NULL.
+	 */
+	void (*finish)(void);
 };
 
 /* printf to ctx->out unless it is NULL (--quiet). */

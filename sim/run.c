@@ -345,6 +345,9 @@ out:
 	free(buf);
 	output_abort(&json_out);
 	output_abort(&trace_out);
+	/* Called once per run() so that in-process runs (validate) start clean. */
+	if (r->finish)
+		r->finish();
 	m2d_sim_destroy(&sim);
 	cli_sets_free(&common.sets);
 	free(opts);
