@@ -44,145 +44,261 @@
 static const struct ref_entry builtin[] = {
 	REF("PFN-STOP-x86-run1", CAL, "x86", "mmu-stress --arch x86", "--mem 8G",
 	    "run1_s", 6.873408794, "s", REL(0.10),
-	    "mmu_stress_test 'run1' phase, 128 GiB aliased onto 2 GiB, 48 vCPUs, stop on first -EFAULT (x86)"),
+	    "mmu_stress_test 'run1' phase, 128 GiB aliased onto 2 GiB, 48 vCPUs,"
+	    " stop on first -EFAULT (x86)"),
 	REF("PFN-STOP-x86-reset", CAL, "x86", "mmu-stress --arch x86", "--mem 8G",
 	    "reset_s", 0.000165898, "s", FACTOR(3),
-	    "mmu_stress_test 'reset' phase, 128 GiB aliased onto 2 GiB, 48 vCPUs, stop on first -EFAULT (x86)"),
+	    "mmu_stress_test 'reset' phase, 128 GiB aliased onto 2 GiB, 48 vCPUs,"
+	    " stop on first -EFAULT (x86)"),
 	REF("PFN-STOP-x86-run2", CAL, "x86", "mmu-stress --arch x86", "--mem 8G",
 	    "run2_s", 0.035537803, "s", REL(0.25),
-	    "mmu_stress_test 'run2' phase, 128 GiB aliased onto 2 GiB, 48 vCPUs, stop on first -EFAULT (x86)"),
+	    "mmu_stress_test 'run2' phase, 128 GiB aliased onto 2 GiB, 48 vCPUs,"
+	    " stop on first -EFAULT (x86)"),
 	REF("PFN-STOP-x86-ro", CAL, "x86", "mmu-stress --arch x86", "--mem 8G",
 	    "ro_s", 6.149083106, "s", REL(0.10),
-	    "mmu_stress_test 'ro' phase, 128 GiB aliased onto 2 GiB, 48 vCPUs, stop on first -EFAULT (x86)"),
+	    "mmu_stress_test 'ro' phase, 128 GiB aliased onto 2 GiB, 48 vCPUs,"
+	    " stop on first -EFAULT (x86)"),
 	REF("PFN-STOP-x86-rw", CAL, "x86", "mmu-stress --arch x86", "--mem 8G",
 	    "rw_s", 7.713627355, "s", REL(0.10),
-	    "mmu_stress_test 'rw' phase, 128 GiB aliased onto 2 GiB, 48 vCPUs, stop on first -EFAULT (x86)"),
+	    "mmu_stress_test 'rw' phase, 128 GiB aliased onto 2 GiB, 48 vCPUs,"
+	    " stop on first -EFAULT (x86)"),
 	REF("PFN-STOP-arm64-run1", CAL, "arm64", "mmu-stress --arch arm64", "--mem 8G",
 	    "run1_s", 13.960144969, "s", REL(0.10),
-	    "mmu_stress_test 'run1' phase, 128 GiB aliased onto 2 GiB, 48 vCPUs, stop on first -EFAULT (arm64)"),
+	    "mmu_stress_test 'run1' phase, 128 GiB aliased onto 2 GiB, 48 vCPUs,"
+	    " stop on first -EFAULT (arm64)"),
 	REF("PFN-STOP-arm64-reset", CAL, "arm64", "mmu-stress --arch arm64", "--mem 8G",
 	    "reset_s", 0.000178596, "s", FACTOR(3),
-	    "mmu_stress_test 'reset' phase, 128 GiB aliased onto 2 GiB, 48 vCPUs, stop on first -EFAULT (arm64)"),
+	    "mmu_stress_test 'reset' phase, 128 GiB aliased onto 2 GiB, 48 vCPUs,"
+	    " stop on first -EFAULT (arm64)"),
 	REF("PFN-STOP-arm64-run2", CAL, "arm64", "mmu-stress --arch arm64", "--mem 8G",
 	    "run2_s", 0.018020005, "s", REL(0.25),
-	    "mmu_stress_test 'run2' phase, 128 GiB aliased onto 2 GiB, 48 vCPUs, stop on first -EFAULT (arm64)"),
+	    "mmu_stress_test 'run2' phase, 128 GiB aliased onto 2 GiB, 48 vCPUs,"
+	    " stop on first -EFAULT (arm64)"),
 	REF("PFN-STOP-arm64-ro", CAL, "arm64", "mmu-stress --arch arm64", "--mem 8G",
 	    "ro_s", 50.924434051, "s", REL(0.10),
-	    "mmu_stress_test 'ro' phase, 128 GiB aliased onto 2 GiB, 48 vCPUs, stop on first -EFAULT (arm64)"),
+	    "mmu_stress_test 'ro' phase, 128 GiB aliased onto 2 GiB, 48 vCPUs,"
+	    " stop on first -EFAULT (arm64)"),
 	REF("PFN-STOP-arm64-rw", CAL, "arm64", "mmu-stress --arch arm64", "--mem 8G",
 	    "rw_s", 14.712983786, "s", REL(0.10),
-	    "mmu_stress_test 'rw' phase, 128 GiB aliased onto 2 GiB, 48 vCPUs, stop on first -EFAULT (arm64)"),
-	REF("SNP-01", CAL, "snp", "lazy-accept --directmap presplit-4k", "--guest-mem 64G --worker-mem 320M",
+	    "mmu_stress_test 'rw' phase, 128 GiB aliased onto 2 GiB, 48 vCPUs,"
+	    " stop on first -EFAULT (arm64)"),
+	REF("SNP-01", CAL, "snp",
+	    "lazy-accept --directmap presplit-4k", "--guest-mem 64G --worker-mem 320M",
 	    "fault_in_gbps", 12.9, "GB/s", REL(0.10),
 	    "gmem fault-in rate, 1 TB SNP guest, 128 vCPUs, direct map pre-split to 4K, unpinned"),
-	REF("SNP-03", CAL, "snp", "lazy-accept --directmap split-on-demand", "--guest-mem 64G --worker-mem 320M",
+	REF("SNP-03", CAL, "snp",
+	    "lazy-accept --directmap split-on-demand", "--guest-mem 64G --worker-mem 320M",
 	    "fault_in_gbps", 8.0, "GB/s", REL(0.10),
-	    "gmem fault-in rate, 1 TB SNP guest, 128 vCPUs, 2M direct map split on demand, unpinned"),
-	REF("EPS1-01-N", CAL, "x86-2022", "dirty-log --vcpus 96 --mem-per-vcpu 1G --backing hugetlb-1g --mmu tdp --eager-split off --initially-all-set --iterations 3", "--vcpus 6",
+	    "gmem fault-in rate, 1 TB SNP guest, 128 vCPUs,"
+	    " 2M direct map split on demand, unpinned"),
+	REF("EPS1-01-N", CAL, "x86-2022",
+	    "dirty-log --vcpus 96 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu tdp --eager-split off --initially-all-set --iterations 3", "--vcpus 6",
 	    "iterations[0].clear_dirty_log_s", 0.049572219, "s", REL(0.15),
-	    "dirty_log_perf_test Iteration 1 clear dirty log time, initially-all-set, 96 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, TDP MMU, eager_page_split=N"),
-	REF("EPS1-01-Y", CAL, "x86-2022", "dirty-log --vcpus 96 --mem-per-vcpu 1G --backing hugetlb-1g --mmu tdp --eager-split on --initially-all-set --iterations 3", "--vcpus 6",
+	    "dirty_log_perf_test Iteration 1 clear dirty log time,"
+	    " initially-all-set, 96 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, TDP MMU, eager_page_split=N"),
+	REF("EPS1-01-Y", CAL, "x86-2022",
+	    "dirty-log --vcpus 96 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu tdp --eager-split on --initially-all-set --iterations 3", "--vcpus 6",
 	    "iterations[0].clear_dirty_log_s", 1.667811687, "s", REL(0.15),
-	    "dirty_log_perf_test Iteration 1 clear dirty log time, initially-all-set, 96 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, TDP MMU, eager_page_split=Y"),
-	REF("EPS1-02-N", CAL, "x86-2022", "dirty-log --vcpus 96 --mem-per-vcpu 1G --backing hugetlb-1g --mmu tdp --eager-split off --initially-all-set --iterations 3", "--vcpus 6",
+	    "dirty_log_perf_test Iteration 1 clear dirty log time,"
+	    " initially-all-set, 96 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, TDP MMU, eager_page_split=Y"),
+	REF("EPS1-02-N", CAL, "x86-2022",
+	    "dirty-log --vcpus 96 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu tdp --eager-split off --initially-all-set --iterations 3", "--vcpus 6",
 	    "iterations[1].dirty_s", 2.751442902, "s", REL(0.15),
-	    "dirty_log_perf_test Iteration 2 dirty memory time, initially-all-set, 96 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, TDP MMU, eager_page_split=N"),
-	REF("EPS1-02-Y", CAL, "x86-2022", "dirty-log --vcpus 96 --mem-per-vcpu 1G --backing hugetlb-1g --mmu tdp --eager-split on --initially-all-set --iterations 3", "--vcpus 6",
+	    "dirty_log_perf_test Iteration 2 dirty memory time, initially-all-set,"
+	    " 96 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, TDP MMU, eager_page_split=N"),
+	REF("EPS1-02-Y", CAL, "x86-2022",
+	    "dirty-log --vcpus 96 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu tdp --eager-split on --initially-all-set --iterations 3", "--vcpus 6",
 	    "iterations[1].dirty_s", 0.127016504, "s", REL(0.15),
-	    "dirty_log_perf_test Iteration 2 dirty memory time, initially-all-set, 96 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, TDP MMU, eager_page_split=Y"),
-	REF("EPS1-03-N", CAL, "x86-2022", "dirty-log --vcpus 96 --mem-per-vcpu 1G --backing hugetlb-1g --mmu tdp --eager-split off --initially-all-set --iterations 3", "--vcpus 6",
+	    "dirty_log_perf_test Iteration 2 dirty memory time, initially-all-set,"
+	    " 96 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, TDP MMU, eager_page_split=Y"),
+	REF("EPS1-03-N", CAL, "x86-2022",
+	    "dirty-log --vcpus 96 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu tdp --eager-split off --initially-all-set --iterations 3", "--vcpus 6",
 	    "iterations[2].clear_dirty_log_s", 1.374501209, "s", REL(0.15),
-	    "dirty_log_perf_test Iteration 3 clear dirty log time, initially-all-set, 96 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, TDP MMU, eager_page_split=N"),
-	REF("EPS1-03-Y", CAL, "x86-2022", "dirty-log --vcpus 96 --mem-per-vcpu 1G --backing hugetlb-1g --mmu tdp --eager-split on --initially-all-set --iterations 3", "--vcpus 6",
+	    "dirty_log_perf_test Iteration 3 clear dirty log time,"
+	    " initially-all-set, 96 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, TDP MMU, eager_page_split=N"),
+	REF("EPS1-03-Y", CAL, "x86-2022",
+	    "dirty-log --vcpus 96 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu tdp --eager-split on --initially-all-set --iterations 3", "--vcpus 6",
 	    "iterations[2].clear_dirty_log_s", 1.422478617, "s", REL(0.15),
-	    "dirty_log_perf_test Iteration 3 clear dirty log time, initially-all-set, 96 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, TDP MMU, eager_page_split=Y"),
-	REF("EPS1-04-N", CAL, "x86-2022", "dirty-log --vcpus 96 --mem-per-vcpu 1G --backing hugetlb-1g --mmu tdp --eager-split off --iterations 3", "--vcpus 6",
+	    "dirty_log_perf_test Iteration 3 clear dirty log time,"
+	    " initially-all-set, 96 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, TDP MMU, eager_page_split=Y"),
+	REF("EPS1-04-N", CAL, "x86-2022",
+	    "dirty-log --vcpus 96 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu tdp --eager-split off --iterations 3", "--vcpus 6",
 	    "enable_dirty_logging_s", 0.001683739, "s", REL(0.15),
-	    "dirty_log_perf_test enabling dirty logging time, 96 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, TDP MMU, eager_page_split=N"),
-	REF("EPS1-04-Y", CAL, "x86-2022", "dirty-log --vcpus 96 --mem-per-vcpu 1G --backing hugetlb-1g --mmu tdp --eager-split on --iterations 3", "--vcpus 6",
+	    "dirty_log_perf_test enabling dirty logging time, 96 vCPUs,"
+	    " 1 GiB/vCPU, 1 GiB HugeTLB, TDP MMU, eager_page_split=N"),
+	REF("EPS1-04-Y", CAL, "x86-2022",
+	    "dirty-log --vcpus 96 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu tdp --eager-split on --iterations 3", "--vcpus 6",
 	    "enable_dirty_logging_s", 1.546904175, "s", REL(0.15),
-	    "dirty_log_perf_test enabling dirty logging time, 96 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, TDP MMU, eager_page_split=Y"),
-	REF("EPS1-05-N", CAL, "x86-2022", "dirty-log --vcpus 96 --mem-per-vcpu 1G --backing hugetlb-1g --mmu tdp --eager-split off --iterations 3", "--vcpus 6",
+	    "dirty_log_perf_test enabling dirty logging time, 96 vCPUs,"
+	    " 1 GiB/vCPU, 1 GiB HugeTLB, TDP MMU, eager_page_split=Y"),
+	REF("EPS1-05-N", CAL, "x86-2022",
+	    "dirty-log --vcpus 96 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu tdp --eager-split off --iterations 3", "--vcpus 6",
 	    "iterations[0].dirty_s", 2.943733325, "s", REL(0.15),
-	    "dirty_log_perf_test Iteration 1 dirty memory time, 96 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, TDP MMU, eager_page_split=N"),
-	REF("EPS1-05-Y", CAL, "x86-2022", "dirty-log --vcpus 96 --mem-per-vcpu 1G --backing hugetlb-1g --mmu tdp --eager-split on --iterations 3", "--vcpus 6",
+	    "dirty_log_perf_test Iteration 1 dirty memory time, 96 vCPUs,"
+	    " 1 GiB/vCPU, 1 GiB HugeTLB, TDP MMU, eager_page_split=N"),
+	REF("EPS1-05-Y", CAL, "x86-2022",
+	    "dirty-log --vcpus 96 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu tdp --eager-split on --iterations 3", "--vcpus 6",
 	    "iterations[0].dirty_s", 0.145979748, "s", REL(0.15),
-	    "dirty_log_perf_test Iteration 1 dirty memory time, 96 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, TDP MMU, eager_page_split=Y"),
-	REF("EPS3-T1-2-N", CAL, "x86-2022", "dirty-log --vcpus 2 --mem-per-vcpu 1G --backing hugetlb-1g --mmu legacy --eager-split off", "--vcpus 1",
+	    "dirty_log_perf_test Iteration 1 dirty memory time, 96 vCPUs,"
+	    " 1 GiB/vCPU, 1 GiB HugeTLB, TDP MMU, eager_page_split=Y"),
+	REF("EPS3-T1-2-N", CAL, "x86-2022",
+	    "dirty-log --vcpus 2 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu legacy --eager-split off", "--vcpus 1",
 	    "iterations[0].dirty_s", 0.326340139, "s", REL(0.15),
-	    "dirty_log_perf_test Iteration 1 dirty memory time, legacy MMU (ept=Y, tdp_mmu=N), 2 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=N"),
-	REF("EPS3-T1-2-Y", CAL, "x86-2022", "dirty-log --vcpus 2 --mem-per-vcpu 1G --backing hugetlb-1g --mmu legacy --eager-split on", "--vcpus 1",
+	    "dirty_log_perf_test Iteration 1 dirty memory time, legacy MMU (ept=Y,"
+	    " tdp_mmu=N), 2 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=N"),
+	REF("EPS3-T1-2-Y", CAL, "x86-2022",
+	    "dirty-log --vcpus 2 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu legacy --eager-split on", "--vcpus 1",
 	    "iterations[0].dirty_s", 0.058645119, "s", REL(0.15),
-	    "dirty_log_perf_test Iteration 1 dirty memory time, legacy MMU (ept=Y, tdp_mmu=N), 2 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=Y"),
-	REF("EPS3-T1-4-N", VAL, "x86-2022", "dirty-log --vcpus 4 --mem-per-vcpu 1G --backing hugetlb-1g --mmu legacy --eager-split off", "--vcpus 1",
+	    "dirty_log_perf_test Iteration 1 dirty memory time, legacy MMU (ept=Y,"
+	    " tdp_mmu=N), 2 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=Y"),
+	REF("EPS3-T1-4-N", VAL, "x86-2022",
+	    "dirty-log --vcpus 4 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu legacy --eager-split off", "--vcpus 1",
 	    "iterations[0].dirty_s", 0.425658733, "s", REL(0.15),
-	    "dirty_log_perf_test Iteration 1 dirty memory time, legacy MMU (ept=Y, tdp_mmu=N), 4 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=N"),
-	REF("EPS3-T1-4-Y", VAL, "x86-2022", "dirty-log --vcpus 4 --mem-per-vcpu 1G --backing hugetlb-1g --mmu legacy --eager-split on", "--vcpus 1",
+	    "dirty_log_perf_test Iteration 1 dirty memory time, legacy MMU (ept=Y,"
+	    " tdp_mmu=N), 4 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=N"),
+	REF("EPS3-T1-4-Y", VAL, "x86-2022",
+	    "dirty-log --vcpus 4 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu legacy --eager-split on", "--vcpus 1",
 	    "iterations[0].dirty_s", 0.059211364, "s", REL(0.15),
-	    "dirty_log_perf_test Iteration 1 dirty memory time, legacy MMU (ept=Y, tdp_mmu=N), 4 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=Y"),
-	REF("EPS3-T1-8-N", VAL, "x86-2022", "dirty-log --vcpus 8 --mem-per-vcpu 1G --backing hugetlb-1g --mmu legacy --eager-split off", "--vcpus 1",
+	    "dirty_log_perf_test Iteration 1 dirty memory time, legacy MMU (ept=Y,"
+	    " tdp_mmu=N), 4 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=Y"),
+	REF("EPS3-T1-8-N", VAL, "x86-2022",
+	    "dirty-log --vcpus 8 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu legacy --eager-split off", "--vcpus 1",
 	    "iterations[0].dirty_s", 1.392495283, "s", REL(0.15),
-	    "dirty_log_perf_test Iteration 1 dirty memory time, legacy MMU (ept=Y, tdp_mmu=N), 8 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=N"),
-	REF("EPS3-T1-8-Y", VAL, "x86-2022", "dirty-log --vcpus 8 --mem-per-vcpu 1G --backing hugetlb-1g --mmu legacy --eager-split on", "--vcpus 1",
+	    "dirty_log_perf_test Iteration 1 dirty memory time, legacy MMU (ept=Y,"
+	    " tdp_mmu=N), 8 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=N"),
+	REF("EPS3-T1-8-Y", VAL, "x86-2022",
+	    "dirty-log --vcpus 8 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu legacy --eager-split on", "--vcpus 1",
 	    "iterations[0].dirty_s", 0.059992269, "s", REL(0.15),
-	    "dirty_log_perf_test Iteration 1 dirty memory time, legacy MMU (ept=Y, tdp_mmu=N), 8 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=Y"),
-	REF("EPS3-T1-16-N", VAL, "x86-2022", "dirty-log --vcpus 16 --mem-per-vcpu 1G --backing hugetlb-1g --mmu legacy --eager-split off", "--vcpus 1",
+	    "dirty_log_perf_test Iteration 1 dirty memory time, legacy MMU (ept=Y,"
+	    " tdp_mmu=N), 8 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=Y"),
+	REF("EPS3-T1-16-N", VAL, "x86-2022",
+	    "dirty-log --vcpus 16 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu legacy --eager-split off", "--vcpus 1",
 	    "iterations[0].dirty_s", 2.891475203, "s", REL(0.15),
-	    "dirty_log_perf_test Iteration 1 dirty memory time, legacy MMU (ept=Y, tdp_mmu=N), 16 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=N"),
-	REF("EPS3-T1-16-Y", VAL, "x86-2022", "dirty-log --vcpus 16 --mem-per-vcpu 1G --backing hugetlb-1g --mmu legacy --eager-split on", "--vcpus 1",
+	    "dirty_log_perf_test Iteration 1 dirty memory time, legacy MMU (ept=Y,"
+	    " tdp_mmu=N), 16 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=N"),
+	REF("EPS3-T1-16-Y", VAL, "x86-2022",
+	    "dirty-log --vcpus 16 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu legacy --eager-split on", "--vcpus 1",
 	    "iterations[0].dirty_s", 0.074386427, "s", REL(0.15),
-	    "dirty_log_perf_test Iteration 1 dirty memory time, legacy MMU (ept=Y, tdp_mmu=N), 16 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=Y"),
-	REF("EPS3-T1-32-N", VAL, "x86-2022", "dirty-log --vcpus 32 --mem-per-vcpu 1G --backing hugetlb-1g --mmu legacy --eager-split off", "--vcpus 2",
+	    "dirty_log_perf_test Iteration 1 dirty memory time, legacy MMU (ept=Y,"
+	    " tdp_mmu=N), 16 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=Y"),
+	REF("EPS3-T1-32-N", VAL, "x86-2022",
+	    "dirty-log --vcpus 32 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu legacy --eager-split off", "--vcpus 2",
 	    "iterations[0].dirty_s", 7.077453255, "s", REL(0.15),
-	    "dirty_log_perf_test Iteration 1 dirty memory time, legacy MMU (ept=Y, tdp_mmu=N), 32 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=N"),
-	REF("EPS3-T1-32-Y", VAL, "x86-2022", "dirty-log --vcpus 32 --mem-per-vcpu 1G --backing hugetlb-1g --mmu legacy --eager-split on", "--vcpus 2",
+	    "dirty_log_perf_test Iteration 1 dirty memory time, legacy MMU (ept=Y,"
+	    " tdp_mmu=N), 32 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=N"),
+	REF("EPS3-T1-32-Y", VAL, "x86-2022",
+	    "dirty-log --vcpus 32 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu legacy --eager-split on", "--vcpus 2",
 	    "iterations[0].dirty_s", 0.074484273, "s", REL(0.15),
-	    "dirty_log_perf_test Iteration 1 dirty memory time, legacy MMU (ept=Y, tdp_mmu=N), 32 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=Y"),
-	REF("EPS3-T1-64-N", CAL, "x86-2022", "dirty-log --vcpus 64 --mem-per-vcpu 1G --backing hugetlb-1g --mmu legacy --eager-split off", "--vcpus 4",
+	    "dirty_log_perf_test Iteration 1 dirty memory time, legacy MMU (ept=Y,"
+	    " tdp_mmu=N), 32 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=Y"),
+	REF("EPS3-T1-64-N", CAL, "x86-2022",
+	    "dirty-log --vcpus 64 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu legacy --eager-split off", "--vcpus 4",
 	    "iterations[0].dirty_s", 17.907075277, "s", REL(0.15),
-	    "dirty_log_perf_test Iteration 1 dirty memory time, legacy MMU (ept=Y, tdp_mmu=N), 64 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=N"),
-	REF("EPS3-T1-64-Y", CAL, "x86-2022", "dirty-log --vcpus 64 --mem-per-vcpu 1G --backing hugetlb-1g --mmu legacy --eager-split on", "--vcpus 4",
+	    "dirty_log_perf_test Iteration 1 dirty memory time, legacy MMU (ept=Y,"
+	    " tdp_mmu=N), 64 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=N"),
+	REF("EPS3-T1-64-Y", CAL, "x86-2022",
+	    "dirty-log --vcpus 64 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu legacy --eager-split on", "--vcpus 4",
 	    "iterations[0].dirty_s", 0.080433025, "s", REL(0.15),
-	    "dirty_log_perf_test Iteration 1 dirty memory time, legacy MMU (ept=Y, tdp_mmu=N), 64 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=Y"),
-	REF("EPS3-T3-2-N", CAL, "x86-2022", "dirty-log --vcpus 2 --mem-per-vcpu 1G --backing hugetlb-1g --mmu legacy --eager-split off", "--vcpus 1",
+	    "dirty_log_perf_test Iteration 1 dirty memory time, legacy MMU (ept=Y,"
+	    " tdp_mmu=N), 64 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=Y"),
+	REF("EPS3-T3-2-N", CAL, "x86-2022",
+	    "dirty-log --vcpus 2 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu legacy --eager-split off", "--vcpus 1",
 	    "enable_dirty_logging_s", 0.001618723, "s", REL(0.15),
-	    "dirty_log_perf_test enabling dirty logging time, legacy MMU (ept=Y, tdp_mmu=N), 2 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=N"),
-	REF("EPS3-T3-2-Y", CAL, "x86-2022", "dirty-log --vcpus 2 --mem-per-vcpu 1G --backing hugetlb-1g --mmu legacy --eager-split on", "--vcpus 1",
+	    "dirty_log_perf_test enabling dirty logging time, legacy MMU (ept=Y,"
+	    " tdp_mmu=N), 2 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=N"),
+	REF("EPS3-T3-2-Y", CAL, "x86-2022",
+	    "dirty-log --vcpus 2 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu legacy --eager-split on", "--vcpus 1",
 	    "enable_dirty_logging_s", 0.026362044, "s", REL(0.15),
-	    "dirty_log_perf_test enabling dirty logging time, legacy MMU (ept=Y, tdp_mmu=N), 2 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=Y"),
-	REF("EPS3-T3-4-N", VAL, "x86-2022", "dirty-log --vcpus 4 --mem-per-vcpu 1G --backing hugetlb-1g --mmu legacy --eager-split off", "--vcpus 1",
+	    "dirty_log_perf_test enabling dirty logging time, legacy MMU (ept=Y,"
+	    " tdp_mmu=N), 2 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=Y"),
+	REF("EPS3-T3-4-N", VAL, "x86-2022",
+	    "dirty-log --vcpus 4 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu legacy --eager-split off", "--vcpus 1",
 	    "enable_dirty_logging_s", 0.003214434, "s", REL(0.15),
-	    "dirty_log_perf_test enabling dirty logging time, legacy MMU (ept=Y, tdp_mmu=N), 4 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=N"),
-	REF("EPS3-T3-4-Y", VAL, "x86-2022", "dirty-log --vcpus 4 --mem-per-vcpu 1G --backing hugetlb-1g --mmu legacy --eager-split on", "--vcpus 1",
+	    "dirty_log_perf_test enabling dirty logging time, legacy MMU (ept=Y,"
+	    " tdp_mmu=N), 4 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=N"),
+	REF("EPS3-T3-4-Y", VAL, "x86-2022",
+	    "dirty-log --vcpus 4 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu legacy --eager-split on", "--vcpus 1",
 	    "enable_dirty_logging_s", 0.052079721, "s", REL(0.15),
-	    "dirty_log_perf_test enabling dirty logging time, legacy MMU (ept=Y, tdp_mmu=N), 4 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=Y"),
-	REF("EPS3-T3-8-N", VAL, "x86-2022", "dirty-log --vcpus 8 --mem-per-vcpu 1G --backing hugetlb-1g --mmu legacy --eager-split off", "--vcpus 1",
+	    "dirty_log_perf_test enabling dirty logging time, legacy MMU (ept=Y,"
+	    " tdp_mmu=N), 4 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=Y"),
+	REF("EPS3-T3-8-N", VAL, "x86-2022",
+	    "dirty-log --vcpus 8 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu legacy --eager-split off", "--vcpus 1",
 	    "enable_dirty_logging_s", 0.006392632, "s", REL(0.15),
-	    "dirty_log_perf_test enabling dirty logging time, legacy MMU (ept=Y, tdp_mmu=N), 8 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=N"),
-	REF("EPS3-T3-8-Y", VAL, "x86-2022", "dirty-log --vcpus 8 --mem-per-vcpu 1G --backing hugetlb-1g --mmu legacy --eager-split on", "--vcpus 1",
+	    "dirty_log_perf_test enabling dirty logging time, legacy MMU (ept=Y,"
+	    " tdp_mmu=N), 8 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=N"),
+	REF("EPS3-T3-8-Y", VAL, "x86-2022",
+	    "dirty-log --vcpus 8 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu legacy --eager-split on", "--vcpus 1",
 	    "enable_dirty_logging_s", 0.106090423, "s", REL(0.15),
-	    "dirty_log_perf_test enabling dirty logging time, legacy MMU (ept=Y, tdp_mmu=N), 8 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=Y"),
-	REF("EPS3-T3-16-N", VAL, "x86-2022", "dirty-log --vcpus 16 --mem-per-vcpu 1G --backing hugetlb-1g --mmu legacy --eager-split off", "--vcpus 1",
+	    "dirty_log_perf_test enabling dirty logging time, legacy MMU (ept=Y,"
+	    " tdp_mmu=N), 8 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=Y"),
+	REF("EPS3-T3-16-N", VAL, "x86-2022",
+	    "dirty-log --vcpus 16 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu legacy --eager-split off", "--vcpus 1",
 	    "enable_dirty_logging_s", 0.012733697, "s", REL(0.15),
-	    "dirty_log_perf_test enabling dirty logging time, legacy MMU (ept=Y, tdp_mmu=N), 16 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=N"),
-	REF("EPS3-T3-16-Y", VAL, "x86-2022", "dirty-log --vcpus 16 --mem-per-vcpu 1G --backing hugetlb-1g --mmu legacy --eager-split on", "--vcpus 1",
+	    "dirty_log_perf_test enabling dirty logging time, legacy MMU (ept=Y,"
+	    " tdp_mmu=N), 16 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=N"),
+	REF("EPS3-T3-16-Y", VAL, "x86-2022",
+	    "dirty-log --vcpus 16 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu legacy --eager-split on", "--vcpus 1",
 	    "enable_dirty_logging_s", 0.212877154, "s", REL(0.15),
-	    "dirty_log_perf_test enabling dirty logging time, legacy MMU (ept=Y, tdp_mmu=N), 16 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=Y"),
-	REF("EPS3-T3-32-N", VAL, "x86-2022", "dirty-log --vcpus 32 --mem-per-vcpu 1G --backing hugetlb-1g --mmu legacy --eager-split off", "--vcpus 2",
+	    "dirty_log_perf_test enabling dirty logging time, legacy MMU (ept=Y,"
+	    " tdp_mmu=N), 16 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=Y"),
+	REF("EPS3-T3-32-N", VAL, "x86-2022",
+	    "dirty-log --vcpus 32 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu legacy --eager-split off", "--vcpus 2",
 	    "enable_dirty_logging_s", 0.060493391, "s", REL(0.15),
-	    "dirty_log_perf_test enabling dirty logging time, legacy MMU (ept=Y, tdp_mmu=N), 32 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=N"),
-	REF("EPS3-T3-32-Y", VAL, "x86-2022", "dirty-log --vcpus 32 --mem-per-vcpu 1G --backing hugetlb-1g --mmu legacy --eager-split on", "--vcpus 2",
+	    "dirty_log_perf_test enabling dirty logging time, legacy MMU (ept=Y,"
+	    " tdp_mmu=N), 32 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=N"),
+	REF("EPS3-T3-32-Y", VAL, "x86-2022",
+	    "dirty-log --vcpus 32 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu legacy --eager-split on", "--vcpus 2",
 	    "enable_dirty_logging_s", 0.438669189, "s", REL(0.15),
-	    "dirty_log_perf_test enabling dirty logging time, legacy MMU (ept=Y, tdp_mmu=N), 32 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=Y"),
-	REF("EPS3-T3-64-N", CAL, "x86-2022", "dirty-log --vcpus 64 --mem-per-vcpu 1G --backing hugetlb-1g --mmu legacy --eager-split off", "--vcpus 4",
+	    "dirty_log_perf_test enabling dirty logging time, legacy MMU (ept=Y,"
+	    " tdp_mmu=N), 32 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=Y"),
+	REF("EPS3-T3-64-N", CAL, "x86-2022",
+	    "dirty-log --vcpus 64 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu legacy --eager-split off", "--vcpus 4",
 	    "enable_dirty_logging_s", 0.104983842, "s", REL(0.15),
-	    "dirty_log_perf_test enabling dirty logging time, legacy MMU (ept=Y, tdp_mmu=N), 64 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=N"),
-	REF("EPS3-T3-64-Y", CAL, "x86-2022", "dirty-log --vcpus 64 --mem-per-vcpu 1G --backing hugetlb-1g --mmu legacy --eager-split on", "--vcpus 4",
+	    "dirty_log_perf_test enabling dirty logging time, legacy MMU (ept=Y,"
+	    " tdp_mmu=N), 64 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=N"),
+	REF("EPS3-T3-64-Y", CAL, "x86-2022",
+	    "dirty-log --vcpus 64 --mem-per-vcpu 1G --backing hugetlb-1g"
+	    " --mmu legacy --eager-split on", "--vcpus 4",
 	    "enable_dirty_logging_s", 1.19943536, "s", REL(0.15),
-	    "dirty_log_perf_test enabling dirty logging time, legacy MMU (ept=Y, tdp_mmu=N), 64 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=Y"),
+	    "dirty_log_perf_test enabling dirty logging time, legacy MMU (ept=Y,"
+	    " tdp_mmu=N), 64 vCPUs, 1 GiB/vCPU, 1 GiB HugeTLB, eager_page_split=Y"),
 	REF("HGM-02", VAL, "x86", "hgm-collapse --mapcount thp-like --path 4k-1g --mem 1G", "",
 	    "mapcount_atomics", 262144, "atomics", REL(0.10),
-	    "mapcount atomics of one MADV_COLLAPSE of a 1 GiB HugeTLB page mapped at 4K, THP-like mapcount"),
+	    "mapcount atomics of one MADV_COLLAPSE of a 1 GiB HugeTLB page mapped "
+	    "at 4K, THP-like mapcount"),
 	REF("PFN-SKIP-x86-run1", HELD, "x86", "mmu-stress --arch x86 --efault skip", "--mem 8G",
 	    "run1_s", NAN, "s", REL(0.10),
 	    "mmu_stress_test 'run1' phase, skip each -EFAULT (x86)"),
@@ -198,13 +314,16 @@ static const struct ref_entry builtin[] = {
 	REF("PFN-SKIP-x86-rw", HELD, "x86", "mmu-stress --arch x86 --efault skip", "--mem 8G",
 	    "rw_s", NAN, "s", REL(0.10),
 	    "mmu_stress_test 'rw' phase, skip each -EFAULT (x86)"),
-	REF("PFN-SKIP-arm64-run1", HELD, "arm64", "mmu-stress --arch arm64 --efault skip", "--mem 8G",
+	REF("PFN-SKIP-arm64-run1", HELD, "arm64",
+	    "mmu-stress --arch arm64 --efault skip", "--mem 8G",
 	    "run1_s", NAN, "s", REL(0.10),
 	    "mmu_stress_test 'run1' phase, skip each -EFAULT (arm64)"),
-	REF("PFN-SKIP-arm64-reset", HELD, "arm64", "mmu-stress --arch arm64 --efault skip", "--mem 8G",
+	REF("PFN-SKIP-arm64-reset", HELD, "arm64",
+	    "mmu-stress --arch arm64 --efault skip", "--mem 8G",
 	    "reset_s", NAN, "s", FACTOR(3),
 	    "mmu_stress_test 'reset' phase, skip each -EFAULT (arm64)"),
-	REF("PFN-SKIP-arm64-run2", HELD, "arm64", "mmu-stress --arch arm64 --efault skip", "--mem 8G",
+	REF("PFN-SKIP-arm64-run2", HELD, "arm64",
+	    "mmu-stress --arch arm64 --efault skip", "--mem 8G",
 	    "run2_s", NAN, "s", REL(0.25),
 	    "mmu_stress_test 'run2' phase, skip each -EFAULT (arm64)"),
 	REF("PFN-SKIP-arm64-ro", HELD, "arm64", "mmu-stress --arch arm64 --efault skip", "--mem 8G",
@@ -213,25 +332,32 @@ static const struct ref_entry builtin[] = {
 	REF("PFN-SKIP-arm64-rw", HELD, "arm64", "mmu-stress --arch arm64 --efault skip", "--mem 8G",
 	    "rw_s", NAN, "s", REL(0.10),
 	    "mmu_stress_test 'rw' phase, skip each -EFAULT (arm64)"),
-	REF("PFN-MMAPLOCK-x86-run1", HELD, "x86", "mmu-stress --arch x86 --fault-mmap-lock", "--mem 8G",
+	REF("PFN-MMAPLOCK-x86-run1", HELD, "x86",
+	    "mmu-stress --arch x86 --fault-mmap-lock", "--mem 8G",
 	    "run1_s", NAN, "s", REL(0.10),
 	    "mmu_stress_test 'run1' phase, x86 fault path also takes mmap_lock + vma_lookup"),
-	REF("PFN-MMAPLOCK-x86-reset", HELD, "x86", "mmu-stress --arch x86 --fault-mmap-lock", "--mem 8G",
+	REF("PFN-MMAPLOCK-x86-reset", HELD, "x86",
+	    "mmu-stress --arch x86 --fault-mmap-lock", "--mem 8G",
 	    "reset_s", NAN, "s", FACTOR(3),
 	    "mmu_stress_test 'reset' phase, x86 fault path also takes mmap_lock + vma_lookup"),
-	REF("PFN-MMAPLOCK-x86-run2", HELD, "x86", "mmu-stress --arch x86 --fault-mmap-lock", "--mem 8G",
+	REF("PFN-MMAPLOCK-x86-run2", HELD, "x86",
+	    "mmu-stress --arch x86 --fault-mmap-lock", "--mem 8G",
 	    "run2_s", NAN, "s", REL(0.25),
 	    "mmu_stress_test 'run2' phase, x86 fault path also takes mmap_lock + vma_lookup"),
-	REF("PFN-MMAPLOCK-x86-ro", HELD, "x86", "mmu-stress --arch x86 --fault-mmap-lock", "--mem 8G",
+	REF("PFN-MMAPLOCK-x86-ro", HELD, "x86",
+	    "mmu-stress --arch x86 --fault-mmap-lock", "--mem 8G",
 	    "ro_s", NAN, "s", REL(0.10),
 	    "mmu_stress_test 'ro' phase, x86 fault path also takes mmap_lock + vma_lookup"),
-	REF("PFN-MMAPLOCK-x86-rw", HELD, "x86", "mmu-stress --arch x86 --fault-mmap-lock", "--mem 8G",
+	REF("PFN-MMAPLOCK-x86-rw", HELD, "x86",
+	    "mmu-stress --arch x86 --fault-mmap-lock", "--mem 8G",
 	    "rw_s", NAN, "s", REL(0.10),
 	    "mmu_stress_test 'rw' phase, x86 fault path also takes mmap_lock + vma_lookup"),
-	REF("SNP-01-pinned", HELD, "snp", "lazy-accept --directmap presplit-4k --pin node0", "--guest-mem 64G --worker-mem 320M",
+	REF("SNP-01-pinned", HELD, "snp",
+	    "lazy-accept --directmap presplit-4k --pin node0", "--guest-mem 64G --worker-mem 320M",
 	    "fault_in_gbps", NAN, "GB/s", REL(0.20),
 	    "gmem fault-in rate as SNP-01, guest pinned to node 0"),
-	REF("SNP-03-pinned", HELD, "snp", "lazy-accept --directmap split-on-demand --pin node0", "--guest-mem 64G --worker-mem 320M",
+	REF("SNP-03-pinned", HELD, "snp",
+	    "lazy-accept --directmap split-on-demand --pin node0", "--guest-mem 64G --worker-mem 320M",
 	    "fault_in_gbps", NAN, "GB/s", REL(0.20),
 	    "gmem fault-in rate as SNP-03, guest pinned to node 0"),
 };

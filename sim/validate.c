@@ -315,12 +315,16 @@ static const struct cli_option validate_options[] = {
 	{ .name = "markdown", .type = CLI_STRING,
 	  .offset = CLI_FIELD(struct validate_opts, markdown, const char *), .metavar = "FILE",
 	  .def_text = "docs/validation.md", .help = "write the markdown report to FILE ('-' = stdout)" },
-	{ .name = "only", .type = CLI_STRING, .offset = CLI_FIELD(struct validate_opts, only, const char *),
+	{ .name = "only", .type = CLI_STRING,
+	  .offset = CLI_FIELD(struct validate_opts, only, const char *),
 	  .metavar = "PATTERN", .def_text = "all",
 	  .help = "only ids matching PATTERN (fnmatch, comma-separated: 'PFN-STOP-x86-*,SNP-*')" },
-	{ .name = "json", .type = CLI_STRING, .offset = CLI_FIELD(struct validate_opts, json, const char *),
-	  .metavar = "FILE", .def_text = "none", .help = "also write the results as JSON ('-' = stdout)" },
-	{ .name = "table", .type = CLI_STRING, .offset = CLI_FIELD(struct validate_opts, table, const char *),
+	{ .name = "json", .type = CLI_STRING,
+	  .offset = CLI_FIELD(struct validate_opts, json, const char *),
+	  .metavar = "FILE", .def_text = "none",
+	  .help = "also write the results as JSON ('-' = stdout)" },
+	{ .name = "table", .type = CLI_STRING,
+	  .offset = CLI_FIELD(struct validate_opts, table, const char *),
 	  .metavar = "FILE", .def_text = "built in",
 	  .help = "read the reference table from FILE (format: 'mmu2d validate --list')" },
 	CLI_OPT_FLAG("list", struct validate_opts, list,
@@ -428,8 +432,8 @@ static void md_config(FILE *f, const struct ref_entry *e, bool quick)
 	fputs("`", f);
 }
 
-static void write_markdown(FILE *f, const struct point *pts, size_t n, const struct validate_opts *o,
-			   const char *cmdline, double wall_s)
+static void write_markdown(FILE *f, const struct point *pts, size_t n,
+			   const struct validate_opts *o, const char *cmdline, double wall_s)
 {
 	size_t with_ref = 0, within = 0, held = 0, not_built = 0, failed = 0;
 	static const char *const titles[] = {
@@ -869,8 +873,8 @@ static double evaluate(struct fit *F, const size_t *idx, size_t n, double *sim, 
 	return f;
 }
 
-static void print_residuals(FILE *f, struct fit *F, const size_t *idx, size_t n, const double *before,
-			    const double *after, const char *title)
+static void print_residuals(FILE *f, struct fit *F, const size_t *idx, size_t n,
+			    const double *before, const double *after, const char *title)
 {
 	if (!n)
 		return;

@@ -29,7 +29,7 @@ static const struct ref_entry *find(const struct ref_table *t, const char *id)
 }
 
 /* The built-in table: valid, with the rows and tolerances DESIGN.md 7 asks for. */
-static void test_builtin_table(void **state)
+static void test_reference_builtin_table(void **state)
 {
 	static const char *const phases[] = { "run1", "reset", "run2", "ro", "rw" };
 	struct ref_table t;
@@ -77,7 +77,7 @@ static void test_builtin_table(void **state)
 	assert_int_equal(find(&t, "PFN-MMAPLOCK-x86-run1")->role, REF_HELD_BACK);
 }
 
-static void test_within(void **state)
+static void test_reference_within(void **state)
 {
 	struct ref_entry rel = { .value = 10, .tol_kind = REF_TOL_REL, .tol = 0.10 };
 	struct ref_entry fac = { .value = 10, .tol_kind = REF_TOL_FACTOR, .tol = 3 };
@@ -100,7 +100,7 @@ static void test_within(void **state)
 	assert_string_equal(buf, "±10%");
 }
 
-static void test_split_and_match(void **state)
+static void test_reference_split_and_match(void **state)
 {
 	char **argv;
 
@@ -134,7 +134,7 @@ static char *write_tmp(const char *text)
 	return path;
 }
 
-static void test_table_file(void **state)
+static void test_reference_file(void **state)
 {
 	struct ref_table t, t2;
 	struct cli_error err;
@@ -178,7 +178,7 @@ static void test_table_file(void **state)
 	free(buf);
 }
 
-static void test_table_file_errors(void **state)
+static void test_reference_file_errors(void **state)
 {
 	static const char *const bad[] = {
 		"A-1 | calibration | x86 | lock-storm | | k | 1 | s | 10%\n",          /* 9 fields */
@@ -216,7 +216,7 @@ static void test_table_file_errors(void **state)
 	assert_int_equal(ref_table_read("/nonexistent/x", &t, &err), -ENOENT);
 }
 
-static void test_fitted_note(void **state)
+static void test_reference_fitted_note(void **state)
 {
 	struct fitted_note n;
 	char *s;
@@ -279,7 +279,7 @@ static void test_fitted_note(void **state)
 	ref_fitted_free(&n);
 }
 
-static void test_json_path(void **state)
+static void test_reference_json_path(void **state)
 {
 	static const char doc[] =
 		"{\n  \"replayer\": \"x\",\n  \"config\": {\"a\": [1, {\"b\": 2}]},\n"
@@ -319,13 +319,13 @@ static void test_json_path(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_builtin_table),
-		cmocka_unit_test(test_within),
-		cmocka_unit_test(test_split_and_match),
-		cmocka_unit_test(test_table_file),
-		cmocka_unit_test(test_table_file_errors),
-		cmocka_unit_test(test_fitted_note),
-		cmocka_unit_test(test_json_path),
+		cmocka_unit_test(test_reference_builtin_table),
+		cmocka_unit_test(test_reference_within),
+		cmocka_unit_test(test_reference_split_and_match),
+		cmocka_unit_test(test_reference_file),
+		cmocka_unit_test(test_reference_file_errors),
+		cmocka_unit_test(test_reference_fitted_note),
+		cmocka_unit_test(test_reference_json_path),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
