@@ -439,7 +439,7 @@ static void write_markdown(FILE *f, const struct point *pts, size_t n,
 	static const char *const titles[] = {
 		[REF_CALIBRATION] = "Calibration points",
 		[REF_VALIDATION] = "Validation points (reference value, never fitted)",
-		[REF_HELD_BACK] = "Held back for validation (value held back: simulated value only)",
+		[REF_HELD_BACK] = "Validation, value held back (simulated value only)",
 	};
 
 	for (size_t i = 0; i < n; i++) {

@@ -214,7 +214,7 @@ def check_quick():
             fail("validate --quick: exit %d: %s" % (r.returncode, r.stderr))
         text = open(md).read()
         for need in ("# Validation report", "Quick mode", "## Calibration points",
-                     "## Validation points", "## Held back for validation",
+                     "## Validation points", "## Validation, value held back",
                      "## Not run: replayer not built yet", "| MS-1 |", "## Run",
                      "- git revision:", "- mmu2d version:", "- command: `mmu2d validate"):
             if need not in text:
