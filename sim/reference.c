@@ -30,11 +30,25 @@
 #define HELD REF_HELD_BACK
 #define REL(t) REF_TOL_REL, (t)
 #define FACTOR(t) REF_TOL_FACTOR, (t)
-#define REF(i, r, p, c, q, k, v, u, tol, w)                                                        \
+/* REF(id, role, profile, command, quick, key, value, unit, REL(t) or FACTOR(t), what) */
+#define REF(i, r, p, c, q, k, v, u, ...)                                                           \
 	{ .id = (i), .role = (r), .profile = (p), .command = (c), .quick = (q), .key = (k),        \
-	  .value = (v), .unit = (u), REF_TOL_INIT(tol), .what = (w) }
-#define REF_TOL_INIT(...) REF_TOL_INIT2(__VA_ARGS__)
-#define REF_TOL_INIT2(kind, t) .tol_kind = (kind), .tol = (t)
+	  .value = (v), .unit = (u), REF_TAIL(__VA_ARGS__) }
+#define REF_TAIL(kind, t, w) .tol_kind = (kind), .tol = (t), .what = (w)
+
+/*
+ * The five phases of one mmu_stress_test run (REFERENCE.md A5): run2 +-25%,
+ * reset a factor of 3, the others +-10%; --quick runs 8 GiB (1/16).
+ */
+#define PFN_PHASE(pfx, ph, r, p, c, what, v, tol)                                                  \
+	REF(pfx "-" ph, r, p, c, "--mem 8G", ph "_s", v, "s", tol,                                 \
+	    "mmu_stress_test '" ph "' phase, " what)
+#define PFN_PHASES(pfx, r, p, c, what, run1, reset, run2, ro, rw)                                  \
+	PFN_PHASE(pfx, "run1", r, p, c, what, run1, REL(0.10)),                                    \
+	PFN_PHASE(pfx, "reset", r, p, c, what, reset, FACTOR(3)),                                  \
+	PFN_PHASE(pfx, "run2", r, p, c, what, run2, REL(0.25)),                                    \
+	PFN_PHASE(pfx, "ro", r, p, c, what, ro, REL(0.10)),                                        \
+	PFN_PHASE(pfx, "rw", r, p, c, what, rw, REL(0.10))
 
 /*
  * --quick scales every configuration down about 16x (memory, or vCPUs where
@@ -42,46 +56,12 @@
  * not comparable with the references.
  */
 static const struct ref_entry builtin[] = {
-	REF("PFN-STOP-x86-run1", CAL, "x86", "mmu-stress --arch x86", "--mem 8G",
-	    "run1_s", 6.873408794, "s", REL(0.10),
-	    "mmu_stress_test 'run1' phase, 128 GiB aliased onto 2 GiB, 48 vCPUs,"
-	    " stop on first -EFAULT (x86)"),
-	REF("PFN-STOP-x86-reset", CAL, "x86", "mmu-stress --arch x86", "--mem 8G",
-	    "reset_s", 0.000165898, "s", FACTOR(3),
-	    "mmu_stress_test 'reset' phase, 128 GiB aliased onto 2 GiB, 48 vCPUs,"
-	    " stop on first -EFAULT (x86)"),
-	REF("PFN-STOP-x86-run2", CAL, "x86", "mmu-stress --arch x86", "--mem 8G",
-	    "run2_s", 0.035537803, "s", REL(0.25),
-	    "mmu_stress_test 'run2' phase, 128 GiB aliased onto 2 GiB, 48 vCPUs,"
-	    " stop on first -EFAULT (x86)"),
-	REF("PFN-STOP-x86-ro", CAL, "x86", "mmu-stress --arch x86", "--mem 8G",
-	    "ro_s", 6.149083106, "s", REL(0.10),
-	    "mmu_stress_test 'ro' phase, 128 GiB aliased onto 2 GiB, 48 vCPUs,"
-	    " stop on first -EFAULT (x86)"),
-	REF("PFN-STOP-x86-rw", CAL, "x86", "mmu-stress --arch x86", "--mem 8G",
-	    "rw_s", 7.713627355, "s", REL(0.10),
-	    "mmu_stress_test 'rw' phase, 128 GiB aliased onto 2 GiB, 48 vCPUs,"
-	    " stop on first -EFAULT (x86)"),
-	REF("PFN-STOP-arm64-run1", CAL, "arm64", "mmu-stress --arch arm64", "--mem 8G",
-	    "run1_s", 13.960144969, "s", REL(0.10),
-	    "mmu_stress_test 'run1' phase, 128 GiB aliased onto 2 GiB, 48 vCPUs,"
-	    " stop on first -EFAULT (arm64)"),
-	REF("PFN-STOP-arm64-reset", CAL, "arm64", "mmu-stress --arch arm64", "--mem 8G",
-	    "reset_s", 0.000178596, "s", FACTOR(3),
-	    "mmu_stress_test 'reset' phase, 128 GiB aliased onto 2 GiB, 48 vCPUs,"
-	    " stop on first -EFAULT (arm64)"),
-	REF("PFN-STOP-arm64-run2", CAL, "arm64", "mmu-stress --arch arm64", "--mem 8G",
-	    "run2_s", 0.018020005, "s", REL(0.25),
-	    "mmu_stress_test 'run2' phase, 128 GiB aliased onto 2 GiB, 48 vCPUs,"
-	    " stop on first -EFAULT (arm64)"),
-	REF("PFN-STOP-arm64-ro", CAL, "arm64", "mmu-stress --arch arm64", "--mem 8G",
-	    "ro_s", 50.924434051, "s", REL(0.10),
-	    "mmu_stress_test 'ro' phase, 128 GiB aliased onto 2 GiB, 48 vCPUs,"
-	    " stop on first -EFAULT (arm64)"),
-	REF("PFN-STOP-arm64-rw", CAL, "arm64", "mmu-stress --arch arm64", "--mem 8G",
-	    "rw_s", 14.712983786, "s", REL(0.10),
-	    "mmu_stress_test 'rw' phase, 128 GiB aliased onto 2 GiB, 48 vCPUs,"
-	    " stop on first -EFAULT (arm64)"),
+	PFN_PHASES("PFN-STOP-x86", CAL, "x86", "mmu-stress --arch x86",
+		   "128 GiB aliased onto 2 GiB, 48 vCPUs, stop on first -EFAULT (x86)",
+		   6.873408794, 0.000165898, 0.035537803, 6.149083106, 7.713627355),
+	PFN_PHASES("PFN-STOP-arm64", CAL, "arm64", "mmu-stress --arch arm64",
+		   "128 GiB aliased onto 2 GiB, 48 vCPUs, stop on first -EFAULT (arm64)",
+		   13.960144969, 0.000178596, 0.018020005, 50.924434051, 14.712983786),
 	REF("SNP-01", CAL, "snp",
 	    "lazy-accept --directmap presplit-4k", "--guest-mem 64G --worker-mem 320M",
 	    "fault_in_gbps", 12.9, "GB/s", REL(0.10),
@@ -299,59 +279,12 @@ static const struct ref_entry builtin[] = {
 	    "mapcount_atomics", 262144, "atomics", REL(0.10),
 	    "mapcount atomics of one MADV_COLLAPSE of a 1 GiB HugeTLB page mapped "
 	    "at 4K, THP-like mapcount"),
-	REF("PFN-SKIP-x86-run1", HELD, "x86", "mmu-stress --arch x86 --efault skip", "--mem 8G",
-	    "run1_s", NAN, "s", REL(0.10),
-	    "mmu_stress_test 'run1' phase, skip each -EFAULT (x86)"),
-	REF("PFN-SKIP-x86-reset", HELD, "x86", "mmu-stress --arch x86 --efault skip", "--mem 8G",
-	    "reset_s", NAN, "s", FACTOR(3),
-	    "mmu_stress_test 'reset' phase, skip each -EFAULT (x86)"),
-	REF("PFN-SKIP-x86-run2", HELD, "x86", "mmu-stress --arch x86 --efault skip", "--mem 8G",
-	    "run2_s", NAN, "s", REL(0.25),
-	    "mmu_stress_test 'run2' phase, skip each -EFAULT (x86)"),
-	REF("PFN-SKIP-x86-ro", HELD, "x86", "mmu-stress --arch x86 --efault skip", "--mem 8G",
-	    "ro_s", NAN, "s", REL(0.10),
-	    "mmu_stress_test 'ro' phase, skip each -EFAULT (x86)"),
-	REF("PFN-SKIP-x86-rw", HELD, "x86", "mmu-stress --arch x86 --efault skip", "--mem 8G",
-	    "rw_s", NAN, "s", REL(0.10),
-	    "mmu_stress_test 'rw' phase, skip each -EFAULT (x86)"),
-	REF("PFN-SKIP-arm64-run1", HELD, "arm64",
-	    "mmu-stress --arch arm64 --efault skip", "--mem 8G",
-	    "run1_s", NAN, "s", REL(0.10),
-	    "mmu_stress_test 'run1' phase, skip each -EFAULT (arm64)"),
-	REF("PFN-SKIP-arm64-reset", HELD, "arm64",
-	    "mmu-stress --arch arm64 --efault skip", "--mem 8G",
-	    "reset_s", NAN, "s", FACTOR(3),
-	    "mmu_stress_test 'reset' phase, skip each -EFAULT (arm64)"),
-	REF("PFN-SKIP-arm64-run2", HELD, "arm64",
-	    "mmu-stress --arch arm64 --efault skip", "--mem 8G",
-	    "run2_s", NAN, "s", REL(0.25),
-	    "mmu_stress_test 'run2' phase, skip each -EFAULT (arm64)"),
-	REF("PFN-SKIP-arm64-ro", HELD, "arm64", "mmu-stress --arch arm64 --efault skip", "--mem 8G",
-	    "ro_s", NAN, "s", REL(0.10),
-	    "mmu_stress_test 'ro' phase, skip each -EFAULT (arm64)"),
-	REF("PFN-SKIP-arm64-rw", HELD, "arm64", "mmu-stress --arch arm64 --efault skip", "--mem 8G",
-	    "rw_s", NAN, "s", REL(0.10),
-	    "mmu_stress_test 'rw' phase, skip each -EFAULT (arm64)"),
-	REF("PFN-MMAPLOCK-x86-run1", HELD, "x86",
-	    "mmu-stress --arch x86 --fault-mmap-lock", "--mem 8G",
-	    "run1_s", NAN, "s", REL(0.10),
-	    "mmu_stress_test 'run1' phase, x86 fault path also takes mmap_lock + vma_lookup"),
-	REF("PFN-MMAPLOCK-x86-reset", HELD, "x86",
-	    "mmu-stress --arch x86 --fault-mmap-lock", "--mem 8G",
-	    "reset_s", NAN, "s", FACTOR(3),
-	    "mmu_stress_test 'reset' phase, x86 fault path also takes mmap_lock + vma_lookup"),
-	REF("PFN-MMAPLOCK-x86-run2", HELD, "x86",
-	    "mmu-stress --arch x86 --fault-mmap-lock", "--mem 8G",
-	    "run2_s", NAN, "s", REL(0.25),
-	    "mmu_stress_test 'run2' phase, x86 fault path also takes mmap_lock + vma_lookup"),
-	REF("PFN-MMAPLOCK-x86-ro", HELD, "x86",
-	    "mmu-stress --arch x86 --fault-mmap-lock", "--mem 8G",
-	    "ro_s", NAN, "s", REL(0.10),
-	    "mmu_stress_test 'ro' phase, x86 fault path also takes mmap_lock + vma_lookup"),
-	REF("PFN-MMAPLOCK-x86-rw", HELD, "x86",
-	    "mmu-stress --arch x86 --fault-mmap-lock", "--mem 8G",
-	    "rw_s", NAN, "s", REL(0.10),
-	    "mmu_stress_test 'rw' phase, x86 fault path also takes mmap_lock + vma_lookup"),
+	PFN_PHASES("PFN-SKIP-x86", HELD, "x86", "mmu-stress --arch x86 --efault skip",
+		   "skip each -EFAULT (x86)", NAN, NAN, NAN, NAN, NAN),
+	PFN_PHASES("PFN-SKIP-arm64", HELD, "arm64", "mmu-stress --arch arm64 --efault skip",
+		   "skip each -EFAULT (arm64)", NAN, NAN, NAN, NAN, NAN),
+	PFN_PHASES("PFN-MMAPLOCK-x86", HELD, "x86", "mmu-stress --arch x86 --fault-mmap-lock",
+		   "x86 fault path also takes mmap_lock + vma_lookup", NAN, NAN, NAN, NAN, NAN),
 	REF("SNP-01-pinned", HELD, "snp",
 	    "lazy-accept --directmap presplit-4k --pin node0", "--guest-mem 64G --worker-mem 320M",
 	    "fault_in_gbps", NAN, "GB/s", REL(0.20),
