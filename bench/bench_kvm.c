@@ -58,48 +58,23 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* ---- the flat host ---------------------------------------------------------- */
-
-static bool flat_gup_fast(void *mm, uint64_t hva, bool write, uint64_t *pfn, bool *writable)
-{
-	*pfn = hva >> 12;
-	*writable = true;
-	return true;
-}
-
-static long flat_gup_slow(void *mm, uint64_t hva, bool write, bool nowait, uint64_t *pfn,
-			  bool *writable)
-{
-	*pfn = hva >> 12;
-	*writable = true;
-	return 1;
-}
-
-static void flat_lock(void *mm)
-{
-}
-
-static int flat_vma_lookup(void *mm, uint64_t hva, struct m2d_kvm_vma_info *out)
-{
-	*out = (struct m2d_kvm_vma_info){ .readable = true, .writable = true, .page_shift = 12 };
-	return 0;
-}
-
-static int flat_level(void *mm, uint64_t hva)
-{
-	return 1;
-}
-
-static const struct m2d_kvm_host_ops flat_ops = {
-	.gup_fast = flat_gup_fast,
-	.gup_slow = flat_gup_slow,
-	.mmap_read_lock = flat_lock,
-	.mmap_read_unlock = flat_lock,
-	.vma_lookup = flat_vma_lookup,
-	.host_mapping_level = flat_level,
-};
-
 /* ---- vCPU threads --------------------------------------------------------------- */
+
+/*
+ * Threads spawned for a phase start at virtual time 0; each first idles
+ * until the previous phase ended, so phases follow each other in virtual
+ * time as they do in the selftest (and lock release times of the previous
+ * phase do not count as waiting).
+ */
+static m2d_vtime_t phase_start;
+
+static void wait_for_phase_start(void)
+{
+	m2d_vtime_t now = m2d_thread_now();
+
+	if (now < phase_start)
+		m2d_thread_work((double)(phase_start - now));
+}
 
 struct vcpu_arg {
 	struct m2d_vcpu *vcpu;
@@ -126,6 +101,7 @@ static void vcpu_thread(void *p)
 {
 	struct vcpu_arg *a = p;
 
+	wait_for_phase_start();
 	a->start = m2d_thread_now();
 	m2d_vcpu_run(a->vcpu, guest_write_slice, a, vmm_skip, NULL);
 	a->end = m2d_thread_now();
@@ -193,6 +169,7 @@ static void zap_thread(void *p)
 {
 	struct host_setup *hs = p;
 
+	wait_for_phase_start();
 	hs->start = m2d_thread_now();
 	if (hs->mm) {
 		hs->ret = m2d_mm_mprotect(hs->mm, hs->hva, hs->o->slot, M2D_PROT_READ);
@@ -333,7 +310,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_kvm: sim: %s\n", m2d_strerror(ret));
 		return 1;
 	}
-	struct m2d_kvm_host_ops ops = flat_ops;
+	struct m2d_kvm_host_ops ops = { 0 };
 	struct m2d_host *host = NULL;
 	struct m2d_mm *mm = NULL;
 	struct m2d_file *memfd = NULL;
@@ -360,8 +337,10 @@ int main(int argc, char **argv)
 		mm = hs.mm;
 		memfd = hs.memfd;
 		hva = hs.hva;
-		memset(&ops, 0, sizeof(ops));
+		phase_start = m2d_sim_time(sim);
 		m2d_kvm_host_ops_set_mm(&ops);
+	} else {
+		m2d_kvm_host_ops_set_flat(&ops);
 	}
 	m2d_vm_config_default(&vcfg);
 	vcfg.mmu = o.mmu;
@@ -403,6 +382,7 @@ int main(int argc, char **argv)
 		ret = run_vcpus(sim, args, o.vcpus);
 		wall[ph] = now_s() - t0;
 		vt[ph] = phase_vtime(args, o.vcpus);
+		phase_start = m2d_sim_time(sim);
 		if (ret) {
 			fprintf(stderr, "bench_kvm: run: %s\n", m2d_strerror(ret));
 			return 1;
@@ -417,6 +397,7 @@ int main(int argc, char **argv)
 			return 1;
 		wall[2] = now_s() - t0;
 		vt[2] = hs.end - hs.start;
+		phase_start = m2d_sim_time(sim);
 	}
 	/* Stage 3 with the host mm: every write exits with -EFAULT, skipped. */
 	wall[3] = 0;

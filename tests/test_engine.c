@@ -18,6 +18,8 @@
 #include <mmu2d/error.h>
 #include <mmu2d/sim.h>
 
+#include "core/engine.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -243,6 +245,90 @@ static void test_engine_rwlock_readers_parallel(void **state)
 	assert_int_equal(m2d_sim_lock_stats(sim, "mmu_lock", &st), 0);
 	assert_int_equal(st.acquisitions, n * 50);
 	assert_int_equal(st.contended, 0);
+	m2d_sim_destroy(&sim);
+}
+
+/*
+ * The lock word is a cache line: N readers on N CPUs looping
+ * {read_lock; read_unlock} never wait for each other, but their two RMWs per
+ * iteration take turns on the line, each paying a transfer from the CPU
+ * that wrote it last.  With no hold or think time the line is never idle, so
+ * the run takes 2 x N x K transfers (the very first RMW is local).
+ */
+static void test_engine_rwlock_reader_line_bounce(void **state)
+{
+	const int n = 8, k = 200;
+	struct m2d_sim *sim = new_sim(8, 1, 1);
+	struct m2d_sim_lock *lock;
+	struct loop_arg a[8];
+	struct m2d_lock_stats st;
+	double expect = 2.0 * n * k * 100;
+
+	set(sim, "lock_acquire", 10);
+	set(sim, "lock_handoff", 100);
+	assert_int_equal(m2d_sim_lock_create(sim, M2D_SIM_LOCK_RWLOCK, "mmu_lock", &lock), 0);
+	for (int i = 0; i < n; i++) {
+		a[i] = (struct loop_arg){ lock, false, k, 0, 0, 0, 0 };
+		assert_int_equal(m2d_sim_spawn(sim, i, "reader", lock_loop_fn, &a[i]), 0);
+	}
+	assert_int_equal(m2d_sim_run(sim), 0);
+	assert_true(fabs((double)m2d_sim_time(sim) - expect) <= 0.01 * expect);
+	assert_int_equal(m2d_sim_lock_stats(sim, "mmu_lock", &st), 0);
+	assert_int_equal(st.acquisitions, n * k);
+	m2d_sim_destroy(&sim);
+}
+
+/* One reader alone keeps the line local: every RMW costs lock_acquire. */
+static void test_engine_rwlock_single_reader_line_local(void **state)
+{
+	struct m2d_sim *sim = new_sim(2, 1, 1);
+	struct m2d_sim_lock *lock;
+	struct loop_arg a = { NULL, false, 100, 50, 0, 0, 0 };
+
+	set(sim, "lock_acquire", 10);
+	set(sim, "lock_handoff", 100);
+	assert_int_equal(m2d_sim_lock_create(sim, M2D_SIM_LOCK_RWLOCK, "mmu_lock", &lock), 0);
+	a.lock = lock;
+	assert_int_equal(m2d_sim_spawn(sim, 1, "reader", lock_loop_fn, &a), 0);
+	assert_int_equal(m2d_sim_run(sim), 0);
+	assert_int_equal(m2d_sim_time(sim), 100 * (10 + 50 + 10));
+	m2d_sim_destroy(&sim);
+}
+
+struct rmw_arg {
+	struct m2d_cacheline *line;
+	int iters;
+};
+
+static void rmw_loop_fn(void *p)
+{
+	struct rmw_arg *a = p;
+
+	for (int i = 0; i < a->iters; i++)
+		m2d_cacheline_rmw(a->line);
+}
+
+/*
+ * m2d_cacheline_rmw across two NUMA nodes (SLIT distance set to 20): 2
+ * threads on different nodes alternate on the line, so every RMW after the
+ * first pays lock_handoff + 10 x lock_handoff_hop.
+ */
+static void test_engine_cacheline_rmw_remote(void **state)
+{
+	const int k = 100;
+	struct m2d_sim *sim = new_sim(2, 2, 2);
+	struct m2d_cacheline line;
+	struct rmw_arg a = { &line, k }, b = { &line, k };
+
+	set(sim, "lock_acquire", 10);
+	set(sim, "lock_handoff", 100);
+	set(sim, "lock_handoff_hop", 5);
+	assert_int_equal(m2d_sim_set_node_distance(sim, 0, 1, 20), 0);
+	m2d_cacheline_init(&line);
+	assert_int_equal(m2d_sim_spawn(sim, 0, "a", rmw_loop_fn, &a), 0);
+	assert_int_equal(m2d_sim_spawn(sim, 1, "b", rmw_loop_fn, &b), 0);
+	assert_int_equal(m2d_sim_run(sim), 0);
+	assert_int_equal(m2d_sim_time(sim), 10 + (2 * k - 1) * (100 + 10 * 5));
 	m2d_sim_destroy(&sim);
 }
 
@@ -1022,6 +1108,9 @@ int main(void)
 		cmocka_unit_test(test_engine_spinlock_single_thread_no_wait),
 		cmocka_unit_test(test_engine_spinlock_release_in_future),
 		cmocka_unit_test(test_engine_rwlock_readers_parallel),
+		cmocka_unit_test(test_engine_rwlock_reader_line_bounce),
+		cmocka_unit_test(test_engine_rwlock_single_reader_line_local),
+		cmocka_unit_test(test_engine_cacheline_rmw_remote),
 		cmocka_unit_test(test_engine_rwlock_writer_not_starved),
 		cmocka_unit_test(test_engine_mutex_wakeup_latency),
 		cmocka_unit_test(test_engine_rwsem_writer_after_readers),

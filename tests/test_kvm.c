@@ -780,6 +780,52 @@ static void test_kvm_fault_mmap_lock(void **state)
 	env_fini(&e);
 }
 
+struct stride_ctx {
+	uint64_t gpa, n, stride;
+};
+
+static void guest_stride(struct m2d_vcpu *vcpu, void *p)
+{
+	struct stride_ctx *c = p;
+
+	assert_int_equal(m2d_vcpu_access_range(vcpu, c->gpa, c->n, c->stride, M2D_ACCESS_WRITE),
+			 M2D_GUEST_ACCESS_DONE);
+}
+
+/* Sub-page and odd strides: one fault per 4K page touched, none per word. */
+static void test_kvm_vcpu_access_range_strides(void **state)
+{
+	static const uint64_t strides[] = { 8, 64, 4096, 4096 + 64, 3 * 4096, 2 * M2 };
+	struct env e;
+	uint64_t hva = 1ull << 40;
+
+	for (unsigned i = 0; i < M2D_ARRAY_SIZE(strides); i++) {
+		struct stride_ctx c = { .gpa = 3 * 8, .n = 3000, .stride = strides[i] };
+		uint64_t last = c.gpa + (c.n - 1) * c.stride, pages;
+
+		if (last >= 8 * M2)
+			c.n = (8 * M2 - c.gpa) / c.stride;
+		last = c.gpa + (c.n - 1) * c.stride;
+		/* Distinct 4K pages touched. */
+		pages = 0;
+		for (uint64_t k = 0, prev = ~0ull; k < c.n; k++) {
+			uint64_t pg = (c.gpa + k * c.stride) >> 12;
+
+			if (pg != prev)
+				pages++;
+			prev = pg;
+		}
+		env_init(&e, M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_INTEL);
+		e.mm = (struct fake_mm){ .base = hva, .size = 8 * M2, .writable = true, .level = 1 };
+		add_slot(&e, 1, 0, 8 * M2, hva, 0);
+		assert_int_equal(m2d_vcpu_run(e.vcpu, guest_stride, &c, NULL, NULL), 0);
+		assert_int_equal(ctr(&e, "faults"), pages);
+		assert_int_equal(ctr(&e, "spte_installs_4k"), pages);
+		assert_true(kvm_tdp_mmu_spte_allows(e.vm, last, true));
+		env_fini(&e);
+	}
+}
+
 /* ---- memory attributes --------------------------------------------------------------------- */
 
 static void test_kvm_memory_attributes(void **state)
@@ -994,6 +1040,44 @@ static void test_kvm_dirty_log_recover_huge(void **state)
 	env_fini(&e);
 }
 
+/*
+ * Before 6.13: disabling dirty logging zaps each collapsible page table
+ * with its own flush (REC-01-before: one flush per 2M region); the next
+ * faults map 2M.  Legacy zaps under the write lock with one flush.
+ */
+static void test_kvm_dirty_log_zap_collapsible(void **state)
+{
+	for (int legacy = 0; legacy < 2; legacy++) {
+		struct env e;
+		uint64_t hva = 1ull << 40, flushes;
+		struct m2d_memslot_desc d = { .id = 1, .guest_phys = 0, .size = 4 * M2,
+					      .userspace_addr = hva };
+		struct m2d_vm_stats st;
+
+		env_init(&e, legacy ? M2D_KVM_MMU_LEGACY : M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_AMD);
+		e.vm->cfg.recover_zap = true;
+		e.mm = (struct fake_mm){ .base = hva, .size = 4 * M2, .writable = true,
+					 .level = 2 };
+		d.mm = &e.mm;
+		d.flags = M2D_MEM_LOG_DIRTY_PAGES;
+		assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+		for (uint64_t p = 0; p < 4 * M2 / K4; p++)
+			assert_int_equal(fault(&e, p * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
+		flushes = ctr(&e, "remote_tlb_flushes");
+		d.flags = 0;
+		assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+		m2d_vm_stats_get(e.vm, &st);
+		assert_int_equal(st.pages[1], 0);
+		assert_int_equal(st.pages[2], 0);
+		assert_int_equal(ctr(&e, "tables_freed"), 4);
+		assert_int_equal(ctr(&e, "remote_tlb_flushes"), flushes + (legacy ? 1 : 4));
+		for (uint64_t r = 0; r < 4; r++)
+			assert_int_equal(fault(&e, r * M2 + K4, 0), RET_PF_FIXED);
+		assert_int_equal(ctr(&e, "spte_installs_2m"), 4);
+		env_fini(&e);
+	}
+}
+
 /* ---- randomized model test ---------------------------------------------------------------------- */
 
 /*
@@ -1024,6 +1108,7 @@ static void test_kvm_random_model(void **state)
 					 .writable = true, .level = 2 };
 		d.mm = &e.mm;
 		d.flags = 0;
+		e.vm->cfg.recover_zap = rng & 1;
 		assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
 		memset(ref_mapped, 0, sizeof(ref_mapped));
 		for (int step = 0; step < 3000; step++) {
@@ -1121,10 +1206,18 @@ static void test_kvm_random_model(void **state)
 					struct m2d_pt_walk w;
 
 					m2d_pt_walk(e.vm->pt, q * K4, &w);
-					if (ref_mapped[q])
-						assert_true(w.present);
-					else if (w.present)
+					if (ref_mapped[q] && !w.present) {
+						/* Only zap-collapsible drops mappings: whole 2M tables. */
+						struct m2d_pt_walk w2;
+
+						assert_true(e.vm->cfg.recover_zap);
+						for (uint64_t k = q & ~511ull; k < (q | 511); k++) {
+							m2d_pt_walk(e.vm->pt, k * K4, &w2);
+							assert_false(w2.present);
+						}
+					} else if (!ref_mapped[q] && w.present) {
 						assert_int_equal(w.level, M2D_LEVEL_2M);
+					}
 					ref_mapped[q] = w.present;
 				}
 				break;
@@ -1179,6 +1272,7 @@ int main(void)
 		cmocka_unit_test(test_kvm_fault_precheck_retry),
 		cmocka_unit_test(test_kvm_stage2_unmap_costs),
 		cmocka_unit_test(test_kvm_vcpu_efault_skip),
+		cmocka_unit_test(test_kvm_vcpu_access_range_strides),
 		cmocka_unit_test(test_kvm_vcpu_map_gpa_range),
 		cmocka_unit_test(test_kvm_fault_mmap_lock),
 		cmocka_unit_test(test_kvm_gmem_invalidate),
@@ -1186,6 +1280,7 @@ int main(void)
 		cmocka_unit_test(test_kvm_dirty_log_reference),
 		cmocka_unit_test(test_kvm_eager_split_counts),
 		cmocka_unit_test(test_kvm_dirty_log_recover_huge),
+		cmocka_unit_test(test_kvm_dirty_log_zap_collapsible),
 		cmocka_unit_test(test_kvm_random_model),
 	};
 

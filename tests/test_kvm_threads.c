@@ -30,44 +30,23 @@
 #define HVA (1ull << 40)
 #define SIZE (8 * M2)
 
-static bool flat_gup_fast(void *mm, uint64_t hva, bool write, uint64_t *pfn, bool *writable)
+/* The flat host, but GUP-fast takes 10 us (a window for a racing invalidation). */
+static struct m2d_kvm_host_ops flat_ops, slow_ops;
+static bool (*flat_gup_fast)(void *, uint64_t, bool, uint64_t *, bool *);
+
+static bool slow_gup_fast(void *mm, uint64_t hva, bool write, uint64_t *pfn, bool *writable)
 {
-	*pfn = hva >> 12;
-	*writable = true;
-	return true;
+	m2d_thread_work(10000);
+	return flat_gup_fast(mm, hva, write, pfn, writable);
 }
 
-static long flat_gup_slow(void *mm, uint64_t hva, bool write, bool nowait, uint64_t *pfn,
-			  bool *writable)
+static void hosts_init(void)
 {
-	*pfn = hva >> 12;
-	*writable = true;
-	return 1;
+	m2d_kvm_host_ops_set_flat(&flat_ops);
+	slow_ops = flat_ops;
+	flat_gup_fast = flat_ops.gup_fast;
+	slow_ops.gup_fast = slow_gup_fast;
 }
-
-static void flat_lock(void *mm)
-{
-}
-
-static int flat_vma_lookup(void *mm, uint64_t hva, struct m2d_kvm_vma_info *out)
-{
-	*out = (struct m2d_kvm_vma_info){ .readable = true, .writable = true, .page_shift = 12 };
-	return 0;
-}
-
-static int flat_level(void *mm, uint64_t hva)
-{
-	return 1;
-}
-
-static const struct m2d_kvm_host_ops flat_ops = {
-	.gup_fast = flat_gup_fast,
-	.gup_slow = flat_gup_slow,
-	.mmap_read_lock = flat_lock,
-	.mmap_read_unlock = flat_lock,
-	.vma_lookup = flat_vma_lookup,
-	.host_mapping_level = flat_level,
-};
 
 /* ---- engine probe ----------------------------------------------------------- */
 
@@ -111,7 +90,16 @@ struct tenv {
 	struct m2d_vcpu *vcpu[8];
 };
 
+static void tenv_init_ops(struct tenv *e, enum m2d_kvm_mmu mmu, unsigned nvcpus,
+			  const struct m2d_kvm_host_ops *ops);
+
 static void tenv_init(struct tenv *e, enum m2d_kvm_mmu mmu, unsigned nvcpus)
+{
+	tenv_init_ops(e, mmu, nvcpus, &flat_ops);
+}
+
+static void tenv_init_ops(struct tenv *e, enum m2d_kvm_mmu mmu, unsigned nvcpus,
+			  const struct m2d_kvm_host_ops *ops)
 {
 	struct m2d_sim_config sc;
 	struct m2d_vm_config vc;
@@ -127,7 +115,7 @@ static void tenv_init(struct tenv *e, enum m2d_kvm_mmu mmu, unsigned nvcpus)
 	assert_int_equal(m2d_sim_set_param(e->sim, "KVM_FAULT_OVERHEAD", 500), 0);
 	m2d_vm_config_default(&vc);
 	vc.mmu = mmu;
-	assert_int_equal(m2d_vm_create(&e->vm, e->sim, &vc, &flat_ops), 0);
+	assert_int_equal(m2d_vm_create(&e->vm, e->sim, &vc, ops), 0);
 	assert_int_equal(m2d_vm_set_memslot(e->vm, &d), 0);
 	for (unsigned i = 0; i < nvcpus; i++)
 		assert_int_equal(m2d_vcpu_create(e->vm, i, &e->vcpu[i]), 0);
@@ -251,8 +239,12 @@ static m2d_vtime_t run_populate(enum m2d_kvm_mmu mmu)
 	m2d_vtime_t t;
 
 	tenv_init(&e, mmu, n);
+	/* A critical section long enough that write-locked faults collide. */
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_SPTE_WRITE", 500), 0);
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_SPTE_CMPXCHG", 500), 0);
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_TDP_ITER_STEP", 50), 0);
 	for (unsigned i = 0; i < n; i++) {
-		/* Interleaved 64K chunks: vCPUs share leaf tables and race on links. */
+		/* Contiguous 1 MiB slices: the vCPUs share upper tables and race to link them. */
 		pa[i] = (struct pop_arg){ .vcpu = e.vcpu[i], .gpa = i * SIZE / n,
 					  .pages = SIZE / n / K4 };
 		assert_int_equal(m2d_sim_spawn(e.sim, (int)i, "vcpu", pop_thread, &pa[i]), 0);
@@ -265,6 +257,20 @@ static m2d_vtime_t run_populate(enum m2d_kvm_mmu mmu)
 	assert_int_equal(m2d_sim_counter(e.sim, "tables_allocated") -
 				 m2d_sim_counter(e.sim, "tables_freed"),
 			 st.mmu_pages - 1);
+	/*
+	 * mmu_lock: one acquisition per fault (TDP: read, no contention
+	 * among readers; legacy: write, the faults serialize).
+	 */
+	if (mmu != M2D_KVM_MMU_ARM64_S2) {
+		struct m2d_lock_stats ls;
+
+		assert_int_equal(m2d_sim_lock_stats(e.sim, "mmu_lock", &ls), 0);
+		assert_int_equal(ls.acquisitions, SIZE / K4);
+		if (mmu == M2D_KVM_MMU_TDP)
+			assert_int_equal(ls.contended, 0);
+		else
+			assert_true(ls.contended > 0);
+	}
 	t = m2d_sim_time(e.sim);
 	tenv_fini(&e);
 	return t;
@@ -281,26 +287,109 @@ static void test_kvm_threads_parallel_populate(void **state)
 	}
 }
 
+/* ---- the sequence check -------------------------------------------------------------- */
+
+struct quick_inval_arg {
+	struct m2d_vm *vm;
+	double at_ns;
+};
+
+static void quick_inval_thread(void *p)
+{
+	struct quick_inval_arg *a = p;
+
+	m2d_thread_work(a->at_ns);
+	/* An invalidation of an HVA range far from the faulting page. */
+	m2d_vm_mmu_notifier_invalidate_range_start(a->vm, HVA + 6 * M2, HVA + 7 * M2, true);
+	m2d_vm_mmu_notifier_invalidate_range_end(a->vm, HVA + 6 * M2, HVA + 7 * M2);
+}
+
+static void touch_now_thread(void *p)
+{
+	struct touch_arg *a = p;
+
+	assert_int_equal(m2d_vcpu_run(a->vcpu, guest_touch_one, a, NULL, NULL), 0);
+}
+
+/*
+ * A fault whose mmu_seq snapshot predates an invalidation that completes
+ * while it resolves the pfn retries, even though its gfn is outside the
+ * range (x86: the sequence moved; arm64: likewise); an invalidation that
+ * completed before the snapshot does not make it retry.
+ */
+static void test_kvm_threads_sequence_moved(void **state)
+{
+	for (int mmu = 0; mmu < M2D_KVM_MMU_NR; mmu++) {
+		for (int during = 0; during < 2; during++) {
+			struct tenv e;
+			struct quick_inval_arg qa;
+			struct touch_arg ta;
+
+			tenv_init_ops(&e, (enum m2d_kvm_mmu)mmu, 1, &slow_ops);
+			/* Fault starts at 0; GUP runs from ~2 us to ~12 us. */
+			qa = (struct quick_inval_arg){ .vm = e.vm, .at_ns = during ? 5000 : 0 };
+			ta = (struct touch_arg){ .vcpu = e.vcpu[0], .gpa = 5 * K4 };
+			if (!during) {
+				/* Completed before the vCPU starts. */
+				assert_int_equal(m2d_sim_spawn(e.sim, 1, "inval", quick_inval_thread,
+							       &qa), 0);
+				assert_int_equal(m2d_sim_run(e.sim), 0);
+				assert_int_equal(m2d_sim_spawn(e.sim, 2, "vcpu0", touch_now_thread,
+							       &ta), 0);
+			} else {
+				assert_int_equal(m2d_sim_spawn(e.sim, 2, "vcpu0", touch_now_thread,
+							       &ta), 0);
+				assert_int_equal(m2d_sim_spawn(e.sim, 1, "inval", quick_inval_thread,
+							       &qa), 0);
+			}
+			assert_int_equal(m2d_sim_run(e.sim), 0);
+			assert_int_equal(m2d_sim_counter(e.sim, "fault_retries"), during ? 1 : 0);
+			assert_int_equal(m2d_sim_counter(e.sim, "spte_installs_4k"), 1);
+			tenv_fini(&e);
+		}
+	}
+}
+
 /* ---- remote TLB flush IPIs ------------------------------------------------------------- */
 
 struct zap_arg {
 	struct m2d_vm *vm;
 	uint64_t hva;
+	double delay_ns;
 };
 
 static void zap_thread(void *p)
 {
 	struct zap_arg *a = p;
 
-	m2d_thread_work(50000);
+	m2d_thread_work(a->delay_ns);
 	m2d_vm_mmu_notifier_invalidate_range_start(a->vm, a->hva, a->hva + M2, true);
 	m2d_vm_mmu_notifier_invalidate_range_end(a->vm, a->hva, a->hva + M2);
 }
 
+/* vCPU 1: populate its 8 MiB, then rewrite it @rewrites times (guest mode). */
+static void guest_pop_rewrite(struct m2d_vcpu *vcpu, void *p)
+{
+	struct pop_arg *a = p;
+
+	for (int i = 0; i < 11; i++)
+		assert_int_equal(m2d_vcpu_access_range(vcpu, a->gpa, a->pages, K4,
+						       M2D_ACCESS_WRITE),
+				 M2D_GUEST_ACCESS_DONE);
+}
+
+static void pop_rewrite_thread(void *p)
+{
+	struct pop_arg *a = p;
+
+	assert_int_equal(m2d_vcpu_run(a->vcpu, guest_pop_rewrite, a, NULL, NULL), 0);
+}
+
 /*
- * kvm_flush_remote_tlbs after a zap IPIs the vCPUs in guest mode (here one
- * vCPU rewriting present memory elsewhere); the others only get the
- * request.
+ * kvm_flush_remote_tlbs after a zap IPIs the vCPUs in guest mode: vCPU 0
+ * populated the zapped 2 MiB and finished (~1.1 ms); vCPU 1 populates its
+ * 8 MiB (~4.3 ms) and then rewrites it in guest mode until ~6.5 ms; the zap
+ * at 5 ms IPIs vCPU 1 only.
  */
 static void test_kvm_threads_flush_ipis_guest_mode(void **state)
 {
@@ -310,17 +399,11 @@ static void test_kvm_threads_flush_ipis_guest_mode(void **state)
 
 	tenv_init(&e, M2D_KVM_MMU_TDP, 2);
 	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_GUEST_ACCESS", 100), 0);
-	/* Populate both halves first (one thread each, sequentially). */
 	pa[0] = (struct pop_arg){ .vcpu = e.vcpu[0], .gpa = 0, .pages = M2 / K4 };
 	pa[1] = (struct pop_arg){ .vcpu = e.vcpu[1], .gpa = 4 * M2, .pages = 4 * M2 / K4 };
+	za = (struct zap_arg){ .vm = e.vm, .hva = HVA, .delay_ns = 5e6 };
 	assert_int_equal(m2d_sim_spawn(e.sim, 0, "vcpu0", pop_thread, &pa[0]), 0);
-	assert_int_equal(m2d_sim_spawn(e.sim, 1, "vcpu1", pop_thread, &pa[1]), 0);
-	assert_int_equal(m2d_sim_run(e.sim), 0);
-	assert_int_equal(m2d_sim_counter(e.sim, "ipis"), 0);
-
-	/* vCPU 1 rewrites its 8 MiB (~200 us in guest mode); the zap hits vCPU 0's. */
-	za = (struct zap_arg){ .vm = e.vm, .hva = HVA };
-	assert_int_equal(m2d_sim_spawn(e.sim, 1, "vcpu1", pop_thread, &pa[1]), 0);
+	assert_int_equal(m2d_sim_spawn(e.sim, 1, "vcpu1", pop_rewrite_thread, &pa[1]), 0);
 	assert_int_equal(m2d_sim_spawn(e.sim, 3, "mprotect", zap_thread, &za), 0);
 	assert_int_equal(m2d_sim_run(e.sim), 0);
 	assert_int_equal(m2d_sim_counter(e.sim, "spte_zaps"), M2 / K4);
@@ -336,8 +419,10 @@ int main(void)
 		cmocka_unit_test(test_kvm_threads_refault_loop_arm64),
 		cmocka_unit_test(test_kvm_threads_parallel_populate),
 		cmocka_unit_test(test_kvm_threads_flush_ipis_guest_mode),
+		cmocka_unit_test(test_kvm_threads_sequence_moved),
 	};
 
+	hosts_init();
 	if (!have_engine()) {
 		printf("test_kvm_threads: the sequential engine stub is in use; skipped\n");
 		return 77;

@@ -18,8 +18,21 @@
  *
  * The host side (process page tables, GUP, VMAs, guest_memfd) is reached
  * through struct m2d_kvm_host_ops, so a VM can be backed by the host mm
- * model (lib/mm) or by research code; the host calls back into the VM with
- * m2d_vm_mmu_notifier_invalidate_range_start()/_end() (KVM's mmu_notifier).
+ * model or by research code:
+ *
+ *	struct m2d_kvm_host_ops ops = { 0 };
+ *	m2d_kvm_host_ops_set_mm(&ops);           // lib/mm: slot .mm = struct m2d_mm *
+ *	m2d_kvm_host_ops_set_gmem(&ops);         // lib/coco: slot .gmem = struct m2d_gmem_file *
+ *	m2d_vm_create(&vm, sim, &cfg, &ops);
+ *	m2d_vm_mmu_notifier_register(vm, mm);    // kvm_init_mmu_notifier
+ *	m2d_gmem_file_create(gmem, vm, m2d_vm_gmem_kvm_ops(), &file);
+ *
+ * Another host calls m2d_vm_mmu_notifier_invalidate_range_start()/_end()
+ * itself (KVM's mmu_notifier callbacks).
+ *
+ * Public calls may be made from a simulated thread of the VM's sim (the
+ * time is charged to it) or from plain code (charged to the sim's outside
+ * thread); guest accesses only inside m2d_vcpu_run().
  */
 #ifndef M2D_KVM_H
 #define M2D_KVM_H
@@ -60,6 +73,9 @@ struct m2d_vm_config {
 	bool initially_all_set;     /* KVM_DIRTY_LOG_INITIALLY_SET; default false */
 	bool fault_mmap_lock;       /* x86 faults also take mmap_read_lock + vma_lookup
 	                               (kvm_host_page_size, kernels before 5.13); default false */
+	bool recover_zap;           /* disabling dirty logging zaps collapsible SPTEs with one
+	                               flush each (kernels before 6.13) instead of recovering
+	                               huge pages in place; default false */
 	uint8_t reserved[32];
 };
 
@@ -142,6 +158,13 @@ struct m2d_kvm_host_ops {
  */
 struct m2d_mm;
 M2D_API void m2d_kvm_host_ops_set_mm(struct m2d_kvm_host_ops *ops);
+/*
+ * Fill @ops with a flat, idealized host for measuring KVM alone: every HVA
+ * is mapped at 4K, writable, by frame HVA >> 12; host work costs nothing
+ * and raises no mmu_notifier events.  The guest_memfd callbacks are left
+ * alone.
+ */
+M2D_API void m2d_kvm_host_ops_set_flat(struct m2d_kvm_host_ops *ops);
 
 /* ---- VM ------------------------------------------------------------------ */
 

@@ -232,7 +232,8 @@ struct m2d_lock_common {
 	m2d_vtime_t released_at;      /* virtual time of the last exclusive release, ns */
 	m2d_vtime_t read_released_at; /* latest virtual time a shared holder released, ns */
 	m2d_vtime_t acquired_at;      /* when the exclusive holder got it, ns */
-	int32_t last_cpu;             /* host CPU of the last releaser (handoff distance) */
+	m2d_vtime_t line_free_at;     /* the lock word's cache line is busy until then, ns */
+	int32_t last_cpu;             /* host CPU that last wrote the lock word (-1: none) */
 	uint16_t rank;                /* enum m2d_lock_rank */
 	uint8_t kind;                 /* engine-private lock kind */
 	uint8_t nr_waiting_writers;   /* writers queued (qrwlock's _QW_WAITING) */
@@ -259,6 +260,24 @@ struct m2d_rwsem {
 	struct m2d_thread *writer;
 	unsigned readers;
 };
+
+/*
+ * A cache line that CPUs modify with atomic read-modify-writes: a lock word,
+ * a VM-wide statistics counter, a page refcount.  RMWs on one line are
+ * serialised: each waits until the line is free and, if another CPU wrote it
+ * last, pays a transfer (LOCK_HANDOFF + LOCK_HANDOFF_HOP x NUMA distance);
+ * a local RMW costs LOCK_ACQUIRE.  Every RMW is a synchronisation point, so
+ * RMWs reach a line in virtual-time order and the queue is exact.
+ * Lock words use the same rule (lib/core/lock.c).
+ */
+struct m2d_cacheline {
+	m2d_vtime_t free_at;          /* busy until, ns */
+	int32_t cpu;                  /* host CPU that wrote it last; -1 = none */
+	unsigned cat;                 /* breakdown category for waiting (0 = "cacheline") */
+};
+void m2d_cacheline_init(struct m2d_cacheline *line);
+/* One atomic RMW on @line by the current thread (see above). */
+void m2d_cacheline_rmw(struct m2d_cacheline *line);
 
 /* Initialise a lock of class @name (classes are per sim, created on first use). */
 void m2d_spin_lock_init(struct m2d_spinlock *l, const char *name, enum m2d_lock_rank rank);

@@ -26,6 +26,14 @@
  *  - a release at r grants the queue head at max(r, its request time) +
  *    handoff (+ SLEEP_WAKEUP); a head of readers is granted together.
  *
+ * The lock word is a cache line (struct m2d_cacheline's rule): every
+ * acquisition and every shared release is an atomic RMW on it, serialised
+ * in virtual time, paying a line transfer when another CPU wrote it last.
+ * This is what limits 48 vCPUs faulting under read_lock(&kvm->mmu_lock):
+ * readers never wait for each other, but their two RMWs per fault take
+ * turns on one line (MECHANISMS.md 4.1, docs/model.md).  Shared releases
+ * are therefore synchronisation points too.
+ *
  * Ordering guarantees: FIFO among waiters of one lock; a waiting writer
  * blocks later readers (no writer starvation).
  * Progress guarantees: those of the modelled kernel lock; lock cycles are
@@ -151,6 +159,60 @@ static void common_init(struct m2d_lock_common *c, const char *name, enum m2d_lo
 	c->rank = (uint16_t)rank;
 	c->kind = (uint8_t)kind;
 	c->last_cpu = -1;
+}
+
+/* ---- cache lines ---------------------------------------------------------------- */
+
+static inline int ctx_cpu(const struct m2d_thread *t)
+{
+	return t->hot.thread ? t->cpu : -1;
+}
+
+/*
+ * One RMW on a line free at *@free_at, last written by *@line_cpu, no
+ * earlier than @not_before.  Waiting goes to @wait_cat, the RMW itself to
+ * LOCK_ACQUIRE (local) or LOCK_HANDOFF (transfer).  Return: the wait.
+ */
+static m2d_vtime_t line_rmw(struct m2d_thread *t, m2d_vtime_t *free_at, int32_t *line_cpu,
+			    m2d_vtime_t not_before, unsigned wait_cat)
+{
+	struct m2d_sim *sim = t->sim;
+	int cpu = ctx_cpu(t);
+	m2d_vtime_t now = t->hot.clock;
+	m2d_vtime_t start = M2D_MAX(M2D_MAX(now, not_before), *free_at);
+	bool local = *line_cpu < 0 || *line_cpu == cpu;
+	double d = local ? sim->cost_ns[M2D_COST_LOCK_ACQUIRE] : m2d_handoff_ns(sim, *line_cpu, cpu);
+	m2d_vtime_t end = start + (m2d_vtime_t)d;
+
+	if (start > now) {
+		if (M2D_TRACE_ON(sim))
+			m2d_trace_record(sim, ctx_tid(t), 'X', sim->cats[wait_cat].name, now,
+					 start - now);
+		m2d_thread_charge_cat(t, wait_cat, (double)(start - now));
+	}
+	t->hot.breakdown[local ? M2D_COST_LOCK_ACQUIRE : M2D_COST_LOCK_HANDOFF] += end - start;
+	t->hot.clock = end;
+	*free_at = end;
+	*line_cpu = cpu;
+	return start - now;
+}
+
+void m2d_cacheline_init(struct m2d_cacheline *line)
+{
+	line->free_at = 0;
+	line->cpu = -1;
+	line->cat = 0;
+}
+
+void m2d_cacheline_rmw(struct m2d_cacheline *line)
+{
+	struct m2d_thread *t = cur_ctx();
+
+	if (t->hot.thread)
+		m2d_sched_point();
+	if (!line->cat)
+		line->cat = m2d_category_get(t->sim, "wait:", "cacheline");
+	line_rmw(t, &line->free_at, &line->cpu, 0, line->cat);
 }
 
 void m2d_spin_lock_init(struct m2d_spinlock *l, const char *name, enum m2d_lock_rank rank)
@@ -372,6 +434,8 @@ static void grant_waiters(struct m2d_sim *sim, struct lk *l, m2d_vtime_t r)
 			g = M2D_MAX(r, w->wait_since) + grant_delay(sim, c, w->cpu);
 			*l->owner = w;
 			c->acquired_at = g;
+			c->line_free_at = M2D_MAX(c->line_free_at, g);
+			c->last_cpu = w->cpu;
 			stat_acquired(c->cls, g - w->wait_since);
 			m2d_sched_wake(w, g, c->cls->cat);
 			return;
@@ -381,6 +445,8 @@ static void grant_waiters(struct m2d_sim *sim, struct lk *l, m2d_vtime_t r)
 			return;
 		dequeue(c);
 		g = M2D_MAX(r, w->wait_since) + grant_delay(sim, c, w->cpu);
+		c->line_free_at = M2D_MAX(c->line_free_at, g);
+		c->last_cpu = w->cpu;
 		(*l->readers)++;
 		stat_acquired(c->cls, g - w->wait_since);
 		m2d_sched_wake(w, g, c->cls->cat);
@@ -394,25 +460,29 @@ static void acquired_after_wait(struct m2d_thread *t, struct m2d_lock_common *c,
 }
 
 /*
- * Uncontended grant at max(now, @rel): charge the acquisition, or the wait
- * for a release that lies in this thread's virtual future plus a handoff.
+ * Uncontended grant at max(now, @rel): the acquiring RMW on the lock word.
+ * If the conflicting release @rel lies in this thread's virtual future the
+ * request was contended: it waits for the release and a handoff (plus the
+ * wake-up latency for sleeping locks); otherwise it takes its turn on the
+ * lock word's cache line.
  */
 static void grant_now(struct m2d_thread *t, struct m2d_lock_common *c, m2d_vtime_t rel)
 {
 	m2d_vtime_t now = t->hot.clock;
 
 	if (rel > now) {
-		m2d_vtime_t g = rel + grant_delay(t->sim, c, t->cpu);
+		m2d_vtime_t g = M2D_MAX(rel, c->line_free_at) + grant_delay(t->sim, c, t->cpu);
 
 		if (M2D_TRACE_ON(t->sim))
 			m2d_trace_record(t->sim, ctx_tid(t), 'X', t->sim->cats[c->cls->cat].name, now,
 					 g - now);
 		m2d_thread_charge_cat(t, c->cls->cat, (double)(g - now));
 		t->hot.clock = g;
+		c->line_free_at = g;
+		c->last_cpu = ctx_cpu(t);
 		stat_acquired(c->cls, g - now);
 	} else {
-		m2d_delay(M2D_COST_LOCK_ACQUIRE, 1);
-		stat_acquired(c->cls, 0);
+		stat_acquired(c->cls, line_rmw(t, &c->line_free_at, &c->last_cpu, 0, c->cls->cat));
 	}
 }
 
@@ -476,7 +546,8 @@ static void unlock_excl(struct lk *l)
 	stat_released(t, c, since);
 	*l->owner = NULL;
 	c->released_at = t->hot.clock;
-	c->last_cpu = t->hot.thread ? t->cpu : -1;
+	c->last_cpu = ctx_cpu(t);
+	c->line_free_at = M2D_MAX(c->line_free_at, t->hot.clock);
 	if (c->wait_head)
 		grant_waiters(t->sim, l, t->hot.clock);
 }
@@ -492,11 +563,7 @@ static void lock_shared(struct lk *l)
 	check_acquire(t, c);
 	/* qrwlock: a writer holding or waiting sends readers to the queue. */
 	if (!*l->owner && !c->wait_head) {
-		bool others = *l->readers > 0;
-
 		grant_now(t, c, c->released_at);
-		if (others)
-			m2d_delay(M2D_COST_RWLOCK_READ_BOUNCE, 1);
 		(*l->readers)++;
 		held_push(t, c, true);
 		return;
@@ -517,12 +584,16 @@ static void unlock_shared(struct lk *l)
 	if (unlikely(!*l->readers))
 		lockdep_fail("read-unlocking '%s' (%s), which has no readers", c->name,
 			     kind_names[c->kind]);
+	/* The releasing atomic_sub on the lock word takes its turn on the line. */
+	if (t->hot.thread)
+		m2d_sched_point();
+	line_rmw(t, &c->line_free_at, &c->last_cpu, 0, c->cls->cat);
+	now = t->hot.clock;
 	since = held_pop(t, c, true);
 	stat_released(t, c, since);
 	(*l->readers)--;
 	if (now > c->read_released_at)
 		c->read_released_at = now;
-	c->last_cpu = t->hot.thread ? t->cpu : -1;
 	if (!*l->readers && c->wait_head)
 		grant_waiters(t->sim, l, M2D_MAX(c->read_released_at, c->released_at));
 }

@@ -3,7 +3,7 @@
  * lib/kvm/host_mm.c - KVM on lib/mm: the host callbacks over lib/mm/mm.h
  * (GUP, mmap_lock, vma_lookup, follow_pfnmap, the host mapping level,
  * put_page) and KVM's mmu_notifier subscription (kvm_init_mmu_notifier,
- * kvm_mmu_notifier_ops).
+ * kvm_mmu_notifier_ops); and the flat host (no host model at all).
  *
  * The memslot's mm handle is a struct m2d_mm.  The notifier callbacks are
  * the kernel's kvm_mmu_notifier_invalidate_range_start/end (kvm.c) and
@@ -173,4 +173,54 @@ void kvm_mmu_notifier_unregister(struct m2d_vm *kvm)
 		return;
 	m2d_mmu_notifier_unregister(&kvm->mmu_notifier, kvm->mmu_notifier_mm);
 	kvm->mmu_notifier_mm = NULL;
+}
+
+/* ---- the flat host ------------------------------------------------------------------ */
+
+/*
+ * An idealized host for measuring KVM alone: every HVA is mapped, at 4K,
+ * writable, by frame HVA >> 12, in one readable+writable VMA; nothing is
+ * charged.  No mmu_notifier events come from it.
+ */
+static bool flat_gup_fast(void *mm, uint64_t hva, bool write, uint64_t *pfn, bool *writable)
+{
+	*pfn = hva >> M2D_PAGE_SHIFT;
+	*writable = true;
+	return true;
+}
+
+static long flat_gup_slow(void *mm, uint64_t hva, bool write, bool nowait, uint64_t *pfn,
+			  bool *writable)
+{
+	*pfn = hva >> M2D_PAGE_SHIFT;
+	*writable = true;
+	return 1;
+}
+
+static void flat_lock(void *mm)
+{
+}
+
+static int flat_vma_lookup(void *mm, uint64_t hva, struct m2d_kvm_vma_info *out)
+{
+	*out = (struct m2d_kvm_vma_info){ .readable = true, .writable = true,
+					  .page_shift = M2D_PAGE_SHIFT };
+	return 0;
+}
+
+static int flat_host_mapping_level(void *mm, uint64_t hva)
+{
+	return M2D_LEVEL_4K;
+}
+
+void m2d_kvm_host_ops_set_flat(struct m2d_kvm_host_ops *ops)
+{
+	ops->gup_fast = flat_gup_fast;
+	ops->gup_slow = flat_gup_slow;
+	ops->mmap_read_lock = flat_lock;
+	ops->mmap_read_unlock = flat_lock;
+	ops->vma_lookup = flat_vma_lookup;
+	ops->follow_pfnmap = NULL;
+	ops->host_mapping_level = flat_host_mapping_level;
+	ops->put_page = NULL;
 }

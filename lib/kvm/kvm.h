@@ -115,6 +115,8 @@ struct m2d_vm {
 	struct m2d_mmu_notifier mmu_notifier; /* kvm->mmu_notifier (host_mm.c) */
 	struct m2d_mm *mmu_notifier_mm;       /* the mm it is registered on, or NULL */
 	struct m2d_pt *pt;             /* the (single) root of the second dimension */
+	uint64_t spte_w_mask;          /* raw writable bit of a leaf SPTE in this format */
+	uint64_t spte_d_mask;          /* raw dirty bit (0: the format has none, arm64) */
 	uint64_t pages[4];             /* kvm->stat.pages[level - 1] (pages_4k/2m/1g) */
 	uint64_t mmu_pages;            /* tdp_mmu_pages + root */
 	uint64_t remote_tlb_flush_requests;
@@ -287,6 +289,7 @@ bool is_shadow_present_pte(const struct m2d_vm *kvm, uint64_t spte);
 bool is_last_spte(const struct m2d_vm *kvm, uint64_t spte, int level);
 int tdp_mmu_set_spte(struct m2d_vm *kvm, struct m2d_pt_iter *iter, uint64_t new_spte,
 		     bool shared);
+int tdp_mmu_zap_spte_atomic(struct m2d_vm *kvm, struct m2d_pt_iter *iter);
 /* tdp_mmu_iter_cond_resched: Return: true if the thread yielded. */
 bool tdp_mmu_iter_cond_resched(struct m2d_vm *kvm, struct m2d_pt_iter *iter, bool flush,
 			       bool shared) M2D_MUST_CHECK;

@@ -45,6 +45,14 @@ int kvm_mmu_init_vm(struct m2d_vm *kvm)
 	if (ret)
 		return ret;
 	kvm->mmu_pages = 1; /* the root */
+	{
+		uint64_t base = m2d_pte_make_leaf(kvm->fmt, M2D_LEVEL_4K, 0, M2D_PROT_R);
+
+		kvm->spte_w_mask = m2d_pte_make_leaf(kvm->fmt, M2D_LEVEL_4K, 0,
+						     M2D_PROT_R | M2D_PROT_W) ^ base;
+		kvm->spte_d_mask = m2d_pte_make_leaf(kvm->fmt, M2D_LEVEL_4K, 0,
+						     M2D_PROT_R | M2D_PROT_D) ^ base;
+	}
 	return 0;
 }
 
@@ -290,6 +298,14 @@ static int kvm_mmu_faultin_pfn(struct m2d_vcpu *vcpu, struct kvm_page_fault *fau
 	fault->mmu_seq = READ_ONCE(kvm->mmu_invalidate_seq);
 	cmm_smp_rmb();
 	/*
+	 * Now that we have a snapshot of mmu_invalidate_seq we can check for
+	 * a private vs. shared mismatch.
+	 */
+	if (fault->is_private != kvm_mem_is_private(kvm, fault->gfn)) {
+		kvm_mmu_prepare_memory_fault_exit(vcpu, fault, M2D_KVM_EXIT_MEMORY_FAULT);
+		return -EFAULT;
+	}
+	/*
 	 * Pre-check for a relevant mmu_notifier invalidation event before
 	 * acquiring mmu_lock.  If there is an in-progress invalidation and
 	 * the gfn is in the range, don't bother resolving the pfn: the fault
@@ -298,11 +314,6 @@ static int kvm_mmu_faultin_pfn(struct m2d_vcpu *vcpu, struct kvm_page_fault *fau
 	if (mmu_invalidate_retry_gfn_unsafe(kvm, fault->mmu_seq, fault->gfn)) {
 		fault->retry = retry_cause_of(kvm, fault->gfn);
 		return RET_PF_RETRY;
-	}
-
-	if (fault->is_private != kvm_mem_is_private(kvm, fault->gfn)) {
-		kvm_mmu_prepare_memory_fault_exit(vcpu, fault, M2D_KVM_EXIT_MEMORY_FAULT);
-		return -EFAULT;
 	}
 	if (fault->is_private) {
 		ret = kvm_mmu_faultin_pfn_private(vcpu, fault);
@@ -641,6 +652,75 @@ static int tdp_mmu_make_huge_spte(struct m2d_vm *kvm, const struct m2d_pt_iter *
 	return -ENOENT;
 }
 
+static void kvm_mmu_recover_huge_pages_in_place(struct m2d_vm *kvm, struct m2d_memslot *slot);
+
+/*
+ * kvm_tdp_mmu_zap_collapsible_sptes (before 6.13): under the read lock,
+ * zap every page table that could be replaced by a huge mapping, each with
+ * tdp_mmu_zap_spte_atomic and therefore its own remote TLB flush
+ * (REC-01-before: 131072 flushes for 256 GiB of 2M regions); the vCPUs'
+ * next faults map huge.  The legacy MMU (kvm_rmap_zap_collapsible_sptes)
+ * zaps under the write lock and flushes once at the end.
+ */
+static void kvm_mmu_zap_collapsible_sptes(struct m2d_vm *kvm, struct m2d_memslot *slot)
+{
+	bool shared = kvm->cfg.mmu == M2D_KVM_MMU_TDP;
+	uint64_t start = slot->base_gfn, end = slot->base_gfn + slot->npages;
+	struct m2d_pt_iter iter;
+	bool flush = false;
+
+	if (shared)
+		read_lock(&kvm->mmu_lock);
+	else
+		write_lock(&kvm->mmu_lock);
+	rcu_read_lock();
+	m2d_pt_for_each_pte_min_level(iter, kvm->pt, M2D_LEVEL_2M, start << M2D_PAGE_SHIFT,
+				      end << M2D_PAGE_SHIFT) {
+		uint64_t gfn = iter.addr >> M2D_PAGE_SHIFT;
+
+		m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, 1);
+retry:
+		if (tdp_mmu_iter_cond_resched(kvm, &iter, flush, shared)) {
+			flush = false;
+			continue;
+		}
+		if (iter.level > kvm->cfg.max_level || gfn < start ||
+		    gfn + KVM_PAGES_PER_HPAGE(iter.level) > end ||
+		    !is_shadow_present_pte(kvm, iter.old_pte) ||
+		    is_last_spte(kvm, iter.old_pte, iter.level))
+			continue;
+		if (kvm_mmu_max_mapping_level(kvm, slot, gfn, iter.level,
+					      kvm_slot_has_gmem(slot) &&
+						      kvm_mem_is_private(kvm, gfn)) < iter.level)
+			continue;
+		if (shared) {
+			/* Note, a successful atomic zap also does a remote TLB flush. */
+			if (tdp_mmu_zap_spte_atomic(kvm, &iter))
+				goto retry;
+		} else {
+			tdp_mmu_set_spte(kvm, &iter, 0, false);
+			flush = true;
+		}
+	}
+	rcu_read_unlock();
+	if (flush)
+		kvm_flush_remote_tlbs(kvm);
+	if (shared)
+		read_unlock(&kvm->mmu_lock);
+	else
+		write_unlock(&kvm->mmu_lock);
+}
+
+/* kvm_mmu_recover_huge_pages / kvm_mmu_zap_collapsible_sptes, per the kernel version. */
+void kvm_mmu_recover_huge_pages(struct m2d_vm *kvm, struct m2d_memslot *slot)
+{
+	if (kvm->cfg.recover_zap) {
+		kvm_mmu_zap_collapsible_sptes(kvm, slot);
+		return;
+	}
+	kvm_mmu_recover_huge_pages_in_place(kvm, slot);
+}
+
 /*
  * kvm_mmu_recover_huge_pages (6.13, David Matlack): when dirty logging is
  * disabled, replace each page table that could be a huge mapping (memslot
@@ -649,7 +729,7 @@ static int tdp_mmu_make_huge_spte(struct m2d_vm *kvm, const struct m2d_pt_iter *
  * models); the old tables are RCU-freed by the pt module; one flush at the
  * end (REC-01-after).
  */
-void kvm_mmu_recover_huge_pages(struct m2d_vm *kvm, struct m2d_memslot *slot)
+static void kvm_mmu_recover_huge_pages_in_place(struct m2d_vm *kvm, struct m2d_memslot *slot)
 {
 	bool shared = kvm->cfg.mmu == M2D_KVM_MMU_TDP;
 	uint64_t start = slot->base_gfn, end = slot->base_gfn + slot->npages;

@@ -295,11 +295,14 @@ out_unlock:
 static uint64_t kvm_pgtable_stage2_unmap(struct m2d_vm *kvm, uint64_t start, uint64_t end)
 {
 	struct m2d_pt_iter iter;
-	uint64_t zapped = 0;
+	uint64_t zapped = 0, visited = 0;
 	bool fwb = has_fwb();
 
 	m2d_pt_for_each_pte(iter, kvm->pt, start << M2D_PAGE_SHIFT, end << M2D_PAGE_SHIFT) {
 		m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, 1);
+		/* Let threads behind in virtual time run (the lock stays held). */
+		if (!(++visited % M2D_PT_ENTRIES))
+			m2d_sched_point();
 		if (!m2d_pte_is_leaf(kvm->fmt, iter.old_pte, iter.level))
 			continue;
 		m2d_delay(M2D_COST_KVM_SPTE_WRITE, 1);
@@ -334,8 +337,15 @@ bool kvm_stage2_unmap_range(struct m2d_vm *kvm, uint64_t start, uint64_t end, bo
 
 		kvm_pgtable_stage2_unmap(kvm, start, next);
 		start = next;
-		if (may_block && start < end)
-			cond_resched_rwlock_write(&kvm->mmu_lock);
+		/*
+		 * __cond_resched_rwlock_write: drop the lock on need_resched, or
+		 * on waiters only if rwlock_needbreak() can report them (the
+		 * kvm_rwlock_needbreak flag: preemptible host).
+		 */
+		if (may_block && start < end &&
+		    (m2d_need_resched() || (m2d_cost(M2D_COST_KVM_RWLOCK_NEEDBREAK) != 0.0 &&
+					    rwlock_needbreak(&kvm->mmu_lock))))
+			(void)cond_resched_rwlock_write(&kvm->mmu_lock);
 	}
 	return false;
 }

@@ -32,6 +32,8 @@
  */
 #include "kvm/kvm.h"
 
+#include "mm/pt.h"
+
 #include <errno.h>
 
 #define SPTE_HOST_WRITABLE M2D_PROT_SW0
@@ -44,14 +46,15 @@ static bool is_frozen_spte(uint64_t spte)
 	return spte == FROZEN_SPTE;
 }
 
+/* The pt module's inline entry predicates (no PLT call on the hot path). */
 bool is_shadow_present_pte(const struct m2d_vm *kvm, uint64_t spte)
 {
-	return !is_frozen_spte(spte) && m2d_pte_is_present(kvm->fmt, spte);
+	return !is_frozen_spte(spte) && pt_is_present(kvm->fmt, spte);
 }
 
 bool is_last_spte(const struct m2d_vm *kvm, uint64_t spte, int level)
 {
-	return m2d_pte_is_leaf(kvm->fmt, spte, level);
+	return pt_is_leaf(kvm->fmt, spte, level);
 }
 
 static bool is_writable_pte(const struct m2d_vm *kvm, uint64_t spte, int level)
@@ -72,10 +75,10 @@ void handle_changed_spte(void *priv, uint64_t addr, uint64_t old_spte, uint64_t 
 			 int level, bool shared)
 {
 	struct m2d_vm *kvm = priv;
-	bool was_present = is_shadow_present_pte(kvm, old_spte);
-	bool is_present = is_shadow_present_pte(kvm, new_spte);
-	bool was_leaf = was_present && is_last_spte(kvm, old_spte, level);
-	bool is_leaf = is_present && is_last_spte(kvm, new_spte, level);
+	bool was_present = !is_frozen_spte(old_spte) && pt_is_present(kvm->fmt, old_spte);
+	bool is_present = !is_frozen_spte(new_spte) && pt_is_present(kvm->fmt, new_spte);
+	bool was_leaf = was_present && pt_is_leaf(kvm->fmt, old_spte, level);
+	bool is_leaf = is_present && pt_is_leaf(kvm->fmt, new_spte, level);
 
 	/* kvm_update_page_stats */
 	if (was_leaf != is_leaf) {
@@ -91,7 +94,7 @@ void handle_changed_spte(void *priv, uint64_t addr, uint64_t old_spte, uint64_t 
 	 */
 	if (was_present && !was_leaf &&
 	    (is_leaf || !is_present ||
-	     m2d_pte_table(kvm->fmt, old_spte) != m2d_pte_table(kvm->fmt, new_spte))) {
+	     pt_child(kvm->fmt, old_spte, level) != pt_child(kvm->fmt, new_spte, level))) {
 		if (shared)
 			uatomic_add(&kvm->mmu_pages, -1);
 		else
@@ -395,7 +398,7 @@ bool kvm_tdp_mmu_zap_leafs(struct m2d_vm *kvm, uint64_t start, uint64_t end, boo
 			   bool flush)
 {
 	struct m2d_pt_iter iter;
-	uint64_t zapped = 0;
+	uint64_t zapped = 0, visited = 0;
 
 	lockdep_assert_held_write(&kvm->mmu_lock);
 	end = M2D_MIN(end, m2d_pt_max_addr(kvm->pt) >> M2D_PAGE_SHIFT);
@@ -403,8 +406,16 @@ bool kvm_tdp_mmu_zap_leafs(struct m2d_vm *kvm, uint64_t start, uint64_t end, boo
 		return flush;
 	rcu_read_lock();
 	m2d_pt_for_each_pte(iter, kvm->pt, start << M2D_PAGE_SHIFT, end << M2D_PAGE_SHIFT) {
-		/* Charged as it goes: the clock decides when the walk yields. */
+		/*
+		 * Charged as it goes: the clock decides when the walk yields.
+		 * A scheduling point per table's worth of entries lets threads
+		 * that are behind in virtual time (vCPUs running guest code on
+		 * other CPUs) run before the zap gets ahead of them; it does not
+		 * drop mmu_lock.
+		 */
 		m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, 1);
+		if (!(++visited % M2D_PT_ENTRIES))
+			m2d_sched_point();
 		if (can_yield && tdp_mmu_iter_cond_resched(kvm, &iter, flush, false)) {
 			flush = false;
 			continue;
@@ -609,4 +620,27 @@ retry:
 	rcu_read_unlock();
 	if (spt)
 		tdp_mmu_free_sp(kvm, spt);
+}
+
+/*
+ * tdp_mmu_zap_spte_atomic - zap an SPTE under the read lock: freeze it
+ * with cmpxchg (FROZEN_SPTE), flush (kvm_flush_remote_tlbs_gfn: a full
+ * flush on x86), then write the non-present value.  A frozen SPTE is never
+ * replaced before the TLB flush.  Return: 0, or -EBUSY if it changed.
+ */
+int tdp_mmu_zap_spte_atomic(struct m2d_vm *kvm, struct m2d_pt_iter *iter)
+{
+	int ret;
+
+	lockdep_assert_held_read(&kvm->mmu_lock);
+	m2d_delay(M2D_COST_KVM_SPTE_CMPXCHG, 1);
+	ret = m2d_pt_iter_set_atomic(iter, FROZEN_SPTE);
+	if (ret)
+		return ret;
+	kvm_flush_remote_tlbs(kvm);
+	/* __kvm_tdp_mmu_write_spte: nobody else writes a frozen SPTE. */
+	m2d_delay(M2D_COST_KVM_SPTE_WRITE, 1);
+	ret = m2d_pt_iter_set_atomic(iter, 0);
+	M2D_BUG_ON(ret);
+	return 0;
 }

@@ -30,6 +30,7 @@
 #include "kvm/kvm.h"
 
 #include "coco/rmp.h"
+#include "mm/pt.h"
 #include "core/alloc.h"
 
 #include <errno.h>
@@ -192,14 +193,12 @@ static int vcpu_handle_violation(struct m2d_vcpu *vcpu, uint64_t gpa, unsigned f
  * the GPA; a full PML buffer exits to KVM, which drains it into the dirty
  * bitmap.
  */
-static void vcpu_set_dirty(struct m2d_vcpu *vcpu, uint64_t *ptep, uint64_t pte, int level,
-			   uint64_t gpa)
+static void vcpu_set_dirty(struct m2d_vcpu *vcpu, uint64_t *ptep, uint64_t gpa)
 {
 	struct m2d_vm *kvm = vcpu->vm;
-	uint64_t d = m2d_pte_change_prot(kvm->fmt, pte, level, M2D_PROT_D, 0) & ~pte;
 	struct m2d_memslot *slot;
 
-	uatomic_or(ptep, d);
+	uatomic_or(ptep, kvm->spte_d_mask);
 	if (!kvm->cfg.pml)
 		return;
 	slot = kvm_vcpu_gfn_to_memslot(vcpu, gpa >> M2D_PAGE_SHIFT);
@@ -240,11 +239,13 @@ static bool access_allowed(struct m2d_vcpu *vcpu, struct m2d_pt_walk *w, uint64_
 	if ((flags & M2D_ACCESS_PRIVATE) && vcpu->vm->sev && rmp_check_fails(vcpu->vm, w))
 		return false;
 	if (flags & M2D_ACCESS_WRITE) {
-		if (!(w->prot & M2D_PROT_W))
+		const struct m2d_vm *kvm = vcpu->vm;
+
+		if (!(w->pte & kvm->spte_w_mask))
 			return false;
-		if (!(w->prot & M2D_PROT_D)) {
-			vcpu_set_dirty(vcpu, w->ptep, w->pte, w->level, gpa);
-			w->prot |= M2D_PROT_D;
+		if (kvm->spte_d_mask && !(w->pte & kvm->spte_d_mask)) {
+			vcpu_set_dirty(vcpu, w->ptep, gpa);
+			w->pte |= kvm->spte_d_mask;
 		}
 	}
 	return true;
@@ -329,12 +330,14 @@ int m2d_vcpu_access_range(struct m2d_vcpu *vcpu, uint64_t gpa, uint64_t n, uint6
 			if ((next >> shift) != ((next - stride) >> shift))
 				break;
 			if (w.level == M2D_LEVEL_4K) {
-				if (stride % M2D_PAGE_SIZE)
-					break;
-				w.ptep += stride >> M2D_PAGE_SHIFT;
-				w.pte = READ_ONCE(*w.ptep);
-				w.present = m2d_pte_is_leaf(kvm->fmt, w.pte, M2D_LEVEL_4K);
-				w.prot = w.present ? m2d_pte_prot(kvm->fmt, w.pte, M2D_LEVEL_4K) : 0;
+				uint64_t step = (next >> M2D_PAGE_SHIFT) -
+						((next - stride) >> M2D_PAGE_SHIFT);
+
+				if (step) {
+					w.ptep += step;
+					w.pte = READ_ONCE(*w.ptep);
+					w.present = pt_is_leaf(kvm->fmt, w.pte, M2D_LEVEL_4K);
+				}
 			}
 		}
 		done += run;

@@ -5,7 +5,6 @@
 lock_acquire = 10  # fitted: one uncontended atomic RMW on a cache-hot line (~25 cycles)
 lock_handoff = 70  # fitted: cache-line transfer to a waiter on the same node
 lock_handoff_hop = 8  # fitted: extra handoff ns per SLIT unit above 10 (remote socket ~ +88 ns)
-rwlock_read_bounce = 40  # fitted: shared reader-count line bouncing between readers
 sleep_wakeup = 4000  # fitted: futex/scheduler wake-up to running on an idle CPU
 context_switch = 1500  # fitted: host scheduler context switch
 rcu_gp = 3000000  # fitted: grace-period latency after the last pre-existing reader (HZ=1000 tick-driven GP)
