@@ -26,6 +26,9 @@
 
 static const struct replayer *const replayers[] = {
 	&lock_storm_replayer,
+	&dirty_log_replayer,
+	&hgm_collapse_replayer,
+	&gmem_churn_replayer,
 };
 #define NR_REPLAYERS (sizeof(replayers) / sizeof(replayers[0]))
 
