@@ -75,7 +75,7 @@ static void vcpu_service_requests(struct m2d_vcpu *vcpu)
 }
 
 /* vcpu_enter_guest: service requests, then guest mode. */
-static void vcpu_enter_guest(struct m2d_vcpu *vcpu)
+void vcpu_enter_guest(struct m2d_vcpu *vcpu)
 {
 	vcpu_service_requests(vcpu);
 	vcpu->mode_in_guest = true;
@@ -94,7 +94,7 @@ static void vcpu_kicked_reenter(struct m2d_vcpu *vcpu)
 		vcpu_service_requests(vcpu);
 }
 
-static void vcpu_exit_guest(struct m2d_vcpu *vcpu)
+void vcpu_exit_guest(struct m2d_vcpu *vcpu)
 {
 	vcpu->mode_in_guest = false;
 	m2d_thread_set_guest_mode(false);
@@ -128,7 +128,7 @@ int m2d_vcpu_run(struct m2d_vcpu *vcpu, m2d_kvm_guest_fn guest, void *garg, m2d_
  * An exit to userspace: KVM_RUN returns, the VMM decides.
  * Return: the VMM's action.
  */
-static enum m2d_kvm_exit_action vcpu_exit_to_user(struct m2d_vcpu *vcpu, int err)
+enum m2d_kvm_exit_action vcpu_exit_to_user(struct m2d_vcpu *vcpu, int err)
 {
 	enum m2d_kvm_exit_action act = M2D_KVM_EXIT_STOP;
 

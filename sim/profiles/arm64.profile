@@ -3,7 +3,7 @@
 # Units are given in lib/core/costs.def. Keep one parameter per line; modules append their groups.
 # core: engine primitives (lib/core/costs.def; docs/cost-model.md "core")
 lock_acquire = 10  # fitted: one uncontended atomic RMW on a cache-hot line (~25 cycles)
-lock_handoff = 70  # fitted: cache-line transfer to a waiter on the same node
+lock_handoff = 207.7  # fitted: PFN-STOP-arm64-run1; cache-line transfer between cores on one node (mmu_lock and mmap_lock words, 2 RMWs each per fault)
 lock_handoff_hop = 8  # fitted: extra handoff ns per SLIT unit above 10 (remote socket ~ +88 ns)
 sleep_wakeup = 4000  # fitted: futex/scheduler wake-up to running on an idle CPU
 context_switch = 1500  # fitted: host scheduler context switch
@@ -28,6 +28,7 @@ kvm_fault_overhead = 1500  # fitted
 kvm_mmu_page_alloc = 500  # fitted
 kvm_spte_cmpxchg = 20  # fitted
 kvm_spte_write = 60  # fitted
+kvm_set_pfn_ad = 0  # n/a: arm64 stage-2 unmap does not touch the struct page (dirty is set at fault time)
 kvm_tdp_iter_step = 5  # fitted
 kvm_gup_fast = 100  # fitted
 kvm_memslot_visit = 30  # fitted
@@ -58,6 +59,14 @@ cpa_pte_write = 20  # fitted
 cpa_table_alloc = 300  # fitted
 cpa_split_entry = 2  # fitted
 cpa_collapse_entry = 1  # fitted
+# guest: guest kernel model
+guest_page_alloc = 60  # fitted
+guest_page_free = 200  # fitted
+guest_psc_entry = 10  # fitted
+guest_page_fault = 1000  # fitted
+vmm_timer_slack = 50000  # kernel-default timer_slack_ns (init_task: 50 us), not fitted
+vmm_poll_sleep = 100000  # selftest-code: mmu_stress_test.c rendezvous_with_vcpus() usleep(100), not fitted
+vmm_set_attr_ioctl = 1000  # fitted
 # mm: host process address spaces (lib/mm/mm.c, memory.c, gup.c, mprotect.c, hugetlb.c, shmem.c)
 mm_fault = 800  # fitted
 mm_clear_page = 116.9  # fitted (no arm64 clearing row; x86 value)
