@@ -4,11 +4,11 @@
 # core: engine primitives (lib/core/costs.def; docs/cost-model.md "core")
 lock_acquire = 10  # fitted: one uncontended atomic RMW on a cache-hot line (~25 cycles)
 lock_handoff = 70  # fitted: cache-line transfer to a waiter on the same node
-lock_handoff_hop = 10  # fitted: extra handoff ns per SLIT unit above 10 (remote socket ~ +220 ns)
+lock_handoff_hop = 31.4  # fitted: SNP-01; extra transfer ns per SLIT unit above 10: a cross-socket line transfer is 70 + 11 x 31.4 = 415 ns (cpa_lock handoffs between sockets)
 sleep_wakeup = 4000  # fitted: futex/scheduler wake-up to running on an idle CPU
 context_switch = 1500  # fitted: host scheduler context switch
 rcu_gp = 3000000  # fitted: grace-period latency after the last pre-existing reader (HZ=1000 tick-driven GP)
-ipi_send = 80  # fitted: sender cost per target (csd queueing + x2APIC ICR write)
+ipi_send = 318  # fitted: SNP-03; sender cost per target CPU (csd queueing + x2APIC ICR write): flush_tlb_all on the 256-CPU host under cpa_lock
 ipi_receive = 800  # fitted: interrupt entry + flush handler dispatch + exit on a host-mode target
 ipi_ack_wait = 1200  # fitted: cross-CPU round trip until the last csd is released
 tlb_flush_local_all = 40  # TLB-IM-01: __flush_tlb() 96 cycles (at ~2.4 GHz; SNP VM exits also save/restore the encrypted VMSA, hence vm_exit)
