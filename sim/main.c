@@ -28,6 +28,8 @@
 
 static const struct replayer *const replayers[] = {
 	&lock_storm_replayer,
+	&mmu_stress_replayer,
+	&lazy_accept_replayer,
 };
 #define NR_REPLAYERS (sizeof(replayers) / sizeof(replayers[0]))
 
@@ -358,6 +360,9 @@ static int run_replayer(const struct replayer *r, int argc, char **argv)
 	}
 	if ((r->validate && r->validate(opts, &err)) || check_common(&common, &err))
 		goto err_report;
+	/* No --profile given: the replayer may pick one from its options. */
+	if (r->profile_for && common.profile == r->default_profile)
+		common.profile = r->profile_for(opts);
 	if (create_sim(r, opts, &common, &sim, &status, &err))
 		goto err_report;
 	if (common.json && output_open(&json_out, "json", common.json, &err))
@@ -432,6 +437,8 @@ out:
 	free(buf);
 	output_abort(&json_out);
 	output_abort(&trace_out);
+	if (r->finish)
+		r->finish();
 	m2d_sim_destroy(&sim);
 	cli_sets_free(&common.sets);
 	free(opts);

@@ -32,6 +32,9 @@ struct replayer {
 	const struct cli_option *options; /* bound to a struct of opts_size bytes */
 	size_t opts_size;
 	const char *default_profile;      /* --profile default */
+	/* The profile when --profile is not given, from the options (may be NULL:
+	 * default_profile). */
+	const char *(*profile_for)(const void *opts);
 	/*
 	 * Cross-option checks on the parsed options (sizes that must divide,
 	 * more vCPUs than host CPUs ...).  Return 0, or -EINVAL with a message
@@ -42,6 +45,12 @@ struct replayer {
 	void (*configure)(const void *opts, struct m2d_sim_config *cfg);
 	/* Run the replay, write results.  Return: 0 or a negative error code. */
 	int (*run)(struct run_ctx *ctx, const void *opts);
+	/*
+	 * Free what run() kept alive for the report (after the JSON is
+	 * written, so that teardown work does not enter the statistics).
+	 * May be NULL.
+	 */
+	void (*finish)(void);
 };
 
 /* printf to ctx->out unless it is NULL (--quiet). */
@@ -49,5 +58,7 @@ void run_printf(const struct run_ctx *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 extern const struct replayer lock_storm_replayer;
+extern const struct replayer mmu_stress_replayer;
+extern const struct replayer lazy_accept_replayer;
 
 #endif /* M2D_SIM_REPLAYER_H */

@@ -38,6 +38,7 @@
 #define M2D_KVM_H
 
 #include <mmu2d/coco.h>
+#include <mmu2d/ghcb.h>
 #include <mmu2d/types.h>
 
 #ifdef __cplusplus
@@ -381,6 +382,29 @@ M2D_API int m2d_vcpu_npf_rmp(struct m2d_vcpu *vcpu, uint64_t gpa, bool size_mism
 /* Guest hypercall KVM_HC_MAP_GPA_RANGE (exits to the VMM). Return: as access. */
 M2D_API int m2d_vcpu_map_gpa_range(struct m2d_vcpu *vcpu, uint64_t gpa, uint64_t npages,
 				   uint64_t attrs);
+
+/* ---- SEV-SNP page state change (arch/x86/kvm/svm/sev.c) ------------------- */
+
+/* KVM_MAP_GPA_RANGE_* attribute bits of a KVM_HC_MAP_GPA_RANGE exit (args[2]). */
+#define M2D_KVM_MAP_GPA_RANGE_PAGE_SZ_4K 0ull
+#define M2D_KVM_MAP_GPA_RANGE_PAGE_SZ_2M 1ull
+#define M2D_KVM_MAP_GPA_RANGE_ENCRYPTED (1ull << 4)
+#define M2D_KVM_MAP_GPA_RANGE_DECRYPTED 0ull
+
+/*
+ * m2d_vcpu_vmgexit_psc() - the guest executes VMGEXIT(SVM_VMGEXIT_PSC)
+ * with @desc in its GHCB: a VM exit, then snp_begin_psc(): entries from
+ * cur_entry are merged into runs (same operation and page size,
+ * contiguous gfns, untouched) and each run is one KVM_EXIT_HYPERCALL
+ * (KVM_HC_MAP_GPA_RANGE: exit.gpa, exit.size = 4K pages, exit.flags =
+ * M2D_KVM_MAP_GPA_RANGE_*) to the VMM; snp_complete_one_psc() marks the
+ * run done and the next run follows, until every entry is done; then the
+ * guest resumes.  PSMASH/UNSMASH entries complete without an exit.
+ * Context: inside m2d_vcpu_run() on @vcpu.
+ * Return: as m2d_vcpu_access (STOPPED if the VMM stopped the vCPU), or
+ * -EINVAL (bad descriptor: the kernel returns GHCB_HV_RESP_MALFORMED_INPUT).
+ */
+M2D_API int m2d_vcpu_vmgexit_psc(struct m2d_vcpu *vcpu, struct m2d_psc_desc *desc);
 
 /* ---- introspection --------------------------------------------------------- */
 

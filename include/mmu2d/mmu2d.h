@@ -11,5 +11,7 @@
 #include <mmu2d/kvm.h>
 #include <mmu2d/physmem.h>
 #include <mmu2d/mm.h>
+#include <mmu2d/ghcb.h>
+#include <mmu2d/guest.h>
 
 #endif /* M2D_MMU2D_H */

@@ -310,4 +310,11 @@ void kvm_arch_post_set_memory_attributes(struct m2d_vm *kvm, struct kvm_gfn_rang
 void kvm_mmu_slot_apply_flags(struct m2d_vm *kvm, struct m2d_memslot *slot, uint32_t old_flags,
 			      uint32_t new_flags);
 
+/* ---- vcpu.c: guest mode and exits to userspace (used by sev_psc.c) ------- */
+/* vcpu_enter_guest: service requests, then guest mode. */
+void vcpu_enter_guest(struct m2d_vcpu *vcpu);
+void vcpu_exit_guest(struct m2d_vcpu *vcpu);
+/* KVM_RUN returns to the VMM with vcpu->exit filled. Return: the VMM's action. */
+enum m2d_kvm_exit_action vcpu_exit_to_user(struct m2d_vcpu *vcpu, int err);
+
 #endif /* M2D_LIB_KVM_KVM_H */

@@ -66,7 +66,7 @@ int m2d_vcpu_create(struct m2d_vm *kvm, unsigned id, struct m2d_vcpu **out)
 }
 
 /* vcpu_enter_guest: service requests, then guest mode. */
-static void vcpu_enter_guest(struct m2d_vcpu *vcpu)
+void vcpu_enter_guest(struct m2d_vcpu *vcpu)
 {
 	if (vcpu->requests & KVM_REQ_TLB_FLUSH) {
 		vcpu->requests &= ~KVM_REQ_TLB_FLUSH;
@@ -76,7 +76,7 @@ static void vcpu_enter_guest(struct m2d_vcpu *vcpu)
 	m2d_thread_set_guest_mode(true);
 }
 
-static void vcpu_exit_guest(struct m2d_vcpu *vcpu)
+void vcpu_exit_guest(struct m2d_vcpu *vcpu)
 {
 	vcpu->mode_in_guest = false;
 	m2d_thread_set_guest_mode(false);
@@ -110,7 +110,7 @@ int m2d_vcpu_run(struct m2d_vcpu *vcpu, m2d_kvm_guest_fn guest, void *garg, m2d_
  * An exit to userspace: KVM_RUN returns, the VMM decides.
  * Return: the VMM's action.
  */
-static enum m2d_kvm_exit_action vcpu_exit_to_user(struct m2d_vcpu *vcpu, int err)
+enum m2d_kvm_exit_action vcpu_exit_to_user(struct m2d_vcpu *vcpu, int err)
 {
 	enum m2d_kvm_exit_action act = M2D_KVM_EXIT_STOP;
 

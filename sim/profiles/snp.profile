@@ -54,6 +54,14 @@ cpa_pte_write = 20  # fitted
 cpa_table_alloc = 300  # fitted
 cpa_split_entry = 2  # fitted
 cpa_collapse_entry = 1  # fitted
+# guest: guest kernel model
+guest_page_alloc = 60  # fitted
+guest_page_free = 200  # fitted
+guest_psc_entry = 10  # fitted
+guest_page_fault = 1000  # fitted
+vmm_timer_slack = 50000  # kernel-default timer_slack_ns (init_task: 50 us), not fitted
+vmm_poll_sleep = 100000  # selftest-code: mmu_stress_test.c rendezvous_with_vcpus() usleep(100), not fitted
+vmm_set_attr_ioctl = 1000  # fitted
 # mm: host process address spaces (lib/mm/mm.c, memory.c, gup.c, mprotect.c, hugetlb.c, shmem.c)
 mm_fault = 800  # fitted
 mm_clear_page = 83.66  # CLR-MLN-2MB-base: 1024 B / 12.24 GB/s (Milan, page-by-page clear)

@@ -22,6 +22,13 @@ MMU2D = os.path.abspath(sys.argv[1])
 CHECK = sys.argv[2]
 # Small and fast, but still every thread doing many operations.
 FAST = ["--cpus", "4", "--ops", "200"]
+# Small configurations of the heavy replayers (their defaults are full scale).
+SMALL = {
+    "lock-storm": FAST,
+    "mmu-stress": ["--mem", "4G", "--vcpus", "4"],
+    "lazy-accept": ["--guest-mem", "16G", "--vcpus", "8", "--workers", "8",
+                    "--worker-mem", "1G"],
+}
 ENVELOPE = ["mmu2d_version", "replayer", "profile", "seed", "config", "results",
             "breakdown", "locks", "counters", "sim"]
 
@@ -129,6 +136,36 @@ def check_bad_input():
             expect_usage_error(["lock-storm", "--json", "out.json", "--quiet"] + FAST + args,
                                option, work)
         expect_usage_error(["no-such-replayer"], "no-such-replayer", work)
+        # The headline replayers: every option with an invalid value, sizes
+        # that do not divide, more vCPUs than host CPUs.
+        ms = ["mmu-stress", "--json", "out.json", "--quiet"]
+        for args, option in [
+                (["--arch", "riscv"], "--arch"), (["--arch", "X86"], "--arch"),
+                (["--vcpus", "0"], "--vcpus"), (["--vcpus", "64"], "--vcpus"),
+                (["--vcpus", "65"], "--vcpus"), (["--vcpus", "x"], "--vcpus"),
+                (["--mem", "0"], "--mem"), (["--mem", "3G"], "--mem"),
+                (["--mem", "1536M"], "--mem"), (["--mem", "2T"], "--mem"),
+                (["--mem", "1.5G"], "--mem"),
+                (["--slot", "0"], "--slot"), (["--slot", "512M"], "--slot"),
+                (["--slot", "3G", "--mem", "128G"], "--mem"),
+                (["--efault", "ignore"], "--efault"), (["--notifier", "pmd"], "--notifier"),
+                (["--fault-mmap-lock=1"], "--fault-mmap-lock"), (["--bogus"], "--bogus")]:
+            expect_usage_error(ms + args, option, work)
+        la = ["lazy-accept", "--json", "out.json", "--quiet"]
+        for args, option in [
+                (["--guest-mem", "0"], "--guest-mem"), (["--guest-mem", "6M"], "--guest-mem"),
+                (["--guest-mem", "5T"], "--guest-mem"), (["--guest-mem", "1G", "--workers", "1",
+                                                          "--vcpus", "1"], "--worker-mem"),
+                (["--vcpus", "0"], "--vcpus"), (["--vcpus", "257"], "--vcpus"),
+                (["--vcpus", "200", "--pin", "node0"], "--vcpus"),
+                (["--workers", "0"], "--workers"), (["--workers", "129"], "--workers"),
+                (["--worker-mem", "0"], "--worker-mem"), (["--worker-mem", "5000"], "--worker-mem"),
+                (["--directmap", "1g"], "--directmap"), (["--cpa-lock", "per-cpu"], "--cpa-lock"),
+                (["--restore-2m=yes"], "--restore-2m"),
+                (["--flush-on-invalidate=1"], "--flush-on-invalidate"),
+                (["--pin", "node1"], "--pin"), (["--gmem-folio", "1g"], "--gmem-folio"),
+                (["--bogus"], "--bogus")]:
+            expect_usage_error(la + args, option, work)
         expect_usage_error(["profile", "show", "nosuch"], "nosuch", work)
         expect_usage_error(["profile", "frobnicate"], "frobnicate", work)
 
@@ -145,7 +182,7 @@ def load_json(r, where):
 
 def check_json():
     for name in replayers():
-        args = [name, "--json", "-", "--quiet"] + (FAST if name == "lock-storm" else [])
+        args = [name, "--json", "-", "--quiet"] + SMALL.get(name, [])
         r = run(args)
         doc = load_json(r, " ".join(args))
         if list(doc) != ENVELOPE:
