@@ -9,12 +9,13 @@
  * Reports virtual-time metrics (deterministic) apart from wall-clock and
  * memory metrics (noisy), as JSON, plus one SUMMARY line.
  *
- * Folios come from a lib/mm host (buddy allocator, --size + 2 GiB); the
- * RMP runs without a direct-map model (M2D_RMP_DIRECTMAP_NONE), which for
- * 2M conversions under the merged policy is exact (adjust_direct_map does
- * nothing for 2M).
+ * Folios come from a lib/mm host (buddy allocator, --size + 2 GiB, 1G
+ * direct map); the RMP calls the host's direct map per --directmap
+ * (default split-only, the merged code: nothing for 2M conversions;
+ * invalidate = SNP host v1, 512 CPA calls per folio).
  *
- *   bench_coco [--size BYTES[K|M|G|T]] [--folio 2m|4k] [--json FILE|-] [--seed N]
+ *   bench_coco [--size BYTES[K|M|G|T]] [--folio 2m|4k]
+ *              [--directmap none|invalidate|split-only|nr-pages] [--json FILE|-] [--seed N]
  */
 #include <errno.h>
 #include <stdio.h>
@@ -75,6 +76,7 @@ static int parse_size(const char *s, uint64_t *out)
 struct run {
 	uint64_t size;
 	enum m2d_gmem_folio folio;
+	enum m2d_rmp_directmap dm;
 	struct m2d_sim *sim;
 	int err;
 	double t_prep, t_punch;
@@ -88,7 +90,6 @@ struct run {
 static void run_thread(void *arg)
 {
 	struct run *r = arg;
-	struct m2d_rmp_config rc;
 	struct m2d_gmem_config gc;
 	struct m2d_sev_vm sev;
 	struct m2d_rmp *rmp;
@@ -103,17 +104,14 @@ static void run_thread(void *arg)
 	hc.mem_bytes = r->size + (2ull << 30);
 	if ((r->err = m2d_host_create(r->sim, &hc, &host)))
 		return;
-	m2d_rmp_config_default(&rc);
-	rc.max_pfn = hc.mem_bytes >> 12;
-	rc.directmap = M2D_RMP_DIRECTMAP_NONE;
 	m2d_gmem_config_default(&gc);
 	gc.size = r->size;
 	gc.folio = r->folio;
-	r->err = -ENOMEM;
-	if (m2d_rmp_create(&rmp, &rc, NULL, NULL))
+	if ((r->err = m2d_coco_host_rmp_create(host, r->dm, &rmp)))
 		goto out_host;
+	r->err = -ENOMEM;
 	if (m2d_gmem_create(&g, &gc, &m2d_gmem_host_folio_ops, host, rmp))
-		goto out_rmp;
+		goto out_host;
 	sev = (struct m2d_sev_vm){ .rmp = rmp, .asid = 1, .snp = true };
 	if (m2d_gmem_file_create(g, &sev, &kvm_ops, &f))
 		goto out_gmem;
@@ -146,15 +144,15 @@ out_file:
 	m2d_gmem_file_release(&f);
 out_gmem:
 	m2d_gmem_destroy(&g);
-out_rmp:
-	m2d_rmp_destroy(&rmp);
-out_host:
+out_host:	/* the host frees its RMP */
 	m2d_host_destroy(&host);
 }
 
 int main(int argc, char **argv)
 {
 	uint64_t size = 1ull << 40, seed = 1;
+	static const char *const dm_names[] = { "none", "invalidate", "split-only", "nr-pages" };
+	enum m2d_rmp_directmap dm = M2D_RMP_DIRECTMAP_SPLIT_ONLY;
 	const char *json = "-", *folio_name = "2m";
 	enum m2d_gmem_folio folio = M2D_GMEM_FOLIO_2M;
 	struct m2d_sim_config sc;
@@ -178,12 +176,22 @@ int main(int argc, char **argv)
 				fprintf(stderr, "bench_coco: --folio: 2m or 4k\n");
 				return 2;
 			}
+		} else if (!strcmp(argv[i], "--directmap") && i + 1 < argc) {
+			const char *v = argv[++i];
+
+			for (dm = 0; dm < M2D_RMP_DIRECTMAP_NR && strcmp(v, dm_names[dm]); dm++)
+				;
+			if (dm == M2D_RMP_DIRECTMAP_NR) {
+				fprintf(stderr, "bench_coco: --directmap: none, invalidate, split-only or nr-pages\n");
+				return 2;
+			}
 		} else if (!strcmp(argv[i], "--json") && i + 1 < argc) {
 			json = argv[++i];
 		} else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
 			seed = strtoull(argv[++i], NULL, 0);
 		} else {
-			fprintf(stderr, "usage: bench_coco [--size BYTES] [--folio 2m|4k] [--json FILE|-] [--seed N]\n");
+			fprintf(stderr, "usage: bench_coco [--size BYTES] [--folio 2m|4k] "
+				"[--directmap none|invalidate|split-only|nr-pages] [--json FILE|-] [--seed N]\n");
 			return 2;
 		}
 	}
@@ -198,6 +206,7 @@ int main(int argc, char **argv)
 	}
 	r.size = size;
 	r.folio = folio;
+	r.dm = dm;
 	if ((ret = m2d_sim_spawn(r.sim, 0, "prepare", run_thread, &r)) || (ret = m2d_sim_run(r.sim)) ||
 	    (ret = r.err)) {
 		fprintf(stderr, "bench_coco: %s\n", m2d_strerror(ret));
@@ -211,17 +220,20 @@ int main(int argc, char **argv)
 	}
 	fprintf(out, "{\n  \"m2d_version\": \"%s\",\n  \"bench\": \"coco\",\n  \"seed\": %llu,\n",
 		m2d_version(), (unsigned long long)seed);
-	fprintf(out, "  \"config\": {\"size\": %llu, \"folio\": \"%s\", \"directmap\": \"none\", \"profile\": \"snp\", "
-		"\"host_mem\": %llu},\n", (unsigned long long)size, folio_name,
+	fprintf(out, "  \"config\": {\"size\": %llu, \"folio\": \"%s\", \"directmap\": \"%s\", \"profile\": \"snp\", "
+		"\"host_mem\": %llu},\n", (unsigned long long)size, folio_name, dm_names[dm],
 		(unsigned long long)(size + (2ull << 30)));
 	fprintf(out, "  \"results\": {\n    \"virtual\": {\"prepare_s\": %.9f, \"punch_s\": %.9f, "
 		"\"rmpupdates\": %llu, \"rmp_entry_reads\": %llu, \"pages_zeroed\": %llu, "
-		"\"folios_2m\": %llu, \"folios_4k\": %llu, \"file_huge_bytes\": %llu},\n",
+		"\"folios_2m\": %llu, \"folios_4k\": %llu, \"file_huge_bytes\": %llu, "
+		"\"cpa_lock_acquisitions\": %llu, \"directmap_splits\": %llu},\n",
 		r.v_prep / 1e9, r.v_punch / 1e9, (unsigned long long)m2d_sim_counter(r.sim, "rmpupdates"),
 		(unsigned long long)m2d_sim_counter(r.sim, "rmp_entry_reads"),
 		(unsigned long long)m2d_sim_counter(r.sim, "gmem_pages_zeroed"),
 		(unsigned long long)r.gs_full.folios_2m, (unsigned long long)r.gs_full.folios_4k,
-		(unsigned long long)r.gs_full.file_huge_bytes);
+		(unsigned long long)r.gs_full.file_huge_bytes,
+		(unsigned long long)m2d_sim_counter(r.sim, "cpa_lock_acquisitions"),
+		(unsigned long long)m2d_sim_counter(r.sim, "directmap_splits"));
 	fprintf(out, "    \"wall\": {\"prepare_s\": %.6f, \"punch_s\": %.6f, \"ns_per_prepare\": %.1f, "
 		"\"peak_rss_bytes\": %llu, \"rmp_meta_bytes\": %llu, \"gmem_meta_bytes\": %llu}\n  }\n}\n",
 		r.t_prep, r.t_punch, r.t_prep * 1e9 / (double)(r.gs_full.folios_2m + r.gs_full.folios_4k),

@@ -5,6 +5,7 @@
  *   switch    two simulated threads alternate at sched points: every
  *             m2d_sim_sched_point() is one coroutine switch (target: >= 20
  *             million switches/s);
+ *   switch128 the same with 128 threads in round robin (heap depth 7);
  *   lock      one thread takes and releases an uncontended spinlock (the
  *             public m2d_sim_lock_* path: a sched point, the virtual-time
  *             grant, held-lock bookkeeping, lock_stat);
@@ -76,9 +77,10 @@ static void work_fn(void *arg)
 		m2d_thread_work(1);
 }
 
-enum kind { B_SWITCH, B_LOCK, B_RWLOCK, B_WORK, B_NR };
-static const char *const names[B_NR] = { "switch", "lock", "rwlock", "work" };
-static const char *const units[B_NR] = { "switch", "lock+unlock", "read_lock+unlock", "work call" };
+enum kind { B_SWITCH, B_SWITCH128, B_LOCK, B_RWLOCK, B_WORK, B_NR };
+static const char *const names[B_NR] = { "switch", "switch128", "lock", "rwlock", "work" };
+static const char *const units[B_NR] = { "switch", "switch", "lock+unlock", "read_lock+unlock",
+					  "work call" };
 
 /* One run; returns wall ns and fills the deterministic metrics. */
 static double run_once(enum kind k, const struct opts *o, struct result *r)
@@ -89,7 +91,7 @@ static double run_once(enum kind k, const struct opts *o, struct result *r)
 	int err;
 
 	m2d_sim_config_default(&cfg);
-	cfg.cpus = 2;
+	cfg.cpus = k == B_SWITCH128 ? 128 : 2;
 	cfg.seed = o->seed;
 	if ((err = m2d_sim_create(&sim, &cfg))) {
 		fprintf(stderr, "bench: m2d_sim_create: %s\n", m2d_strerror(err));
@@ -100,6 +102,12 @@ static double run_once(enum kind k, const struct opts *o, struct result *r)
 	case B_SWITCH:
 		m2d_sim_spawn(sim, 0, "a", switch_fn, NULL);
 		m2d_sim_spawn(sim, 1, "b", switch_fn, NULL);
+		break;
+	case B_SWITCH128:
+		/* 128 threads (a full-scale vCPU count): the run heap is 7 deep */
+		g_iters = o->iters / 64;
+		for (int c = 0; c < 128; c++)
+			m2d_sim_spawn(sim, c, "v", switch_fn, NULL);
 		break;
 	case B_LOCK:
 	case B_RWLOCK:
@@ -119,7 +127,7 @@ static double run_once(enum kind k, const struct opts *o, struct result *r)
 	t1 = wall_ns();
 	r->vtime_ns = m2d_sim_time(sim);
 	r->switches = m2d_sim_counter(sim, "context_switches");
-	r->ops = k == B_SWITCH ? r->switches : o->iters;
+	r->ops = k == B_SWITCH || k == B_SWITCH128 ? r->switches : o->iters;
 	m2d_sim_destroy(&sim);
 	return t1 - t0;
 }

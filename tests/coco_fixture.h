@@ -159,6 +159,14 @@ static inline bool fx_dm_is_present(void *p, m2d_pfn_t pfn)
 	return !dm->np[pfn.v] && !dm->np2m[pfn.v / 512];
 }
 
+/* split_large_page() drops cpa_lock around the table-page allocation. */
+static inline void fx_dm_split_alloc(struct fx_dm *dm)
+{
+	spin_unlock(&dm->cpa_lock);
+	spin_lock(&dm->cpa_lock);
+	dm->cpa_lock_taken++;
+}
+
 /* split_large_page() until @pfn's entry is 4K: one flush_tlb_all per split. */
 static inline void fx_dm_split_to_4k(struct fx_dm *dm, uint64_t pfn)
 {
@@ -167,6 +175,7 @@ static inline void fx_dm_split_to_4k(struct fx_dm *dm, uint64_t pfn)
 	if (dm->level2m[r] == M2D_LEVEL_1G) {
 		uint64_t g = r & ~511ull;
 
+		fx_dm_split_alloc(dm);
 		for (uint64_t i = g; i < g + 512 && i < dm->max_pfn / 512; i++)
 			dm->level2m[i] = M2D_LEVEL_2M;
 		dm->splits_1g++;
@@ -174,6 +183,7 @@ static inline void fx_dm_split_to_4k(struct fx_dm *dm, uint64_t pfn)
 		flush_tlb_all();
 	}
 	if (dm->level2m[r] == M2D_LEVEL_2M) {
+		fx_dm_split_alloc(dm);
 		dm->level2m[r] = M2D_LEVEL_4K;
 		if (dm->np2m[r]) {
 			memset(dm->np + r * 512, 1, 512);

@@ -224,6 +224,57 @@ static void test_engine_spinlock_release_in_future(void **state)
 	m2d_sim_destroy(&sim);
 }
 
+/* Waiters are granted in request order; a run of queued readers enters together. */
+struct fifo_arg {
+	struct m2d_rwlock *l;
+	m2d_vtime_t start, got;
+	bool write;
+};
+
+static void fifo_fn(void *p)
+{
+	struct fifo_arg *a = p;
+
+	m2d_thread_work((double)a->start);
+	if (a->write)
+		write_lock(a->l);
+	else
+		read_lock(a->l);
+	a->got = m2d_now();
+	m2d_thread_work(100);
+	if (a->write)
+		write_unlock(a->l);
+	else
+		read_unlock(a->l);
+}
+
+static void test_engine_rwlock_fifo_reader_batches(void **state)
+{
+	struct m2d_sim *sim = new_sim(6, 1, 1);
+	struct m2d_rwlock l;
+	/* W0 holds [0,100); R1, R2 wait; W3 waits; R4 waits behind W3 */
+	struct fifo_arg a[5] = { { &l, 0, 0, true }, { &l, 10, 0, false }, { &l, 20, 0, false },
+				 { &l, 30, 0, true }, { &l, 40, 0, false } };
+
+	set(sim, "lock_handoff", 5);
+	rwlock_init(&l, "fifo", M2D_RANK_NONE);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(m2d_sim_spawn(sim, i, "f", fifo_fn, &a[i]), 0);
+	assert_int_equal(m2d_sim_run(sim), 0);
+	/*
+	 * Readers wait for W0's release (100) + handoff; their acquiring RMWs
+	 * take turns on the lock word's line (+5 each).  Their releasing RMWs
+	 * end at 210 and 215; W3 gets the lock at 215 + 5, and R4, which
+	 * arrived while W3 waited, only after W3's release at 320.
+	 */
+	assert_int_equal(a[0].got, 0);
+	assert_int_equal(a[1].got, 105);
+	assert_int_equal(a[2].got, 110);
+	assert_int_equal(a[3].got, 220);
+	assert_int_equal(a[4].got, 325);
+	m2d_sim_destroy(&sim);
+}
+
 /* ---- rwlock ------------------------------------------------------------------ */
 
 /* Readers with no writer run fully in parallel: nobody waits. */
@@ -1041,6 +1092,58 @@ static void test_engine_outside_mode(void **state)
 	m2d_sim_destroy(&sim);
 }
 
+/* m2d_engine_enter() from a simulated thread changes nothing: the thread pays. */
+static struct m2d_sim *inside_sim;
+
+static void inside_fn(void *p)
+{
+	struct m2d_rcu_head *h = p;
+
+	m2d_engine_enter(inside_sim);
+	assert_non_null(m2d_current());
+	m2d_delay(M2D_COST_LOCK_ACQUIRE, 4);
+	call_rcu(h, outside_cb);
+	m2d_engine_leave(inside_sim);
+	/* leave did not flush: the callback waits for its grace period */
+	assert_int_equal(outside_cbs, 0);
+}
+
+static void test_engine_enter_inside_thread(void **state)
+{
+	struct m2d_sim *sim = new_sim(2, 1, 1);
+	struct m2d_rcu_head h;
+
+	set(sim, "lock_acquire", 5);
+	set(sim, "rcu_gp", 100);
+	inside_sim = sim;
+	outside_cbs = 0;
+	assert_int_equal(m2d_sim_spawn(sim, 0, "vmm", inside_fn, &h), 0);
+	assert_int_equal(m2d_sim_run(sim), 0);
+	assert_int_equal(outside_cbs, 1);
+	assert_true(m2d_sim_breakdown_ns(sim, 0, "lock_acquire") == 20);
+	m2d_sim_destroy(&sim);
+}
+
+/* A lock initialised once and used by two sims in turn (no stale class). */
+static void test_engine_lock_reused_across_sims(void **state)
+{
+	static struct m2d_spinlock l;
+	struct m2d_lock_stats st;
+
+	spin_lock_init(&l, "reused", M2D_RANK_NONE);
+	for (int i = 0; i < 3; i++) {
+		struct m2d_sim *sim = new_sim(2, 1, 1);
+
+		m2d_engine_enter(sim);
+		spin_lock(&l);
+		spin_unlock(&l);
+		m2d_engine_leave(sim);
+		assert_int_equal(m2d_sim_lock_stats(sim, "reused", &st), 0);
+		assert_int_equal(st.acquisitions, 1);
+		m2d_sim_destroy(&sim);
+	}
+}
+
 /* ---- JSON and trace ---------------------------------------------------------------------------- */
 
 static char *emit(struct m2d_sim *sim)
@@ -1107,6 +1210,7 @@ int main(void)
 		cmocka_unit_test(test_engine_spinlock_saturated_throughput),
 		cmocka_unit_test(test_engine_spinlock_single_thread_no_wait),
 		cmocka_unit_test(test_engine_spinlock_release_in_future),
+		cmocka_unit_test(test_engine_rwlock_fifo_reader_batches),
 		cmocka_unit_test(test_engine_rwlock_readers_parallel),
 		cmocka_unit_test(test_engine_rwlock_reader_line_bounce),
 		cmocka_unit_test(test_engine_rwlock_single_reader_line_local),
@@ -1127,6 +1231,8 @@ int main(void)
 		cmocka_unit_test(test_engine_determinism),
 		cmocka_unit_test(test_engine_random_mutual_exclusion),
 		cmocka_unit_test(test_engine_outside_mode),
+		cmocka_unit_test(test_engine_enter_inside_thread),
+		cmocka_unit_test(test_engine_lock_reused_across_sims),
 		cmocka_unit_test(test_engine_json_deterministic),
 	};
 

@@ -16,6 +16,7 @@
 
 #include "coco_fixture.h"
 #include "coco/sev.h"
+#include "mm/directmap.h"
 #include "mm/physmem.h"
 
 #define ASID 5
@@ -138,22 +139,25 @@ static struct ctx *ctx_new(enum m2d_rmp_directmap dmp, enum m2d_gmem_folio folio
 	m2d_engine_enter(c->sim);
 	fx_pm_init(&c->pm, HOST_PFNS);
 	fx_dm_init(&c->dm, HOST_PFNS, M2D_LEVEL_2M);
-	m2d_rmp_config_default(&rc);
-	rc.max_pfn = HOST_PFNS;
-	rc.directmap = dmp;
-	assert_int_equal(m2d_rmp_create(&c->rmp, &rc, &fx_dm_ops, &c->dm), 0);
 	m2d_gmem_config_default(&gc);
 	gc.size = size;
 	gc.folio = folio;
 	gc.punch = punch;
 	if (use_host) {
+		/* lib/mm: buddy allocator, direct map (2M) + CPA; the RMP hangs off the host. */
 		struct m2d_host_config hc;
 
 		m2d_host_config_default(&hc);
 		hc.mem_bytes = HOST_PFNS << 12;
+		hc.directmap_max_level = M2D_LEVEL_2M;
 		assert_int_equal(m2d_host_create(c->sim, &hc, &c->host), 0);
+		assert_int_equal(m2d_coco_host_rmp_create(c->host, dmp, &c->rmp), 0);
 		assert_int_equal(m2d_gmem_create(&c->g, &gc, &m2d_gmem_host_folio_ops, c->host, c->rmp), 0);
 	} else {
+		m2d_rmp_config_default(&rc);
+		rc.max_pfn = HOST_PFNS;
+		rc.directmap = dmp;
+		assert_int_equal(m2d_rmp_create(&c->rmp, &rc, &fx_dm_ops, &c->dm), 0);
 		assert_int_equal(m2d_gmem_create(&c->g, &gc, &fx_pm_ops, &c->pm, c->rmp), 0);
 	}
 	c->k.sev = (struct m2d_sev_vm){ .rmp = c->rmp, .asid = ASID, .snp = true };
@@ -164,20 +168,22 @@ static struct ctx *ctx_new(enum m2d_rmp_directmap dmp, enum m2d_gmem_folio folio
 	return c;
 }
 
-static void ctx_free(struct ctx *c)
+static void ctx_destroy(struct ctx *c, bool check)
 {
 	m2d_gmem_file_release(&c->f);
 	assert_null(c->f);
 	m2d_gmem_destroy(&c->g);
 	assert_null(c->g);
-	/* Every folio went back through the arch invalidate. */
-	for (uint64_t p = 0; p < HOST_PFNS; p++)
+	/* Every folio went back through the arch invalidate (unless the test
+	 * leaked pages on purpose). */
+	for (uint64_t p = 0; p < HOST_PFNS && check; p++)
 		if (m2d_rmp_raw_is_assigned(c->rmp, m2d_pfn_from_u64(p)))
 			fail_msg("pfn %#llx still assigned after destroy", (unsigned long long)p);
-	m2d_rmp_destroy(&c->rmp);
 	if (c->host) {
 		assert_int_equal(m2d_physmem_free_pages(c->host, -1), HOST_PFNS);
-		m2d_host_destroy(&c->host);
+		m2d_host_destroy(&c->host); /* and its RMP */
+	} else {
+		m2d_rmp_destroy(&c->rmp);
 	}
 	fx_dm_fini(&c->dm);
 	fx_pm_fini(&c->pm);
@@ -185,6 +191,11 @@ static void ctx_free(struct ctx *c)
 	m2d_engine_leave(c->sim);
 	m2d_sim_destroy(&c->sim);
 	free(c);
+}
+
+static void ctx_free(struct ctx *c)
+{
+	ctx_destroy(c, true);
 }
 
 static uint64_t ctr(struct ctx *c, const char *name)
@@ -515,6 +526,76 @@ static void test_gmem_two_views_release(void **state)
 	ctx_free(c);
 }
 
+/* A page the RMP cannot make shared again (immutable) is leaked, as
+ * snp_leak_pages: it never goes back to the allocator. */
+static void test_gmem_leak_unreclaimable(void **state)
+{
+	struct ctx *c = ctx_new(M2D_RMP_DIRECTMAP_SPLIT_ONLY, M2D_GMEM_FOLIO_4K,
+				M2D_GMEM_PUNCH_ALLOW, 4 << 20, 0);
+	struct m2d_gmem_stats st;
+	m2d_pfn_t pfn;
+
+	assert_int_equal(m2d_gmem_bind(c->f, &c->slot_a, m2d_gfn_from_u64(0), 1024, 0), 0);
+	assert_int_equal(m2d_gmem_get_pfn(c->f, &c->slot_a, m2d_gfn_from_u64(7), &pfn, NULL), 0);
+	assert_int_equal(m2d_rmp_make_shared(c->rmp, pfn, M2D_LEVEL_4K), 0);
+	assert_int_equal(m2d_rmp_make_private(c->rmp, pfn, 7 << 12, M2D_LEVEL_4K, ASID, true), 0);
+	assert_int_equal(m2d_gmem_fallocate(c->g, 3, 7 << 12, 4096), 0);
+	m2d_gmem_stats_get(c->g, &st);
+	assert_int_equal(st.leaked_pages, 1);
+	assert_int_equal(st.folios_4k, 0);
+	assert_int_equal(c->pm.state[pfn.v], 1);  /* still allocated: leaked */
+	assert_true(m2d_rmp_raw_is_assigned(c->rmp, pfn));
+	ctx_destroy(c, false);
+}
+
+/* Concurrent first faults on one 2M range from four vCPUs (real engine,
+ * real buddy allocator: allocation takes zone->lock and may yield): one 2M
+ * folio, one prepare, one RMPUPDATE; the losers wait on the folio lock. */
+struct cfault {
+	struct ctx *c;
+	uint64_t gfn;
+	m2d_pfn_t pfn;
+	int mo, ret;
+};
+
+static void cfault_thread(void *p)
+{
+	struct cfault *a = p;
+
+	a->ret = m2d_gmem_get_pfn(a->c->f, &a->c->slot_a, m2d_gfn_from_u64(a->gfn), &a->pfn, &a->mo);
+}
+
+static void test_gmem_concurrent_first_faults(void **state)
+{
+	struct ctx *c;
+	struct cfault a[4];
+	struct m2d_lock_stats ls;
+
+	use_host = true;
+	c = ctx_new(M2D_RMP_DIRECTMAP_SPLIT_ONLY, M2D_GMEM_FOLIO_2M, M2D_GMEM_PUNCH_ALLOW, 8 << 20, 0);
+	use_host = false;
+	assert_int_equal(m2d_gmem_bind(c->f, &c->slot_a, m2d_gfn_from_u64(0), 2048, 0), 0);
+	m2d_engine_leave(c->sim);
+	for (int i = 0; i < 4; i++) {
+		a[i] = (struct cfault){ .c = c, .gfn = 512 + 100 * i };
+		assert_int_equal(m2d_sim_spawn(c->sim, i, "vcpu", cfault_thread, &a[i]), 0);
+	}
+	assert_int_equal(m2d_sim_run(c->sim), 0);
+	m2d_engine_enter(c->sim);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(a[i].ret, 0);
+		assert_int_equal(a[i].mo, 9);
+		assert_int_equal(a[i].pfn.v, a[0].pfn.v + 100 * i);
+	}
+	assert_int_equal(ctr(c, "gmem_folios_2m"), 1);
+	assert_int_equal(ctr(c, "gmem_prepares"), 1);
+	assert_int_equal(ctr(c, "rmpupdates"), 1);
+	assert_int_equal(ctr(c, "gmem_pages_zeroed"), 512);
+	assert_int_equal(m2d_sim_lock_stats(c->sim, "folio_lock", &ls), 0);
+	assert_int_equal(ls.acquisitions, 4);
+	ctx_free(c);
+}
+
 /* ---- the randomized state-machine test -------------------------------------- */
 
 enum { REF_ABSENT = 0, REF_PRIVATE = 1 };
@@ -615,7 +696,11 @@ static void check_invariants(struct ctx *c, const struct rsetup *s, const uint8_
 		for (uint64_t r = 0; r < HOST_PFNS / 512; r++) {
 			unsigned n = m2d_rmp_region_assigned(c->rmp, m2d_pfn_from_u64(r * 512));
 
-			if (c->dm.level2m[r] >= M2D_LEVEL_2M && n && n != 512)
+			int level = c->dm.level2m[r];
+
+			if (c->host)
+				m2d_directmap_present(c->host, r * 512, &level);
+			if (level >= M2D_LEVEL_2M && n && n != 512)
 				fail_msg("2M direct-map entry %#llx covers %u private 4K pages",
 					 (unsigned long long)r, n);
 		}
@@ -763,6 +848,7 @@ static void test_gmem_random_state_machine(void **state)
 		{ M2D_RMP_DIRECTMAP_NR_PAGES, M2D_GMEM_FOLIO_2M, M2D_GMEM_PUNCH_NO_SUB_2M, false },
 		{ M2D_RMP_DIRECTMAP_SPLIT_ONLY, M2D_GMEM_FOLIO_2M, M2D_GMEM_PUNCH_ZERO_ONLY, false },
 		{ M2D_RMP_DIRECTMAP_SPLIT_ONLY, M2D_GMEM_FOLIO_2M, M2D_GMEM_PUNCH_ALLOW, true },
+		{ M2D_RMP_DIRECTMAP_INVALIDATE, M2D_GMEM_FOLIO_2M, M2D_GMEM_PUNCH_ALLOW, true },
 	};
 	const char *env = getenv("M2D_TEST_SEED");
 	uint64_t seed = env ? strtoull(env, NULL, 0) : 0x5eed2026ull;
@@ -785,6 +871,8 @@ int main(void)
 		cmocka_unit_test(test_gmem_fallocate_preallocates),
 		cmocka_unit_test(test_gmem_bad_input),
 		cmocka_unit_test(test_gmem_two_views_release),
+		cmocka_unit_test(test_gmem_concurrent_first_faults),
+		cmocka_unit_test(test_gmem_leak_unreclaimable),
 		cmocka_unit_test(test_gmem_random_state_machine),
 	};
 

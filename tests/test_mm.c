@@ -324,10 +324,27 @@ static struct collapse_counts collapse_delta(struct fx *f, struct m2d_mm_stats *
 	};
 }
 
+/* A 1G HugeTLB page in the page cache, mapped shared with HGM enabled (not yet mapped). */
+static struct m2d_folio *hgm_setup(struct fx *f, enum m2d_mm_mapcount scheme,
+				   struct m2d_file **huge, uint64_t *hva)
+{
+	struct m2d_mm_config cfg;
+	struct m2d_folio *folio;
+
+	m2d_mm_config_default(&cfg);
+	cfg.mapcount = scheme;
+	fx_init(f, 4 * GiB, &cfg);
+	*hva = map_memfd(f, GiB, M2D_FILE_HUGETLB_1G, huge);
+	assert_int_equal(m2d_mm_madvise(f->mm, *hva, GiB, M2D_MADV_SPLIT), 0);
+	assert_int_equal(m2d_file_fallocate(*huge, 0, GiB, 0), 0);
+	folio = file_lookup(*huge, 0);
+	assert_non_null(folio);
+	return folio;
+}
+
 /* A 1G HugeTLB page, HGM-mapped at 4K by UFFDIO_CONTINUE, collapsed. */
 static void hgm_collapse(enum m2d_mm_mapcount scheme, bool via_2m)
 {
-	struct m2d_mm_config cfg;
 	struct m2d_file *huge;
 	struct m2d_mm_xlate x;
 	struct fx f = { 0 };
@@ -336,14 +353,7 @@ static void hgm_collapse(enum m2d_mm_mapcount scheme, bool via_2m)
 	struct m2d_folio *folio;
 	uint64_t hva;
 
-	m2d_mm_config_default(&cfg);
-	cfg.mapcount = scheme;
-	fx_init(&f, 4 * GiB, &cfg);
-	hva = map_memfd(&f, GiB, M2D_FILE_HUGETLB_1G, &huge);
-	assert_int_equal(m2d_mm_madvise(f.mm, hva, GiB, M2D_MADV_SPLIT), 0);
-	assert_int_equal(m2d_file_fallocate(huge, 0, GiB, 0), 0);
-	folio = file_lookup(huge, 0);
-	assert_non_null(folio);
+	folio = hgm_setup(&f, scheme, &huge, &hva);
 	for (uint64_t a = hva; a < hva + GiB; a += M2D_PAGE_SIZE)
 		assert_int_equal(m2d_mm_uffd_continue(f.mm, a, M2D_PAGE_SIZE), 0);
 	m2d_mm_xlate(f.mm, hva + 5 * MiB + 7 * KiB, &x);
@@ -478,6 +488,42 @@ static void test_mm_hugetlb_fault_and_continue(void **state)
 	assert_int_equal(stats(&f).faults_alloc, 2);
 	m2d_file_put(&h2);
 	m2d_file_put(&h1);
+	fx_fini(&f);
+}
+
+/* MAP_ANONYMOUS|MAP_HUGETLB (dirty_log_perf_test's anonymous_hugetlb_*): private HugeTLB pages. */
+static void test_mm_map_hugetlb_anon(void **state)
+{
+	struct fx f = { 0 };
+	struct m2d_mm_xlate x;
+	uint64_t a, b, free0;
+
+	fx_init(&f, 8 * GiB, NULL);
+	free0 = m2d_physmem_free_pages(f.host, -1);
+	assert_int_equal(m2d_mm_mmap(f.mm, 0, 2 * GiB, M2D_PROT_READ | M2D_PROT_WRITE,
+				     M2D_MAP_PRIVATE | M2D_MAP_ANONYMOUS | M2D_MAP_HUGETLB |
+				     M2D_MAP_HUGE_1GB, NULL, 0, &a), 0);
+	assert_int_equal(a & (GiB - 1), 0);
+	assert_int_equal(m2d_mm_mmap(f.mm, 0, 3 * MiB, M2D_PROT_READ | M2D_PROT_WRITE,
+				     M2D_MAP_PRIVATE | M2D_MAP_ANONYMOUS | M2D_MAP_HUGETLB, NULL, 0,
+				     &b), 0);
+	assert_int_equal(b & (2 * MiB - 1), 0);
+	assert_int_equal(m2d_mm_populate(f.mm, a, 2 * GiB, true), 0);
+	assert_int_equal(m2d_mm_populate(f.mm, b, 3 * MiB, true), 0);
+	assert_int_equal(stats(&f).faults_alloc, 2 + 2); /* two 1G pages, two 2M pages */
+	m2d_mm_xlate(f.mm, a + GiB + 5, &x);
+	assert_int_equal(x.level, M2D_LEVEL_1G);
+	m2d_mm_xlate(f.mm, b + 3 * MiB + 5, &x); /* the length was rounded up to 4M */
+	assert_int_equal(x.level, M2D_LEVEL_2M);
+	assert_int_equal(m2d_physmem_free_pages(f.host, -1), free0 - (2 * GiB + 4 * MiB) / 4096);
+	/* MADV_SPLIT (HGM) is for shared mappings only */
+	assert_int_equal(m2d_mm_madvise(f.mm, a, GiB, M2D_MADV_SPLIT), -EINVAL);
+	assert_int_equal(m2d_mm_munmap(f.mm, a, 2 * GiB), 0);
+	assert_int_equal(m2d_mm_munmap(f.mm, b, 4 * MiB), 0);
+	assert_int_equal(m2d_physmem_free_pages(f.host, -1), free0);
+	assert_int_equal(m2d_mm_mmap(f.mm, 0, 2 * MiB, M2D_PROT_READ,
+				     M2D_MAP_PRIVATE | M2D_MAP_ANONYMOUS | M2D_MAP_HUGE_1GB, NULL, 0,
+				     &a), -EINVAL);
 	fx_fini(&f);
 }
 
@@ -776,24 +822,63 @@ static void test_mm_munmap_frees_tables(void **state)
 }
 
 
-/* ---- KVM backed by this mm (m2d_mm_fill_kvm_host_ops + m2d_mm_subscribe) ------- */
+/* x86: a flush IPIs every other CPU of mm_cpumask; arm64 broadcasts TLBI (no IPIs). */
+struct ipi_arg {
+	struct fx *f;
+	uint64_t addr;
+	bool mprotect;
+};
+
+static void ipi_thread(void *arg)
+{
+	struct ipi_arg *a = arg;
+
+	if (a->mprotect)
+		assert_int_equal(m2d_mm_mprotect(a->f->mm, a->addr, 64 * KiB, M2D_PROT_READ), 0);
+	else
+		assert_int_equal(m2d_mm_fault(a->f->mm, a->addr, true), 0);
+}
+
+static void tlb_flush_ipis(enum m2d_mm_arch arch, uint64_t expect_ipis)
+{
+	struct m2d_mm_config cfg;
+	struct fx f = { 0 };
+	struct ipi_arg a[3];
+	uint64_t anon, ipis0;
+
+	m2d_mm_config_default(&cfg);
+	cfg.arch = arch;
+	fx_init(&f, 4 * GiB, &cfg);
+	assert_int_equal(m2d_mm_mmap(f.mm, 0, 64 * KiB, M2D_PROT_READ | M2D_PROT_WRITE,
+				     M2D_MAP_PRIVATE | M2D_MAP_ANONYMOUS, NULL, 0, &anon), 0);
+	ipis0 = m2d_sim_counter(f.sim, "ipis");
+	m2d_engine_leave(f.sim);
+	/* threads on CPUs 1 and 2 touch the mm; then CPU 3 write-protects */
+	for (int i = 0; i < 3; i++) {
+		a[i] = (struct ipi_arg){ .f = &f, .addr = i == 2 ? anon : anon + (uint64_t)i * 4096,
+					 .mprotect = i == 2 };
+		assert_int_equal(m2d_sim_spawn(f.sim, i + 1, "ipi", ipi_thread, &a[i]), 0);
+		assert_int_equal(m2d_sim_run(f.sim), 0);
+	}
+	m2d_engine_enter(f.sim);
+	/* CPU 0 (the setup code's mmap) is in the mask too */
+	assert_int_equal(m2d_sim_counter(f.sim, "ipis") - ipis0, expect_ipis);
+	assert_int_equal(stats(&f).tlb_flush_ipis, expect_ipis ? 1 : 0);
+	fx_fini(&f);
+}
+
+static void test_mm_tlb_flush_ipis(void **state)
+{
+	tlb_flush_ipis(M2D_MM_ARCH_X86_64, 3);
+	tlb_flush_ipis(M2D_MM_ARCH_ARM64, 0);
+}
+
+/* ---- KVM backed by this mm (m2d_kvm_host_ops_set_mm + m2d_vm_mmu_notifier_register) */
 
 struct kvm_link {
 	struct m2d_vm *vm;
 	uint64_t skips;
 };
-
-static void link_start(void *priv, uint64_t start, uint64_t end,
-		       enum m2d_mmu_notifier_event event, bool may_block)
-{
-	m2d_vm_mmu_notifier_invalidate_range_start(((struct kvm_link *)priv)->vm, start, end,
-						   may_block);
-}
-
-static void link_end(void *priv, uint64_t start, uint64_t end, enum m2d_mmu_notifier_event ev)
-{
-	m2d_vm_mmu_notifier_invalidate_range_end(((struct kvm_link *)priv)->vm, start, end);
-}
 
 #define LINK_GPA (4 * GiB)
 #define LINK_PAGES 4096ull
@@ -823,9 +908,6 @@ static enum m2d_kvm_exit_action vmm_skip(struct m2d_vcpu *vcpu, const struct m2d
 static void test_mm_kvm_host_ops(void **state)
 {
 	struct m2d_kvm_host_ops ops = { 0 };
-	struct m2d_mm_notifier_cb cb = { .invalidate_range_start = link_start,
-					 .invalidate_range_end = link_end };
-	struct m2d_mm_subscription *sub;
 	struct m2d_vm_config vcfg;
 	struct m2d_memslot_desc d;
 	struct m2d_vm_stats vs;
@@ -840,14 +922,14 @@ static void test_mm_kvm_host_ops(void **state)
 	assert_int_equal(m2d_mm_madvise(f.mm, hva, LINK_PAGES * 4096, M2D_MADV_NOHUGEPAGE), 0);
 	assert_int_equal(m2d_mm_populate(f.mm, hva, LINK_PAGES * 4096, true), 0);
 
-	m2d_mm_fill_kvm_host_ops(&ops);
+	m2d_kvm_host_ops_set_mm(&ops);
 	m2d_vm_config_default(&vcfg);
 	assert_int_equal(m2d_vm_create(&link.vm, f.sim, &vcfg, &ops), 0);
 	assert_int_equal(m2d_vcpu_create(link.vm, 0, &vcpu), 0);
 	d = (struct m2d_memslot_desc){ .id = 1, .guest_phys = LINK_GPA, .size = LINK_PAGES * 4096,
 				       .userspace_addr = hva, .mm = f.mm };
 	assert_int_equal(m2d_vm_set_memslot(link.vm, &d), 0);
-	assert_int_equal(m2d_mm_subscribe(f.mm, &cb, &link, &sub), 0);
+	assert_int_equal(m2d_vm_mmu_notifier_register(link.vm, f.mm), 0);
 
 	gup0 = stats(&f).gup_fast;
 	assert_int_equal(m2d_vcpu_run(vcpu, guest_write_all, NULL, vmm_skip, &link), 0);
@@ -871,11 +953,75 @@ static void test_mm_kvm_host_ops(void **state)
 	m2d_vm_stats_get(link.vm, &vs);
 	assert_int_equal(vs.pages[M2D_LEVEL_4K], LINK_PAGES);
 
-	m2d_mm_unsubscribe(f.mm, &sub);
-	assert_null(sub);
 	m2d_vm_destroy(&link.vm);
 	m2d_file_put(&memfd);
 	fx_fini(&f);
+}
+
+/* Plain-callback subscriptions (m2d_mm_subscribe) see every pair; release at exit. */
+struct sub_obs {
+	unsigned starts, ends, released;
+	uint64_t last_start, last_end;
+	enum m2d_mmu_notifier_event last_event;
+};
+
+static void obs_start(void *priv, uint64_t start, uint64_t end, enum m2d_mmu_notifier_event ev,
+		      bool may_block)
+{
+	struct sub_obs *o = priv;
+
+	o->starts++;
+	o->last_start = start;
+	o->last_end = end;
+	o->last_event = ev;
+	assert_true(may_block);
+}
+
+static void obs_end(void *priv, uint64_t start, uint64_t end, enum m2d_mmu_notifier_event ev)
+{
+	((struct sub_obs *)priv)->ends++;
+}
+
+static void obs_release(void *priv)
+{
+	((struct sub_obs *)priv)->released++;
+}
+
+static void test_mm_subscribe(void **state)
+{
+	struct m2d_mm_notifier_cb cb = { .invalidate_range_start = obs_start,
+					 .invalidate_range_end = obs_end,
+					 .release = obs_release };
+	struct m2d_mm_subscription *a = NULL, *b = NULL;
+	struct sub_obs oa = { 0 }, ob = { 0 };
+	struct fx f = { 0 };
+	uint64_t anon;
+
+	fx_init(&f, 4 * GiB, NULL);
+	assert_int_equal(m2d_mm_subscribe(f.mm, &cb, &oa, &a), 0);
+	assert_int_equal(m2d_mm_subscribe(f.mm, &cb, &ob, &b), 0);
+	assert_int_equal(m2d_mm_mmap(f.mm, 0, 64 * KiB, M2D_PROT_READ | M2D_PROT_WRITE,
+				     M2D_MAP_PRIVATE | M2D_MAP_ANONYMOUS, NULL, 0, &anon), 0);
+	assert_int_equal(m2d_mm_populate(f.mm, anon, 64 * KiB, true), 0);
+	assert_int_equal(m2d_mm_madvise(f.mm, anon, 8 * KiB, M2D_MADV_DONTNEED), 0);
+	assert_int_equal(oa.starts, 1);
+	assert_int_equal(oa.ends, 1);
+	assert_int_equal(oa.last_event, M2D_MMU_NOTIFY_CLEAR);
+	assert_int_equal(oa.last_start, anon);
+	assert_int_equal(oa.last_end, anon + 8 * KiB);
+	/* unsubscribe runs ->release (mmu_notifier_unregister) and stops the calls */
+	m2d_mm_unsubscribe(f.mm, &a);
+	assert_null(a);
+	assert_int_equal(oa.released, 1);
+	assert_int_equal(m2d_mm_munmap(f.mm, anon, 64 * KiB), 0);
+	assert_int_equal(oa.starts, 1);
+	assert_int_equal(ob.starts, 2);
+	assert_int_equal(ob.last_event, M2D_MMU_NOTIFY_UNMAP);
+	/* exit_mmap releases the rest; the handle is freed afterwards */
+	fx_fini(&f);
+	assert_int_equal(ob.released, 1);
+	m2d_mm_unsubscribe(NULL, &b);
+	assert_null(b);
 }
 
 /* ---- bad input ------------------------------------------------------------------------ */
@@ -928,6 +1074,95 @@ static void test_mm_bad_input(void **state)
 	assert_int_equal(m2d_mmu_notifier_register(&f.rec->mn, f.mm), -EINVAL); /* twice */
 	m2d_file_put(&file);
 	fx_fini(&f);
+}
+
+/*
+ * Allocation failures (R38): the n-th simulator allocation from the start
+ * of a fixed sequence of operations fails, for every n until a run sees no
+ * failure.  Every operation returns 0 or -ENOMEM, teardown frees every
+ * folio (physmem free count back to the start) and ASan sees no leak.
+ */
+static int alloc_fail_sequence(struct fx *f, struct m2d_file *file)
+{
+	uint64_t anon = 0x600000000ull, sh = 0x600100000ull, thp = 0x600400000ull;
+	int ret, failures = 0;
+	uint64_t out;
+
+#define STEP(call)                                                             \
+	do {                                                                   \
+		ret = (call);                                                  \
+		/* after a failure, accesses may hit what was not mapped */    \
+		assert_true(ret == 0 || ret == -ENOMEM ||                       \
+			    (ret == -EFAULT && failures));                     \
+		failures += ret == -ENOMEM;                                    \
+	} while (0)
+	STEP(m2d_mm_mmap(f->mm, anon, 256 * KiB, M2D_PROT_READ | M2D_PROT_WRITE,
+			 M2D_MAP_PRIVATE | M2D_MAP_ANONYMOUS | M2D_MAP_FIXED, NULL, 0, &out));
+	STEP(m2d_mm_mmap(f->mm, sh, 256 * KiB, M2D_PROT_READ | M2D_PROT_WRITE,
+			 M2D_MAP_SHARED | M2D_MAP_FIXED, file, 0, &out));
+	STEP(m2d_mm_populate(f->mm, anon, 256 * KiB, true));
+	STEP(m2d_mm_populate(f->mm, sh, 256 * KiB, false));
+	STEP(m2d_mm_mprotect(f->mm, anon + 64 * KiB, 64 * KiB, M2D_PROT_READ));
+	STEP(m2d_mm_mprotect(f->mm, sh + 8 * KiB, 8 * KiB, M2D_PROT_NONE));
+	STEP(m2d_mm_madvise(f->mm, anon + 100 * KiB, 40 * KiB, M2D_MADV_DONTNEED));
+	STEP(m2d_mm_munmap(f->mm, anon + 32 * KiB, 16 * KiB));
+	STEP(m2d_mm_munmap(f->mm, sh + 128 * KiB, 8 * KiB));
+	STEP(m2d_mm_mprotect(f->mm, anon, 32 * KiB, M2D_PROT_READ | M2D_PROT_WRITE));
+	STEP(m2d_mm_populate(f->mm, anon, 32 * KiB, true));
+	/* a THP, then a 4K mprotect inside it (PMD split needs a table) */
+	STEP(m2d_mm_mmap(f->mm, thp, 4 * MiB, M2D_PROT_READ | M2D_PROT_WRITE,
+			 M2D_MAP_PRIVATE | M2D_MAP_ANONYMOUS | M2D_MAP_FIXED, NULL, 0, &out));
+	STEP(m2d_mm_fault(f->mm, thp + 12345, true));
+	STEP(m2d_mm_mprotect(f->mm, thp + MiB, 4 * KiB, M2D_PROT_READ));
+	STEP(m2d_mm_madvise(f->mm, thp + 2 * MiB, 2 * MiB, M2D_MADV_COLLAPSE));
+#undef STEP
+	return failures;
+}
+
+static uint64_t alloc_count(void)
+{
+	struct m2d_alloc_stats st;
+	uint64_t n = 0;
+
+	m2d_alloc_stats_get(&st);
+	for (unsigned t = 0; t < M2D_ALLOC_TAG_NR; t++)
+		n += st.total_count[t];
+	return n;
+}
+
+static void test_mm_alloc_failures(void **state)
+{
+	uint64_t sites = 0;
+
+	/* n = 0: count the allocations of the sequence; then fail each in turn */
+	for (uint64_t n = 0; n == 0 || n <= sites; n++) {
+		struct m2d_mm_config cfg;
+		struct m2d_file *file;
+		struct fx f = { 0 };
+		uint64_t free0, a0;
+		int failures;
+
+		m2d_mm_config_default(&cfg);
+		cfg.thp = M2D_MM_THP_ALWAYS;
+		fx_init(&f, 4 * GiB, &cfg);
+		assert_int_equal(m2d_memfd_create(f.host, MiB, M2D_FILE_SHMEM, &file), 0);
+		free0 = m2d_physmem_free_pages(f.host, -1);
+		a0 = alloc_count();
+		m2d_alloc_fail_after(n);
+		failures = alloc_fail_sequence(&f, file);
+		m2d_alloc_fail_after(0);
+		if (n == 0) {
+			sites = alloc_count() - a0;
+			assert_int_equal(failures, 0);
+		}
+		assert_int_equal(m2d_mm_munmap(f.mm, 0x600000000ull, 8 * MiB), 0);
+		m2d_file_put(&file);
+		assert_true(m2d_physmem_free_pages(f.host, -1) >= free0);
+		fx_fini(&f);
+	}
+	printf("test_mm_alloc_failures: %llu allocation sites failed in turn\n",
+	       (unsigned long long)sites);
+	assert_true(sites > 5);
 }
 
 /* ---- lock assertions (debug builds) ---------------------------------------------------- */
@@ -1437,6 +1672,175 @@ static void test_mm_random_threads(void **state)
 	fx_fini(&f);
 }
 
+/*
+ * HugeTLB HGM randomized test: one 1G page of a shared hugetlbfs file, with
+ * HGM, under random UFFDIO_CONTINUE (4K and 2M), faults, MADV_COLLAPSE (2M
+ * and 1G) and DONTNEED; the model tracks the mapped pieces and the page
+ * tables that exist, and the folio's mapcounts (both schemes) and every
+ * translation are checked after each operation.
+ */
+#define HGM_REGIONS 512
+#define HGM_PAGES (HGM_REGIONS * 512)
+
+struct hgm_model {
+	bool leaf_1g;                      /* a PUD leaf maps the page */
+	bool pud_table;                    /* the PUD entry points to a PMD table */
+	bool leaf_2m[HGM_REGIONS];         /* a PMD leaf maps region r */
+	bool pmd_table[HGM_REGIONS];       /* region r's PMD points to a PTE table */
+	bool leaf_4k[HGM_PAGES];           /* a PTE maps page i */
+};
+
+static int hgm_level(const struct hgm_model *m, uint64_t i)
+{
+	if (m->leaf_1g)
+		return M2D_LEVEL_1G;
+	if (m->leaf_2m[i / 512])
+		return M2D_LEVEL_2M;
+	return m->leaf_4k[i] ? M2D_LEVEL_4K : 0;
+}
+
+static void hgm_map_4k(struct hgm_model *m, uint64_t i)
+{
+	m->pud_table = true;
+	m->pmd_table[i / 512] = true;
+	m->leaf_4k[i] = true;
+}
+
+static void hgm_random(enum m2d_mm_mapcount scheme, uint64_t seed)
+{
+	struct hgm_model *m = calloc(1, sizeof(*m));
+	struct m2d_file *huge;
+	struct m2d_folio *folio;
+	struct fx f = { 0 };
+	uint64_t rng = seed, hva;
+
+	folio = hgm_setup(&f, scheme, &huge, &hva);
+
+	for (unsigned op = 0; op < 400; op++) {
+		unsigned kind = rnd(&rng) % 100;
+		uint64_t i = rnd(&rng) % HGM_PAGES, r = i / 512;
+		int ret, expect = 0;
+
+		if (kind < 50) {
+			/* UFFDIO_CONTINUE of a few 4K pages */
+			uint64_t n = 1 + rnd(&rng) % 8, k;
+
+			if (i + n > HGM_PAGES)
+				n = HGM_PAGES - i;
+			for (k = 0; k < n; k++) {
+				if (hgm_level(m, i + k)) {
+					expect = -EEXIST;
+					break;
+				}
+				hgm_map_4k(m, i + k);
+			}
+			ret = m2d_mm_uffd_continue(f.mm, hva + i * 4096, n * 4096);
+			assert_int_equal(ret, expect);
+		} else if (kind < 62) {
+			/* UFFDIO_CONTINUE of one 2M region */
+			if (m->leaf_1g || m->leaf_2m[r]) {
+				expect = -EEXIST;
+			} else if (m->pmd_table[r]) {
+				/* a table there: the piece goes down to 4K, page by page */
+				for (uint64_t k = r * 512; k < r * 512 + 512; k++) {
+					if (m->leaf_4k[k]) {
+						expect = -EEXIST;
+						break;
+					}
+					hgm_map_4k(m, k);
+				}
+			} else {
+				m->pud_table = true;
+				m->leaf_2m[r] = true;
+			}
+			ret = m2d_mm_uffd_continue(f.mm, hva + r * 2 * MiB, 2 * MiB);
+			assert_int_equal(ret, expect);
+		} else if (kind < 72) {
+			/* a read fault: mapped at the level where the walk finds none */
+			if (!hgm_level(m, i)) {
+				if (!m->pud_table)
+					m->leaf_1g = true;
+				else if (!m->pmd_table[r])
+					m->leaf_2m[r] = true;
+				else
+					m->leaf_4k[i] = true;
+			}
+			assert_int_equal(m2d_mm_fault(f.mm, hva + i * 4096, false), 0);
+		} else if (kind < 84) {
+			/* collapse one 2M region */
+			if (!m->leaf_1g && m->pmd_table[r]) {
+				memset(&m->leaf_4k[r * 512], 0, 512 * sizeof(bool));
+				m->pmd_table[r] = false;
+				m->leaf_2m[r] = true;
+			}
+			assert_int_equal(m2d_mm_madvise(f.mm, hva + r * 2 * MiB, 2 * MiB,
+							M2D_MADV_COLLAPSE), 0);
+		} else if (kind < 92) {
+			/* collapse the whole page */
+			if (m->pud_table) {
+				memset(m, 0, sizeof(*m));
+				m->leaf_1g = true;
+			}
+			assert_int_equal(m2d_mm_madvise(f.mm, hva, GiB, M2D_MADV_COLLAPSE), 0);
+		} else {
+			/* DONTNEED: leaves go, tables stay */
+			m->leaf_1g = false;
+			memset(m->leaf_2m, 0, sizeof(m->leaf_2m));
+			memset(m->leaf_4k, 0, sizeof(m->leaf_4k));
+			assert_int_equal(m2d_mm_madvise(f.mm, hva, GiB, M2D_MADV_DONTNEED), 0);
+		}
+
+		/* mapcounts */
+		{
+			uint64_t n4 = 0, n2 = 0;
+			int64_t expect_map;
+
+			for (uint64_t k = 0; k < HGM_PAGES; k++)
+				n4 += m->leaf_4k[k];
+			for (uint64_t k = 0; k < HGM_REGIONS; k++)
+				n2 += m->leaf_2m[k];
+			if (scheme == M2D_MM_MAPCOUNT_THP_LIKE)
+				expect_map = (int64_t)(n4 + 512 * n2 + m->leaf_1g);
+			else
+				expect_map = (int64_t)(n4 + n2 + m->leaf_1g);
+			if (m2d_folio_mapcount(folio) != expect_map)
+				fail_msg("hgm op %u: mapcount %lld, model %lld (seed %llu)", op,
+					 (long long)m2d_folio_mapcount(folio), (long long)expect_map,
+					 (unsigned long long)seed);
+		}
+		/* translations and per-page mapcounts at a few random pages */
+		for (unsigned k = 0; k < 64; k++) {
+			uint64_t p = k == 0 ? i : rnd(&rng) % HGM_PAGES;
+			struct m2d_mm_xlate x;
+			int lvl = hgm_level(m, p);
+
+			m2d_mm_xlate(f.mm, hva + p * 4096, &x);
+			assert_int_equal(x.present, lvl != 0);
+			if (lvl) {
+				assert_int_equal(x.level, lvl);
+				assert_int_equal(m2d_pfn_as_u64(x.pfn), folio_pfn(folio) + p);
+			}
+			if (scheme == M2D_MM_MAPCOUNT_THP_LIKE)
+				assert_int_equal(m2d_folio_page_mapcount(f.host, folio, p),
+						 lvl == M2D_LEVEL_4K || lvl == M2D_LEVEL_2M);
+		}
+	}
+	assert_int_equal(m2d_mm_munmap(f.mm, hva, GiB), 0);
+	assert_int_equal(m2d_folio_mapcount(folio), 0);
+	m2d_file_put(&huge);
+	free(m);
+	fx_fini(&f);
+}
+
+static void test_mm_hgm_random(void **state)
+{
+	uint64_t seed = test_seed();
+
+	printf("test_mm_hgm_random: seed %llu (M2D_TEST_SEED)\n", (unsigned long long)seed);
+	hgm_random(M2D_MM_MAPCOUNT_THP_LIKE, seed);
+	hgm_random(M2D_MM_MAPCOUNT_HEAD_ONLY, seed);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1449,6 +1853,7 @@ int main(void)
 		cmocka_unit_test(test_mm_collapse_4k_2m_1g_thp_like),
 		cmocka_unit_test(test_mm_collapse_4k_2m_1g_head_only),
 		cmocka_unit_test(test_mm_hugetlb_fault_and_continue),
+		cmocka_unit_test(test_mm_map_hugetlb_anon),
 		cmocka_unit_test(test_mm_gup_readonly_vma),
 		cmocka_unit_test(test_mm_protnone),
 		cmocka_unit_test(test_mm_dontneed_unmaps_and_notifies),
@@ -1456,11 +1861,15 @@ int main(void)
 		cmocka_unit_test(test_mm_thp_collapse_anon),
 		cmocka_unit_test(test_mm_pfnmap_huge),
 		cmocka_unit_test(test_mm_munmap_frees_tables),
+		cmocka_unit_test(test_mm_tlb_flush_ipis),
 		cmocka_unit_test(test_mm_kvm_host_ops),
+		cmocka_unit_test(test_mm_subscribe),
 		cmocka_unit_test(test_mm_bad_input),
+		cmocka_unit_test(test_mm_alloc_failures),
 		cmocka_unit_test(test_mm_lockdep_asserts),
 		cmocka_unit_test(test_mm_random_model),
 		cmocka_unit_test(test_mm_random_threads),
+		cmocka_unit_test(test_mm_hgm_random),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

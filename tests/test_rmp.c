@@ -8,8 +8,12 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <mmu2d/physmem.h>
+
 #include "coco_fixture.h"
+#include "coco/gmem.h"
 #include "coco/sev.h"
+#include "mm/directmap.h"
 
 #define MAX_PFN (8ull << 18) /* 8 GiB */
 #define ASID 7
@@ -101,7 +105,8 @@ static void test_rmp_first_2m_prepare_counts(void **state)
 	ctx_free(c);
 }
 
-/* Generation (a): 512 set_direct_map_invalid_noflush, each one cpa_lock;
+/* Generation (a): 512 set_direct_map_invalid_noflush, each one cpa_lock
+ * (+1: split_large_page re-takes it after allocating the table page);
  * the first splits the 2M direct-map entry (one flush_tlb_all); the
  * shared conversion restores 512 pages at 4K and never re-forms 2M. */
 static void test_rmp_gen_a_2m_conversion(void **state)
@@ -111,7 +116,7 @@ static void test_rmp_gen_a_2m_conversion(void **state)
 
 	assert_int_equal(m2d_rmp_make_private(c->rmp, pfn, 0, M2D_LEVEL_2M, ASID, false), 0);
 	assert_int_equal(c->dm.calls_invalid, 512);
-	assert_int_equal(c->dm.cpa_lock_taken, 512);
+	assert_int_equal(c->dm.cpa_lock_taken, 512 + 1);
 	assert_int_equal(c->dm.splits_2m, 1);
 	assert_int_equal(ctr(c, "directmap_splits"), 1);
 	assert_int_equal(ctr(c, "flush_tlb_all"), 1);
@@ -119,7 +124,7 @@ static void test_rmp_gen_a_2m_conversion(void **state)
 
 	assert_int_equal(m2d_rmp_make_shared(c->rmp, pfn, M2D_LEVEL_2M), 0);
 	assert_int_equal(c->dm.calls_default, 512);
-	assert_int_equal(c->dm.cpa_lock_taken, 1024);
+	assert_int_equal(c->dm.cpa_lock_taken, 1024 + 1);
 	assert_int_equal(ctr(c, "flush_tlb_all"), 1);
 	assert_int_equal(fx_dm_level(&c->dm, pfn), M2D_LEVEL_4K);
 	assert_true(fx_dm_is_present(&c->dm, P(20 * 512 + 100)));
@@ -154,7 +159,7 @@ static void test_rmp_gen_b_4k_conversion(void **state)
 	/* Shared again: nothing restored. */
 	assert_int_equal(m2d_rmp_make_shared(c->rmp, P(30 * 512 + 3), M2D_LEVEL_4K), 0);
 	assert_int_equal(fx_dm_level(&c->dm, P(30 * 512)), M2D_LEVEL_4K);
-	assert_int_equal(c->dm.cpa_lock_taken, 1);
+	assert_int_equal(c->dm.cpa_lock_taken, 1 + 1);
 	ctx_free(c);
 }
 
@@ -400,6 +405,155 @@ static void test_rmp_psmash_inuse(void **state)
 	ctx_free(c);
 }
 
+/* ---- on the real lib/mm host: the direct map and CPA of lib/mm ------------ */
+
+struct hctx {
+	struct m2d_sim *sim;
+	struct m2d_host *host;
+	struct m2d_rmp *rmp;
+};
+
+static struct hctx *hctx_new(enum m2d_rmp_directmap policy, int dm_level)
+{
+	struct hctx *c = calloc(1, sizeof(*c));
+	struct m2d_sim_config sc;
+	struct m2d_host_config hc;
+
+	m2d_sim_config_default(&sc);
+	sc.cpus = 8;
+	assert_int_equal(m2d_sim_create(&c->sim, &sc), 0);
+	m2d_host_config_default(&hc);
+	hc.mem_bytes = 4ull << 30;
+	hc.directmap_max_level = dm_level;
+	assert_int_equal(m2d_host_create(c->sim, &hc, &c->host), 0);
+	m2d_engine_enter(c->sim);
+	assert_int_equal(m2d_coco_host_rmp_create(c->host, policy, &c->rmp), 0);
+	assert_int_equal(m2d_coco_host_rmp_create(c->host, policy, &c->rmp), -EINVAL);
+	return c;
+}
+
+static void hctx_free(struct hctx *c)
+{
+	m2d_engine_leave(c->sim);
+	m2d_host_destroy(&c->host); /* frees the RMP through host->rmp_destroy */
+	m2d_sim_destroy(&c->sim);
+	free(c);
+}
+
+static uint64_t hctr(struct hctx *c, const char *name)
+{
+	return m2d_sim_counter(c->sim, name);
+}
+
+static uint64_t host_folio_2m(struct hctx *c)
+{
+	m2d_pfn_t pfn;
+
+	assert_int_equal(m2d_gmem_host_folio_ops.alloc(c->host, 9, &pfn), 0);
+	return pfn.v;
+}
+
+/*
+ * Generation (a) in a 2M direct map: converting one 2M folio is 512
+ * set_direct_map_invalid_noflush calls, each one cpa_lock acquisition
+ * (plus one re-acquisition in split_large_page, which drops cpa_lock
+ * around the table-page allocation), one split, one flush_tlb_all.  The
+ * shared conversion restores the 512 pages at 4K: 512 more acquisitions,
+ * no split, no flush; DirectMap2M never comes back.
+ */
+static void test_rmp_host_gen_a(void **state)
+{
+	struct hctx *c = hctx_new(M2D_RMP_DIRECTMAP_INVALIDATE, M2D_LEVEL_2M);
+	uint64_t pfn = host_folio_2m(c);
+	uint64_t l0 = hctr(c, "cpa_lock_acquisitions"), f0 = hctr(c, "flush_tlb_all");
+	int level;
+
+	assert_int_equal(m2d_rmp_make_private(c->rmp, m2d_pfn_from_u64(pfn), 0, M2D_LEVEL_2M, ASID, false), 0);
+	assert_int_equal(hctr(c, "directmap_splits"), 1);
+	assert_int_equal(hctr(c, "cpa_lock_acquisitions") - l0, 512 + 1);
+	assert_int_equal(hctr(c, "flush_tlb_all") - f0, 1);
+	assert_false(m2d_directmap_present(c->host, pfn + 7, &level));
+	/* A host write to it now is a #PF on the direct map, not an RMP check. */
+	assert_false(m2d_rmp_host_write_directmap(c->rmp, m2d_pfn_from_u64(pfn + 7)));
+	assert_int_equal(hctr(c, "directmap_np_writes"), 1);
+	assert_int_equal(hctr(c, "rmp_violations"), 0);
+	assert_int_equal(m2d_rmp_make_shared(c->rmp, m2d_pfn_from_u64(pfn), M2D_LEVEL_2M), 0);
+	assert_int_equal(hctr(c, "cpa_lock_acquisitions") - l0, 2 * 512 + 1);
+	assert_int_equal(hctr(c, "flush_tlb_all") - f0, 1);
+	assert_true(m2d_directmap_present(c->host, pfn + 7, &level));
+	assert_int_equal(level, M2D_LEVEL_4K);
+	hctx_free(c);
+}
+
+/* Generation (b): a 2M conversion touches the direct map not at all; a 4K
+ * conversion splits to 4K once; host writes through it are then fine. */
+static void test_rmp_host_gen_b(void **state)
+{
+	struct hctx *c = hctx_new(M2D_RMP_DIRECTMAP_SPLIT_ONLY, M2D_LEVEL_2M);
+	uint64_t a = host_folio_2m(c), b = host_folio_2m(c);
+	uint64_t l0 = hctr(c, "cpa_lock_acquisitions"), f0 = hctr(c, "flush_tlb_all");
+	int level;
+
+	assert_int_equal(m2d_rmp_make_private(c->rmp, m2d_pfn_from_u64(a), 0, M2D_LEVEL_2M, ASID, false), 0);
+	assert_int_equal(hctr(c, "cpa_lock_acquisitions") - l0, 0);
+	assert_int_equal(hctr(c, "directmap_splits"), 0);
+	assert_int_equal(m2d_rmp_make_private(c->rmp, m2d_pfn_from_u64(b + 3), 0x3000, M2D_LEVEL_4K, ASID, false), 0);
+	assert_int_equal(hctr(c, "directmap_splits"), 1);
+	assert_int_equal(hctr(c, "flush_tlb_all") - f0, 1);
+	assert_true(m2d_directmap_present(c->host, b + 100, &level));
+	assert_int_equal(level, M2D_LEVEL_4K);
+	assert_int_equal(m2d_rmp_make_private(c->rmp, m2d_pfn_from_u64(b + 4), 0x4000, M2D_LEVEL_4K, ASID, false), 0);
+	assert_int_equal(hctr(c, "directmap_splits"), 1);
+	assert_false(m2d_rmp_host_write_directmap(c->rmp, m2d_pfn_from_u64(b + 100)));
+	assert_true(m2d_rmp_host_write_directmap(c->rmp, m2d_pfn_from_u64(a + 100)));
+	hctx_free(c);
+}
+
+/* Generation (c): one whole-2M set_direct_map_valid_noflush, no split. */
+static void test_rmp_host_gen_c(void **state)
+{
+	struct hctx *c = hctx_new(M2D_RMP_DIRECTMAP_NR_PAGES, M2D_LEVEL_2M);
+	uint64_t a = host_folio_2m(c);
+	int level;
+
+	assert_int_equal(m2d_rmp_make_private(c->rmp, m2d_pfn_from_u64(a), 0, M2D_LEVEL_2M, ASID, false), 0);
+	assert_int_equal(hctr(c, "directmap_splits"), 0);
+	assert_false(m2d_directmap_present(c->host, a + 9, &level));
+	assert_int_equal(level, M2D_LEVEL_2M);
+	assert_int_equal(m2d_rmp_make_shared(c->rmp, m2d_pfn_from_u64(a), M2D_LEVEL_2M), 0);
+	assert_true(m2d_directmap_present(c->host, a + 9, &level));
+	assert_int_equal(level, M2D_LEVEL_2M);
+	hctx_free(c);
+}
+
+/* A pre-split 4K direct map (host option): generation (a) never splits. */
+static void test_rmp_host_presplit(void **state)
+{
+	struct m2d_sim_config sc;
+	struct m2d_host_config hc;
+	struct m2d_sim *sim;
+	struct m2d_host *host;
+	struct m2d_rmp *rmp;
+	m2d_pfn_t pfn;
+	uint64_t s0;
+
+	m2d_sim_config_default(&sc);
+	assert_int_equal(m2d_sim_create(&sim, &sc), 0);
+	m2d_host_config_default(&hc);
+	hc.mem_bytes = 1ull << 30;
+	hc.directmap_presplit_4k = true;
+	assert_int_equal(m2d_host_create(sim, &hc, &host), 0);
+	m2d_engine_enter(sim);
+	assert_int_equal(m2d_coco_host_rmp_create(host, M2D_RMP_DIRECTMAP_INVALIDATE, &rmp), 0);
+	assert_int_equal(m2d_gmem_host_folio_ops.alloc(host, 9, &pfn), 0);
+	s0 = m2d_sim_counter(sim, "directmap_splits");
+	assert_int_equal(m2d_rmp_make_private(rmp, pfn, 0, M2D_LEVEL_2M, ASID, false), 0);
+	assert_int_equal(m2d_sim_counter(sim, "directmap_splits"), s0);
+	m2d_engine_leave(sim);
+	m2d_host_destroy(&host);
+	m2d_sim_destroy(&sim);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -416,6 +570,10 @@ int main(void)
 		cmocka_unit_test(test_rmp_bad_input),
 		cmocka_unit_test(test_rmp_overlap_spins),
 		cmocka_unit_test(test_rmp_psmash_inuse),
+		cmocka_unit_test(test_rmp_host_gen_a),
+		cmocka_unit_test(test_rmp_host_gen_b),
+		cmocka_unit_test(test_rmp_host_gen_c),
+		cmocka_unit_test(test_rmp_host_presplit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -114,6 +114,7 @@ struct m2d_gmem_stats {
 	uint64_t huge_allocs;         /* 2M folio allocations, cumulative */
 	uint64_t huge_fallbacks;      /* 2M attempts that fell back to order 0 */
 	uint64_t splits;              /* 2M folios split by punches */
+	uint64_t leaked_pages;        /* pages the RMP could not return (snp_leak_pages) */
 	m2d_vtime_t first_huge_alloc; /* virtual time of the first 2M allocation */
 	m2d_vtime_t last_huge_alloc;  /* ... and of the latest */
 	uint64_t meta_bytes;          /* simulator memory of the gmem model */
@@ -156,6 +157,21 @@ M2D_API int m2d_rmp_create(struct m2d_rmp **out, const struct m2d_rmp_config *cf
 		   const struct m2d_rmp_directmap_ops *dm_ops, void *dm);
 /* Free; NULL-safe; sets *@rmp to NULL. */
 M2D_API void m2d_rmp_destroy(struct m2d_rmp **rmp);
+
+struct m2d_host;
+
+/*
+ * m2d_coco_host_rmp_create() - the RMP of a lib/mm host (mmu2d/physmem.h),
+ * covering all its memory and hung off it (m2d_host_destroy frees it);
+ * rmpupdate() calls the host's direct map per @policy.  The direct map's
+ * own variants are host options: directmap_max_level and
+ * directmap_presplit_4k at m2d_host_create, cpa_lock and restore_2m there
+ * or with m2d_directmap_set_policy().  Call inside the engine.
+ * Return: 0, -EINVAL (NULL, the host already has an RMP, bad policy),
+ * -ENOMEM.
+ */
+M2D_API int m2d_coco_host_rmp_create(struct m2d_host *host, enum m2d_rmp_directmap policy,
+				     struct m2d_rmp **out);
 
 /*
  * snp_lookup_rmpentry() - 2 RMP entry reads: @pfn's own entry and its
@@ -205,8 +221,8 @@ M2D_API enum m2d_pvalidate_result m2d_rmp_pvalidate(struct m2d_rmp *rmp, m2d_pfn
  */
 M2D_API bool m2d_rmp_host_write(struct m2d_rmp *rmp, m2d_pfn_t pfn, int level);
 /* The same, through the kernel direct map (its current level for @pfn).
- * A write to a non-present direct-map entry is a #PF, not an RMP check:
- * it is not counted here. */
+ * A write to a non-present direct-map entry is a kernel #PF, not an RMP
+ * check: it is counted as directmap_np_writes and returns false. */
 M2D_API bool m2d_rmp_host_write_directmap(struct m2d_rmp *rmp, m2d_pfn_t pfn);
 
 /*
@@ -248,8 +264,9 @@ M2D_API int m2d_sev_gmem_prepare(struct m2d_sev_vm *sev, m2d_pfn_t pfn, m2d_gfn_
  * pfn (or 2M entry wholly inside the range) RMPUPDATE to shared, PSMASH
  * first when only part of a 2M entry is freed, then CLFLUSH the range.
  * Pages whose RMP state can't be restored are leaked (snp_leak_pages).
+ * Return: the number of pages leaked (0 normally).
  */
-M2D_API void m2d_sev_gmem_invalidate(struct m2d_rmp *rmp, m2d_pfn_t start, m2d_pfn_t end);
+M2D_API uint64_t m2d_sev_gmem_invalidate(struct m2d_rmp *rmp, m2d_pfn_t start, m2d_pfn_t end);
 
 /*
  * sev_gmem_max_mapping_level() - the RMP's limit on a private mapping of
@@ -315,8 +332,6 @@ struct m2d_gmem_kvm_ops {
 	int (*arch_prepare)(void *kvm, m2d_gfn_t gfn, m2d_pfn_t pfn, int max_order);
 };
 
-struct m2d_host;
-
 /*
  * Folio ops over a lib/mm host (include/mmu2d/physmem.h): m2d_folio_alloc
  * on the node of the allocating CPU (the default mempolicy), m2d_folio_put,
@@ -345,6 +360,9 @@ M2D_API int m2d_gmem_file_create(struct m2d_gmem *gmem, void *kvm, const struct 
 /* kvm_gmem_release(): the caller holds KVM's slots_lock.  Zaps all
  * SPTEs through the file's bindings and drops them.  NULL-safe. */
 M2D_API void m2d_gmem_file_release(struct m2d_gmem_file **f);
+
+/* The @kvm handle the file was created with (for KVM-side glue keyed by file). */
+M2D_API void *m2d_gmem_file_kvm(const struct m2d_gmem_file *f);
 
 /*
  * m2d_gmem_bind() - kvm_gmem_bind(): file pages [@offset/4K, +@npages)

@@ -130,12 +130,16 @@ enum m2d_mm_map_flags {
 	M2D_MAP_PRIVATE = 1u << 1,
 	M2D_MAP_ANONYMOUS = 1u << 2,
 	M2D_MAP_FIXED = 1u << 3,   /* replace whatever is mapped at @addr */
+	M2D_MAP_HUGETLB = 1u << 4, /* with MAP_ANONYMOUS: HugeTLB pages, 2M unless MAP_HUGE_1GB */
+	M2D_MAP_HUGE_1GB = 1u << 5,/* with MAP_HUGETLB: 1G pages */
 };
 
 /*
  * m2d_mm_mmap() - map @len bytes (do_mmap()).  @file NULL with
- * M2D_MAP_ANONYMOUS: anonymous memory (THP per config and madvise); else a
- * MAP_SHARED mapping of @file at byte offset @off.  @addr 0 picks an address
+ * M2D_MAP_ANONYMOUS: anonymous memory (THP per config and madvise), or with
+ * M2D_MAP_HUGETLB HugeTLB pages from an internal hugetlbfs file (private or
+ * shared; length rounded up to the page size); else a MAP_SHARED mapping of
+ * @file at byte offset @off.  @addr 0 picks an address
  * (top-down, aligned to the file's huge page size, and to 2M for anonymous
  * mappings of at least 2M); otherwise @addr is used (M2D_MAP_FIXED unmaps
  * what is there first; without it a hint that overlaps a mapping, or an
@@ -211,7 +215,10 @@ enum m2d_mmu_notifier_event {
 	M2D_MMU_NOTIFY_EVENT_NR
 };
 
-/* ---- mmu_notifier subscriptions and KVM host callbacks -------------------- */
+/* ---- mmu_notifier subscriptions ------------------------------------------------ */
+
+/* (KVM subscribes with m2d_vm_mmu_notifier_register() and reaches the mm through
+ * m2d_kvm_host_ops_set_mm(), both in <mmu2d/kvm.h>.) */
 
 /*
  * Plain callbacks of an mmu_notifier subscription (struct mmu_notifier_ops:
@@ -232,8 +239,7 @@ struct m2d_mm_subscription;
 
 /*
  * m2d_mm_subscribe() - mmu_notifier_register() with @cb (copied) and @priv.
- * A replayer backing a VM with @mm forwards the callbacks to
- * m2d_vm_mmu_notifier_invalidate_range_start()/_end().
+ * For observers (research code, traces); KVM has its own subscription.
  * Return: 0, -EINVAL, -ENOMEM.  Free with m2d_mm_unsubscribe() (also after
  * m2d_mm_destroy(), which only unhooks it).
  */
@@ -242,15 +248,6 @@ M2D_API int m2d_mm_subscribe(struct m2d_mm *mm, const struct m2d_mm_notifier_cb 
 /* mmu_notifier_unregister() (->release runs if the mm is still alive) and free. NULL-safe. */
 M2D_API void m2d_mm_unsubscribe(struct m2d_mm *mm, struct m2d_mm_subscription **sub);
 
-struct m2d_kvm_host_ops; /* <mmu2d/kvm.h> */
-/*
- * m2d_mm_fill_kvm_host_ops() - set the host-mm callbacks of @ops (gup_fast,
- * gup_slow, mmap_read_lock/unlock, vma_lookup, follow_pfnmap,
- * host_mapping_level, put_page) to this module's implementation; the
- * memslot's @mm handle must then be a struct m2d_mm *.  guest_memfd
- * callbacks are left untouched.
- */
-M2D_API void m2d_mm_fill_kvm_host_ops(struct m2d_kvm_host_ops *ops);
 
 /* ---- inspection ------------------------------------------------------------ */
 
@@ -283,7 +280,8 @@ struct m2d_mm_stats {
 	uint64_t mapcount_atomics;     /* atomic RMWs on mapcounts (collapse, map, unmap) */
 	uint64_t mapcount_counters;    /* distinct counters touched by those */
 	uint64_t tlb_flushes;          /* flush_tlb_range / tlb_finish_mmu flushes */
-	uint8_t reserved[64];
+	uint64_t tlb_flush_ipis;       /* ... that sent IPIs (x86, other CPUs in mm_cpumask) */
+	uint8_t reserved[56];
 };
 M2D_API void m2d_mm_stats_get(const struct m2d_mm *mm, struct m2d_mm_stats *out);
 

@@ -392,6 +392,11 @@ int m2d_gmem_file_create(struct m2d_gmem *g, void *kvm, const struct m2d_gmem_kv
 	return 0;
 }
 
+void *m2d_gmem_file_kvm(const struct m2d_gmem_file *f)
+{
+	return f->kvm;
+}
+
 int m2d_gmem_bind(struct m2d_gmem_file *f, void *slot, m2d_gfn_t base_gfn, uint64_t npages,
 		  int64_t offset)
 {
@@ -625,12 +630,23 @@ int m2d_gmem_get_pfn_pgoff(struct m2d_gmem_file *f, uint64_t pgoff, m2d_pfn_t *p
 
 /* ---- truncation ------------------------------------------------------------ */
 
-/* kvm_gmem_free_folio(): kvm_arch_gmem_invalidate, then the folio goes back. */
+/*
+ * kvm_gmem_free_folio(): kvm_arch_gmem_invalidate, then the folio goes
+ * back to the host - unless pages of it could not be made shared: those
+ * are leaked (snp_leak_pages keeps a reference), so the folio stays out
+ * of the allocator.
+ */
 static void gmem_free_folio(struct m2d_gmem *g, uint64_t pfn, unsigned order)
 {
+	uint64_t leaked = 0;
+
 	if (g->rmp)
-		m2d_sev_gmem_invalidate(g->rmp, m2d_pfn_from_u64(pfn),
-					m2d_pfn_from_u64(pfn + (1ull << order)));
+		leaked = m2d_sev_gmem_invalidate(g->rmp, m2d_pfn_from_u64(pfn),
+						 m2d_pfn_from_u64(pfn + (1ull << order)));
+	if (leaked) {
+		g->st.leaked_pages += leaked;
+		return;
+	}
 	g->fops->free(g->pm, m2d_pfn_from_u64(pfn), order);
 }
 

@@ -751,8 +751,10 @@ bool m2d_rmp_host_write_directmap(struct m2d_rmp *rmp, m2d_pfn_t pfn)
 	int level = M2D_LEVEL_4K;
 
 	if (rmp->dm_ops) {
-		if (!rmp->dm_ops->is_present(rmp->dm, pfn))
+		if (!rmp->dm_ops->is_present(rmp->dm, pfn)) {
+			m2d_count(M2D_CTR_directmap_np_writes, 1);
 			return false;
+		}
 		level = rmp->dm_ops->level(rmp->dm, pfn);
 	}
 	return m2d_rmp_host_write(rmp, pfn, level);

@@ -73,9 +73,9 @@ int m2d_sev_gmem_prepare(struct m2d_sev_vm *sev, m2d_pfn_t pfn, m2d_gfn_t gfn, i
 }
 
 /* sev_gmem_invalidate() */
-void m2d_sev_gmem_invalidate(struct m2d_rmp *rmp, m2d_pfn_t start, m2d_pfn_t end)
+uint64_t m2d_sev_gmem_invalidate(struct m2d_rmp *rmp, m2d_pfn_t start, m2d_pfn_t end)
 {
-	uint64_t pfn = start.v;
+	uint64_t pfn = start.v, leaked = 0;
 
 	while (pfn < end.v) {
 		bool use_2m_update = false;
@@ -98,8 +98,10 @@ void m2d_sev_gmem_invalidate(struct m2d_rmp *rmp, m2d_pfn_t start, m2d_pfn_t end
 
 		if (m2d_rmp_make_shared(rmp, m2d_pfn_from_u64(pfn),
 					use_2m_update ? M2D_LEVEL_2M : M2D_LEVEL_4K)) {
-			/* snp_leak_pages(): the page stays assigned forever. */
+			/* snp_leak_pages(): the page stays assigned and is never
+			 * given back to the host. */
 			M2D_WARN_ON_ONCE(1);
+			leaked += use_2m_update ? PTRS_PER_PMD : 1;
 			goto next_pfn;
 		}
 		/* clflush_cache_range(__va(pfn), PMD_SIZE or PAGE_SIZE) */
@@ -108,6 +110,7 @@ next_pfn:
 		pfn += use_2m_update ? PTRS_PER_PMD : 1;
 		cond_resched();
 	}
+	return leaked;
 }
 
 /* sev_gmem_max_mapping_level() */

@@ -231,12 +231,11 @@ struct m2d_lock_common {
 	struct m2d_thread *wait_tail;
 	m2d_vtime_t released_at;      /* virtual time of the last exclusive release, ns */
 	m2d_vtime_t read_released_at; /* latest virtual time a shared holder released, ns */
-	m2d_vtime_t acquired_at;      /* when the exclusive holder got it, ns */
 	m2d_vtime_t line_free_at;     /* the lock word's cache line is busy until then, ns */
 	int32_t last_cpu;             /* host CPU that last wrote the lock word (-1: none) */
 	uint16_t rank;                /* enum m2d_lock_rank */
 	uint8_t kind;                 /* engine-private lock kind */
-	uint8_t nr_waiting_writers;   /* writers queued (qrwlock's _QW_WAITING) */
+	uint32_t sim_gen;             /* generation of the sim @cls belongs to */
 };
 
 struct m2d_spinlock {

@@ -52,7 +52,6 @@ struct m2d_thread {
 	bool spinning;              /* blocked but on CPU (spinlock, spin wait) */
 	m2d_thread_fn fn;
 	void *arg;
-	uint64_t breakdown[M2D_COST_NR]; /* ns per cost category */
 	double *cat_ns;             /* ns per extra category (sim->cats), grown on demand */
 	unsigned nr_cat_ns;
 	/* waiting */
@@ -63,8 +62,7 @@ struct m2d_thread {
 	const char *wait_what;      /* for deadlock reports */
 	uint64_t irq_debt_ns;       /* interrupt time taken while blocked-spinning, ns */
 	m2d_vtime_t irq_busy_until; /* ... and when the last of those handlers ends */
-	/* locks held (lockdep and hold times) */
-	struct held_lock held[M2D_MAX_HELD];
+	/* locks held (lockdep and hold times); the stack itself is at the end */
 	unsigned nr_held;
 	unsigned nr_atomic;         /* spinlocks/rwlocks held (no sleeping) */
 	/* RCU */
@@ -73,6 +71,18 @@ struct m2d_thread {
 	uint64_t rcu_holdout_gp;    /* GP sequence this reader holds up, 0 = none */
 	struct m2d_thread *next_all; /* sim->all list, creation order */
 	struct m2d_thread *next_on_cpu;
+	uint64_t breakdown[M2D_COST_NR]; /* ns per cost category */
+	struct held_lock held[M2D_MAX_HELD];
+};
+
+/*
+ * A run-heap entry carries its key, so heap operations and the sched-point
+ * test never touch the (large, cold) thread structs.
+ */
+struct heap_ent {
+	m2d_vtime_t clock;          /* == t->hot.clock while in the heap */
+	int id;                     /* == t->id */
+	struct m2d_thread *t;
 };
 
 /* A lock class: lock_stat counters and the breakdown category of waits. */
@@ -125,13 +135,15 @@ struct m2d_sim {
 	char *profile_path;
 	uint64_t counters[M2D_CTR_NR];
 	struct m2d_thread outside;     /* pseudo-thread of plain callers */
-	int enter_depth;
+	int enter_depth;               /* m2d_engine_enter nesting */
+	bool enter_in_thread;          /* the outermost enter came from one of our threads */
 	struct m2d_thread_hot *saved_cur;
+	uint32_t gen;                  /* unique per sim created in this process */
 	/* threads */
 	struct m2d_thread *all, **all_tail;
 	int nr_threads;
 	struct m2d_thread **by_cpu;    /* per host CPU: threads bound to it */
-	struct m2d_thread **heap;      /* runnable threads, min (clock, id) first */
+	struct heap_ent *heap;         /* runnable threads, min (clock, id) first */
 	unsigned heap_n, heap_cap;
 	struct m2d_coro host;          /* m2d_sim_run's stack */
 	struct m2d_thread *running;    /* current simulated thread, NULL on host */

@@ -143,11 +143,20 @@ void m2d_lock_classes_free(struct m2d_sim *sim)
 	sim->classes_tail = &sim->classes;
 }
 
+/*
+ * The lock's class in @sim, bound on first use.  A lock last used by
+ * another (possibly destroyed) sim is rebound with fresh engine state; the
+ * generation check never dereferences a stale class.
+ */
 static inline struct m2d_lock_class *class_of(struct m2d_lock_common *c, struct m2d_sim *sim)
 {
-	if (likely(c->cls && c->cls->sim == sim))
+	if (likely(c->cls && c->sim_gen == sim->gen))
 		return c->cls;
+	c->wait_head = c->wait_tail = NULL;
+	c->released_at = c->read_released_at = c->line_free_at = 0;
+	c->last_cpu = -1;
 	c->cls = class_lookup(sim, c->name, c->rank);
+	c->sim_gen = sim->gen;
 	return c->cls;
 }
 
@@ -395,8 +404,6 @@ static void enqueue(struct m2d_lock_common *c, struct m2d_thread *t, bool shared
 	else
 		c->wait_head = t;
 	c->wait_tail = t;
-	if (!shared && c->nr_waiting_writers < UINT8_MAX)
-		c->nr_waiting_writers++;
 }
 
 static struct m2d_thread *dequeue(struct m2d_lock_common *c)
@@ -407,8 +414,6 @@ static struct m2d_thread *dequeue(struct m2d_lock_common *c)
 	if (!c->wait_head)
 		c->wait_tail = NULL;
 	w->wait_next = NULL;
-	if (w->wait_mode == M2D_WAIT_EXCL && c->nr_waiting_writers)
-		c->nr_waiting_writers--;
 	return w;
 }
 
@@ -433,7 +438,6 @@ static void grant_waiters(struct m2d_sim *sim, struct lk *l, m2d_vtime_t r)
 			dequeue(c);
 			g = M2D_MAX(r, w->wait_since) + grant_delay(sim, c, w->cpu);
 			*l->owner = w;
-			c->acquired_at = g;
 			c->line_free_at = M2D_MAX(c->line_free_at, g);
 			c->last_cpu = w->cpu;
 			stat_acquired(c->cls, g - w->wait_since);
@@ -451,12 +455,6 @@ static void grant_waiters(struct m2d_sim *sim, struct lk *l, m2d_vtime_t r)
 		stat_acquired(c->cls, g - w->wait_since);
 		m2d_sched_wake(w, g, c->cls->cat);
 	}
-}
-
-/* The woken thread finishes its acquisition (it now owns the lock). */
-static void acquired_after_wait(struct m2d_thread *t, struct m2d_lock_common *c, bool shared)
-{
-	held_push(t, c, shared);
 }
 
 /*
@@ -499,7 +497,6 @@ static void lock_excl(struct lk *l)
 	if (!*l->owner && !(l->readers && *l->readers) && !c->wait_head) {
 		grant_now(t, c, M2D_MAX(c->released_at, c->read_released_at));
 		*l->owner = t;
-		c->acquired_at = t->hot.clock;
 		held_push(t, c, false);
 		return;
 	}
@@ -508,7 +505,7 @@ static void lock_excl(struct lk *l)
 	enqueue(c, t, false);
 	m2d_sched_block(t);
 	M2D_BUG_ON(*l->owner != t);
-	acquired_after_wait(t, c, false);
+	held_push(t, c, false); /* granted by the releaser, at our new clock */
 }
 
 static bool trylock_excl(struct lk *l)
@@ -526,7 +523,6 @@ static bool trylock_excl(struct lk *l)
 	check_acquire(t, c);
 	grant_now(t, c, 0);
 	*l->owner = t;
-	c->acquired_at = t->hot.clock;
 	held_push(t, c, false);
 	return true;
 }
@@ -572,7 +568,7 @@ static void lock_shared(struct lk *l)
 		outside_cannot_wait(c);
 	enqueue(c, t, true);
 	m2d_sched_block(t);
-	acquired_after_wait(t, c, true);
+	held_push(t, c, true);
 }
 
 static void unlock_shared(struct lk *l)

@@ -40,35 +40,51 @@ __thread struct m2d_thread_hot *m2d_cur __attribute__((tls_model("initial-exec")
 
 /* ---- run heap ----------------------------------------------------------- */
 
-static inline bool before(const struct m2d_thread *a, const struct m2d_thread *b)
+static inline bool key_before(m2d_vtime_t ca, int ia, m2d_vtime_t cb, int ib)
 {
-	return a->hot.clock < b->hot.clock || (a->hot.clock == b->hot.clock && a->id < b->id);
+	return ca < cb || (ca == cb && ia < ib);
 }
 
-static void heap_set(struct m2d_sim *sim, unsigned i, struct m2d_thread *t)
+static inline bool before(const struct m2d_thread *a, const struct m2d_thread *b)
 {
-	sim->heap[i] = t;
-	t->heap_idx = (int)i;
+	return key_before(a->hot.clock, a->id, b->hot.clock, b->id);
+}
+
+static inline bool ent_before(const struct heap_ent *a, const struct heap_ent *b)
+{
+	return key_before(a->clock, a->id, b->clock, b->id);
+}
+
+/* Is the heap's top behind @t? */
+static inline bool top_before(const struct m2d_sim *sim, const struct m2d_thread *t)
+{
+	return sim->heap_n && key_before(sim->heap[0].clock, sim->heap[0].id, t->hot.clock, t->id);
+}
+
+static inline void heap_set(struct m2d_sim *sim, unsigned i, struct heap_ent e)
+{
+	sim->heap[i] = e;
+	e.t->heap_idx = (int)i;
 }
 
 static void sift_up(struct m2d_sim *sim, unsigned i)
 {
-	struct m2d_thread *t = sim->heap[i];
+	struct heap_ent e = sim->heap[i];
 
 	while (i) {
 		unsigned p = (i - 1) / 2;
 
-		if (!before(t, sim->heap[p]))
+		if (!ent_before(&e, &sim->heap[p]))
 			break;
 		heap_set(sim, i, sim->heap[p]);
 		i = p;
 	}
-	heap_set(sim, i, t);
+	heap_set(sim, i, e);
 }
 
 static void sift_down(struct m2d_sim *sim, unsigned i)
 {
-	struct m2d_thread *t = sim->heap[i];
+	struct heap_ent e = sim->heap[i];
 	unsigned n = sim->heap_n;
 
 	for (;;) {
@@ -76,21 +92,26 @@ static void sift_down(struct m2d_sim *sim, unsigned i)
 
 		if (c >= n)
 			break;
-		if (c + 1 < n && before(sim->heap[c + 1], sim->heap[c]))
+		if (c + 1 < n && ent_before(&sim->heap[c + 1], &sim->heap[c]))
 			c++;
-		if (!before(sim->heap[c], t))
+		if (!ent_before(&sim->heap[c], &e))
 			break;
 		heap_set(sim, i, sim->heap[c]);
 		i = c;
 	}
-	heap_set(sim, i, t);
+	heap_set(sim, i, e);
+}
+
+static inline struct heap_ent ent_of(struct m2d_thread *t)
+{
+	return (struct heap_ent){ t->hot.clock, t->id, t };
 }
 
 /* Room for every thread in the heap, reserved when a thread is created. */
 static int heap_reserve(struct m2d_sim *sim, unsigned n)
 {
 	unsigned cap = sim->heap_cap ? sim->heap_cap : 64;
-	struct m2d_thread **h;
+	struct heap_ent *h;
 
 	if (n <= sim->heap_cap)
 		return 0;
@@ -107,13 +128,13 @@ static int heap_reserve(struct m2d_sim *sim, unsigned n)
 static void heap_push(struct m2d_sim *sim, struct m2d_thread *t)
 {
 	M2D_BUG_ON(sim->heap_n >= sim->heap_cap);
-	sim->heap[sim->heap_n] = t;
+	sim->heap[sim->heap_n] = ent_of(t);
 	sift_up(sim, sim->heap_n++);
 }
 
 static struct m2d_thread *heap_pop(struct m2d_sim *sim)
 {
-	struct m2d_thread *t = sim->heap[0];
+	struct m2d_thread *t = sim->heap[0].t;
 
 	t->heap_idx = -1;
 	if (--sim->heap_n) {
@@ -126,8 +147,10 @@ static struct m2d_thread *heap_pop(struct m2d_sim *sim)
 /* @t's clock grew while it sat in the heap (an IPI charged it). */
 void m2d_sched_reclock(struct m2d_thread *t)
 {
-	if (t->heap_idx >= 0)
+	if (t->heap_idx >= 0) {
+		t->sim->heap[t->heap_idx].clock = t->hot.clock;
 		sift_down(t->sim, (unsigned)t->heap_idx);
+	}
 }
 
 /* ---- categories ---------------------------------------------------------- */
@@ -311,7 +334,7 @@ void m2d_threads_free(struct m2d_sim *sim)
 static struct m2d_thread *pick_next(struct m2d_sim *sim)
 {
 	for (;;) {
-		m2d_vtime_t upto = sim->heap_n ? sim->heap[0]->hot.clock : UINT64_MAX;
+		m2d_vtime_t upto = sim->heap_n ? sim->heap[0].clock : UINT64_MAX;
 
 		if (unlikely(sim->rcu.ready_at != UINT64_MAX && sim->rcu.ready_at <= upto)) {
 			m2d_rcu_run_ready(sim, upto);
@@ -359,11 +382,11 @@ static void switch_away(struct m2d_thread *t, bool final)
 static void yield_to_top(struct m2d_thread *t)
 {
 	struct m2d_sim *sim = t->sim;
-	struct m2d_thread *n = sim->heap[0];
+	struct m2d_thread *n = sim->heap[0].t;
 
 	/* Replace the top by @t and resume the old top: one sift. */
 	n->heap_idx = -1;
-	heap_set(sim, 0, t);
+	sim->heap[0] = ent_of(t);
 	sift_down(sim, 0);
 	resume(sim, &t->coro, n, false);
 }
@@ -378,7 +401,7 @@ void m2d_sched_point(void)
 	sim = t->sim;
 	if (unlikely(sim->rcu.ready_at <= t->hot.clock))
 		m2d_rcu_run_ready(sim, t->hot.clock);
-	if (sim->heap_n && before(sim->heap[0], t))
+	if (top_before(sim, t))
 		yield_to_top(t);
 }
 
@@ -580,20 +603,28 @@ uint64_t m2d_rand_below(uint64_t n)
 
 /* ---- engine_enter / leave --------------------------------------------------- */
 
+/*
+ * Called from a simulated thread of @sim (model code that brackets itself,
+ * e.g. m2d_vm_create() from a VMM thread), enter/leave change nothing: the
+ * thread keeps charging itself, its locks can wait, and RCU keeps its
+ * grace periods.
+ */
 void m2d_engine_enter(struct m2d_sim *sim)
 {
 	if (sim->enter_depth++ == 0) {
 		sim->saved_cur = m2d_cur;
-		m2d_cur = &sim->outside.hot;
+		sim->enter_in_thread = m2d_cur && m2d_cur->sim == sim && m2d_cur->thread;
+		if (!sim->enter_in_thread)
+			m2d_cur = &sim->outside.hot;
 	}
 }
 
 void m2d_engine_leave(struct m2d_sim *sim)
 {
 	M2D_BUG_ON(sim->enter_depth <= 0);
-	if (sim->enter_depth == 1)
+	if (sim->enter_depth == 1 && !sim->enter_in_thread && !sim->in_run)
 		m2d_rcu_flush_all(sim);
-	if (--sim->enter_depth == 0)
+	if (--sim->enter_depth == 0 && !sim->enter_in_thread)
 		m2d_cur = sim->saved_cur;
 }
 

@@ -24,6 +24,9 @@ static const char *const counter_names[M2D_CTR_NR] = {
 /* Lower-case profile keys, shared read-only by every sim. */
 static char cost_keys[M2D_COST_NR][48];
 
+/* Generation numbers let locks notice that they are used by a new sim. */
+static uint32_t sim_generation;
+
 static void cost_keys_init(void)
 {
 	for (int i = 0; i < M2D_COST_NR; i++) {
@@ -98,6 +101,7 @@ int m2d_sim_create(struct m2d_sim **out, const struct m2d_sim_config *cfg)
 	if (sim->cfg.stack_size < 16 * 1024)
 		sim->cfg.stack_size = 16 * 1024;
 	sim->rng = cfg->seed;
+	sim->gen = uatomic_add_return(&sim_generation, 1);
 	sim->all_tail = &sim->all;
 	sim->classes_tail = &sim->classes;
 	m2d_ctx_init(sim, &sim->outside);

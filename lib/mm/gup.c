@@ -27,6 +27,7 @@ bool m2d_get_user_page_fast_only(struct m2d_mm *mm, uint64_t addr, unsigned gup_
 	m2d_delay(M2D_COST_MM_GUP_FAST, 1);
 	m2d_count(M2D_CTR_gup_fast, 1);
 	mm->stats.gup_fast++;
+	mm_note_cpu(mm);
 	/* gup_fast_pgd_range ... gup_fast_pte_range (IRQs off, no locks) */
 	m2d_pt_walk(mm->pgd, addr, &w);
 	if (unlikely(!w.present || (w.prot & (PTE_SPECIAL | PTE_PROTNONE)) ||
@@ -88,6 +89,7 @@ long m2d_get_user_pages_unlocked(struct m2d_mm *mm, uint64_t addr, unsigned gup_
 
 	m2d_count(M2D_CTR_gup_slow, 1);
 	mm->stats.gup_slow++;
+	mm_note_cpu(mm);
 	mmap_read_lock(mm);
 	m2d_delay(M2D_COST_MM_GUP_SLOW, 1);
 	vma = m2d_vma_lookup(mm, addr);

@@ -345,6 +345,7 @@ static int mfill_atomic_continue(struct m2d_mm *mm, uint64_t addr, uint64_t len)
 		return -EINVAL;
 	end = addr + len;
 	m2d_delay(M2D_COST_MM_SYSCALL, 1);
+	mm_note_cpu(mm);
 	mmap_read_lock(mm);
 	vma = m2d_vma_lookup(mm, addr);
 	if (!vma || vma->vm_end < end || !is_vm_hugetlb_page(vma) ||

@@ -198,6 +198,7 @@ static int install_leaf(struct m2d_mm *mm, struct m2d_vma *vma, uint64_t *ptep, 
 	unsigned prot = vma_pte_prot(vma);
 	int ret;
 
+	lockdep_assert_held(mm_ptl(mm, addr, level));
 	if (write)
 		prot |= M2D_PROT_D;
 	if (folio) {
@@ -222,6 +223,7 @@ static void zap_leaf(struct m2d_mm *mm, struct m2d_vma *vma, uint64_t *ptep, uin
 {
 	uint64_t old = READ_ONCE(*ptep);
 
+	lockdep_assert_held(mm_ptl(mm, addr, level));
 	m2d_pt_set_pte(mm->pgd, ptep, addr, level, 0);
 	m2d_delay(M2D_COST_MM_PTE_UPDATE, 1);
 	mm->stats.ptes_zapped++;
@@ -269,20 +271,31 @@ void mm_split_huge_pmd(struct m2d_mm *mm, struct m2d_vma *vma, uint64_t *pmdp, u
 			m2d_delay(M2D_COST_MM_PTE_UPDATE, 1);
 		} else {
 			struct m2d_folio *folio = mm_leaf_folio(mm, old, M2D_LEVEL_2M);
-			uint64_t atomics = 0;
+			uint64_t atomics = 0, undo = 0;
 
-			if (m2d_pt_split(mm->pgd, haddr, M2D_LEVEL_2M) == 0 && folio) {
-				m2d_delay(M2D_COST_MM_PT_ALLOC, 1);
-				m2d_delay(M2D_COST_MM_PTE_UPDATE, M2D_PT_ENTRIES);
-				/* entire mapping -> 512 PTE mappings */
-				M2D_WARN_ON_ONCE(m2d_folio_remove_entire_map(folio, &atomics));
-				M2D_WARN_ON_ONCE(m2d_folio_add_subpage_maps(mm->host, folio, 0,
-									    M2D_PT_ENTRIES,
-									    &atomics));
-				mm_count_mapcount_atomics(mm, atomics, M2D_PT_ENTRIES);
+			/* 512 PTE mappings first (may need the per-page counters), then the table */
+			if (folio && !m2d_folio_add_subpage_maps(mm->host, folio, 0, M2D_PT_ENTRIES,
+								 &atomics)) {
+				if (m2d_pt_split(mm->pgd, haddr, M2D_LEVEL_2M) == 0) {
+					m2d_delay(M2D_COST_MM_PT_ALLOC, 1);
+					m2d_delay(M2D_COST_MM_PTE_UPDATE, M2D_PT_ENTRIES);
+					M2D_WARN_ON_ONCE(m2d_folio_remove_entire_map(folio, &atomics));
+					mm_count_mapcount_atomics(mm, atomics, M2D_PT_ENTRIES);
+					goto out;
+				}
+				m2d_folio_remove_subpage_maps(mm->host, folio, 0, M2D_PT_ENTRIES,
+							      &undo);
 			}
+			/*
+			 * The kernel cannot fail here (the PTE table was deposited at
+			 * fault time); the simulator can run out of memory for the table
+			 * or the counters.  Drop the whole THP instead, so no caller is
+			 * left with a huge leaf it cannot handle.
+			 */
+			zap_leaf(mm, vma, pmdp, haddr, M2D_LEVEL_2M);
 		}
 	}
+out:
 	spin_unlock(ptl);
 	mm_flush_tlb_range(mm, haddr, haddr + M2D_PMD_SIZE);
 	m2d_mmu_notifier_invalidate_range_end(&range);
@@ -456,19 +469,32 @@ void mm_free_pgtables(struct m2d_mm *mm, uint64_t start, uint64_t end, uint64_t 
 
 /*
  * flush_tlb_mm_range() as tlb_finish_mmu issues it: a full flush above
- * tlb_single_page_flush_ceiling (33 pages), else one INVLPG per page.
- * Only the local CPU is charged: remote CPUs in mm_cpumask are not tracked.
+ * tlb_single_page_flush_ceiling (33 pages), else one INVLPG per page, on
+ * this CPU and (x86, native_flush_tlb_multi) by IPI on every other CPU of
+ * mm_cpumask.  arm64's __flush_tlb_range broadcasts TLBI ... IS: no IPIs.
  */
 void mm_flush_tlb_range(struct m2d_mm *mm, uint64_t start, uint64_t end)
 {
 	uint64_t pages = (end - start) >> M2D_PAGE_SHIFT;
+	enum m2d_cost flush = pages > 33 ? M2D_COST_TLB_FLUSH_LOCAL_ALL
+					 : M2D_COST_TLB_FLUSH_LOCAL_PAGE;
+	uint64_t count = pages > 33 ? 1 : pages;
+	struct m2d_cpumask others = mm->cpumask;
+	unsigned me = (unsigned)m2d_current_cpu();
+	bool remote = false;
 
-	if (pages > 33)
-		m2d_delay(M2D_COST_TLB_FLUSH_LOCAL_ALL, 1);
-	else
-		m2d_delay(M2D_COST_TLB_FLUSH_LOCAL_PAGE, pages);
 	m2d_count(M2D_CTR_host_tlb_flushes, 1);
 	mm->stats.tlb_flushes++;
+	others.bits[me / 64] &= ~(1ull << (me % 64));
+	for (unsigned w = 0; w < M2D_ARRAY_SIZE(others.bits) && !remote; w++)
+		remote = others.bits[w] != 0;
+	if (mm->cfg.arch == M2D_MM_ARCH_X86_64 && remote) {
+		/* the sender runs the handler locally too (flush_tlb_func) */
+		m2d_ipi_send_mask(&others, flush);
+		mm->stats.tlb_flush_ipis++;
+		return;
+	}
+	m2d_delay(flush, count);
 }
 
 /* ---- faults ---------------------------------------------------------------- */
@@ -644,6 +670,7 @@ int m2d_mm_handle_fault(struct m2d_mm *mm, uint64_t addr, bool write)
 	int ret;
 
 	mmap_assert_locked(mm);
+	mm_note_cpu(mm);
 	vma = m2d_vma_lookup(mm, addr);
 	/* access_error(): SIGSEGV */
 	if (!vma)

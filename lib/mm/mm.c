@@ -450,6 +450,7 @@ static int mmap_common(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigned 
 	int ret;
 
 	m2d_delay(M2D_COST_MM_SYSCALL, 1);
+	mm_note_cpu(mm);
 	mmap_write_lock(mm);
 	if (!addr) {
 		addr = get_unmapped_area(mm, len, align);
@@ -499,8 +500,12 @@ static int do_mmap(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigned prot
 	if (prot & ~(unsigned)(M2D_PROT_READ | M2D_PROT_WRITE | M2D_PROT_EXEC))
 		return -EINVAL;
 	if (flags & ~(unsigned)(M2D_MAP_SHARED | M2D_MAP_PRIVATE | M2D_MAP_ANONYMOUS |
-				M2D_MAP_FIXED))
+				M2D_MAP_FIXED | M2D_MAP_HUGETLB | M2D_MAP_HUGE_1GB))
 		return -EINVAL;
+	if ((flags & M2D_MAP_HUGE_1GB) && !(flags & M2D_MAP_HUGETLB))
+		return -EINVAL;
+	if ((flags & M2D_MAP_HUGETLB) && !(flags & M2D_MAP_ANONYMOUS))
+		return -EINVAL; /* a hugetlbfs file is mapped as a file */
 	shared = flags & M2D_MAP_SHARED;
 	if (shared == !!(flags & M2D_MAP_PRIVATE))
 		return -EINVAL;
@@ -512,6 +517,21 @@ static int do_mmap(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigned prot
 	if (!len || len > TASK_SIZE)
 		return -EINVAL;
 	len = M2D_ALIGN_UP(len, M2D_PAGE_SIZE);
+	if (flags & M2D_MAP_HUGETLB) {
+		/* hugetlb_file_setup(): an internal hugetlbfs file backs the mapping */
+		enum m2d_file_kind kind = (flags & M2D_MAP_HUGE_1GB) ? M2D_FILE_HUGETLB_1G
+								     : M2D_FILE_HUGETLB_2M;
+		uint64_t psize = kind == M2D_FILE_HUGETLB_1G ? M2D_PUD_SIZE : M2D_PMD_SIZE;
+
+		if (len > TASK_SIZE - psize)
+			return -EINVAL;
+		len = M2D_ALIGN_UP(len, psize);
+		ret = m2d_memfd_create(mm->host, len, kind, &anon_file);
+		if (ret)
+			return ret;
+		file = anon_file;
+		off = 0;
+	}
 	if (file) {
 		uint64_t psize = file_page_size(file);
 
@@ -519,18 +539,24 @@ static int do_mmap(struct m2d_mm *mm, uint64_t addr, uint64_t len, unsigned prot
 			len = M2D_ALIGN_UP(len, psize);	/* hugetlbfs rounds the length up */
 			align = psize;
 		}
-		if ((off & (psize - 1)) || off > file->size || len > file->size - off)
+		if ((off & (psize - 1)) || off > file->size || len > file->size - off) {
+			m2d_file_put(&anon_file);
 			return -EINVAL;
+		}
 	} else if (len >= M2D_PMD_SIZE) {
 		align = M2D_PMD_SIZE; /* thp_get_unmapped_area() */
 	}
 	if (addr && ((addr & (M2D_PAGE_SIZE - 1)) || addr < MMAP_MIN_ADDR ||
-		     addr > TASK_SIZE - len))
+		     addr > TASK_SIZE - len)) {
+		m2d_file_put(&anon_file);
 		return -EINVAL;
+	}
 	/* hugetlbfs: the address must be huge-page aligned (hugetlb_get_unmapped_area) */
 	if (addr && file && file->kind != M2D_FILE_SHMEM && (addr & (align - 1))) {
-		if (flags & M2D_MAP_FIXED)
+		if (flags & M2D_MAP_FIXED) {
+			m2d_file_put(&anon_file);
 			return -EINVAL;
+		}
 		addr = 0; /* an unaligned hint is only a hint */
 	}
 
@@ -698,6 +724,7 @@ static int vm_munmap(struct m2d_mm *mm, uint64_t addr, uint64_t len)
 		return -EINVAL;
 	len = M2D_ALIGN_UP(len, M2D_PAGE_SIZE);
 	m2d_delay(M2D_COST_MM_SYSCALL, 1);
+	mm_note_cpu(mm);
 	mmap_write_lock(mm);
 	ret = do_munmap(mm, addr, addr + len);
 	mmap_write_unlock(mm);
@@ -769,6 +796,7 @@ static int do_madvise(struct m2d_mm *mm, uint64_t addr, uint64_t len, int advice
 		return 0;
 	end = addr + len;
 	m2d_delay(M2D_COST_MM_SYSCALL, 1);
+	mm_note_cpu(mm);
 	if (madvise_need_mmap_write(advice))
 		mmap_write_lock(mm);
 	else

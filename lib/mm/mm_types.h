@@ -54,7 +54,23 @@ struct m2d_mm {
 	struct m2d_spinlock page_table_lock;        /* mm->page_table_lock (PUD level) */
 	struct m2d_spinlock ptl[M2D_MM_NR_PTL];     /* split ptlocks (pte_lockptr/pmd_lockptr) */
 	struct m2d_mm_stats stats;
+	/*
+	 * mm_cpumask(): host CPUs a thread of this process has run on.  A CPU
+	 * joins when a thread on it touches the mm (fault, GUP, syscall: the
+	 * model's stand-in for switch_mm) and never leaves (x86 lazy TLB).
+	 */
+	struct m2d_cpumask cpumask;
 };
+
+/* cpumask_set_cpu(cpu, mm_cpumask(mm)) for the current thread's CPU. */
+static inline void mm_note_cpu(struct m2d_mm *mm)
+{
+	unsigned cpu = (unsigned)m2d_current_cpu();
+	uint64_t bit = 1ull << (cpu % 64);
+
+	if (!(READ_ONCE(mm->cpumask.bits[cpu / 64]) & bit))
+		uatomic_or(&mm->cpumask.bits[cpu / 64], bit);
+}
 
 /* Per-VMA data beyond struct m2d_vma (HugeTLB VMA lock). */
 struct m2d_vma_ext {
@@ -213,7 +229,11 @@ uint64_t mm_unmap_page_range(struct m2d_mm *mm, struct m2d_vma *vma, uint64_t st
 /* free_pgtables(): free tables wholly inside [floor, ceiling) that cover [start, end). */
 void mm_free_pgtables(struct m2d_mm *mm, uint64_t start, uint64_t end, uint64_t floor,
 		      uint64_t ceiling);
-/* tlb_finish_mmu()/flush_tlb_range(): charge and count one flush of [start, end). */
+/*
+ * tlb_finish_mmu()/flush_tlb_range(): one flush of [start, end): local, and
+ * on x86 an IPI to every other CPU in mm_cpumask (a vCPU in guest mode there
+ * takes a VM exit); arm64 broadcasts TLBI instead (no IPIs).
+ */
 void mm_flush_tlb_range(struct m2d_mm *mm, uint64_t start, uint64_t end);
 
 /* __split_huge_pmd(): notifier + split of the THP/PFNMAP PMD leaf mapping @addr. */

@@ -47,6 +47,7 @@ static void change_leaf(struct cp_ctx *c, uint64_t *ptep, uint64_t addr, int lev
 	unsigned keep = oprot & (M2D_PROT_A | M2D_PROT_D | PTE_SPECIAL);
 	unsigned nprot = c->newprot | keep;
 
+	lockdep_assert_held(mm_ptl(mm, addr, level));
 	new = m2d_pte_make_leaf(mm->fmt, level, m2d_pte_pfn(mm->fmt, old, level), nprot);
 	c->pages++;
 	mm->stats.ptes_changed++;
@@ -320,6 +321,7 @@ static int do_mprotect_pkey(struct m2d_mm *mm, uint64_t start, uint64_t len, uns
 	vmprot = calc_vm_prot_bits(prot);
 
 	m2d_delay(M2D_COST_MM_SYSCALL, 1);
+	mm_note_cpu(mm);
 	mmap_write_lock(mm);
 	idx = mm_vma_index(mm, start);
 	if (idx == mm->nr_vmas || mm->vmas[idx]->vm_start > start) {
