@@ -457,6 +457,7 @@ int m2d_mmu_stress_run(struct m2d_sim *sim, const struct m2d_mmu_stress_config *
 		       struct m2d_mmu_stress_result *out, struct m2d_mmu_stress **state)
 {
 	struct m2d_mmu_stress *sp;
+	m2d_vtime_t t0;
 	int r;
 
 	M2D_VALIDATE_OR_RET(sim && cfg && out, -EINVAL);
@@ -473,15 +474,19 @@ int m2d_mmu_stress_run(struct m2d_sim *sim, const struct m2d_mmu_stress_config *
 
 	m2d_engine_enter(sim);
 	r = stress_setup(sp, sim);
+	/* The threads start when the setup (pre-fault, memslots) is done. */
+	t0 = m2d_now();
 	m2d_engine_leave(sim);
 	if (r)
 		goto out;
 	for (unsigned i = 0; i < cfg->nr_vcpus && !r; i++) {
 		snprintf(sp->info[i].name, sizeof(sp->info[i].name), "vcpu%u", i);
-		r = m2d_sim_spawn(sim, (int)i, sp->info[i].name, vcpu_worker, &sp->info[i]);
+		if (!m2d_thread_create(sim, (int)i, sp->info[i].name, vcpu_worker, &sp->info[i], t0,
+				       &r))
+			break;
 	}
 	if (!r)
-		r = m2d_sim_spawn(sim, (int)cfg->main_cpu, "main", main_thread, sp);
+		m2d_thread_create(sim, (int)cfg->main_cpu, "main", main_thread, sp, t0, &r);
 	if (!r)
 		r = m2d_sim_run(sim);
 	if (!r)
