@@ -120,20 +120,25 @@ static bool memtype_is_wb(enum m2d_pt_format fmt, uint64_t pte, int level)
 	}
 }
 
-/* @n: entries of @tbl (a constant, so the loop is unrolled and folded). */
-static inline __attribute__((always_inline)) uint64_t encode_bits(const struct prot_bit *tbl,
-								   unsigned n, unsigned prot)
+/*
+ * Translate through @tbl: encode (@x holds m2d_prot bits, the result raw
+ * bits) or decode (@x a raw entry, the result m2d_prot bits).  @n: entries
+ * of @tbl, a constant, so the loop is unrolled and folded.
+ */
+static inline __attribute__((always_inline)) uint64_t translate_bits(const struct prot_bit *tbl,
+								      unsigned n, uint64_t x,
+								      bool encode)
 {
-	uint64_t v = 0;
+	uint64_t out = 0;
 
 #pragma GCC unroll 16
 	for (unsigned i = 0; i < n; i++)
-		if (!(prot & tbl[i].prot) == tbl[i].inverted)
-			v |= tbl[i].raw;
-	return v;
+		if (!(x & (encode ? tbl[i].prot : tbl[i].test)) == tbl[i].inverted)
+			out |= encode ? tbl[i].raw : tbl[i].prot;
+	return out;
 }
 
-#define ENCODE(tbl, prot) encode_bits((tbl), M2D_ARRAY_SIZE(tbl) - 1, (prot))
+#define ENCODE(tbl, prot) translate_bits((tbl), M2D_ARRAY_SIZE(tbl) - 1, (prot), true)
 
 /*
  * Encode @prot into attribute bits (everything but the address and leaf
@@ -156,20 +161,7 @@ static uint64_t encode_attrs(enum m2d_pt_format fmt, unsigned prot)
 
 #undef ENCODE
 
-/* @n: entries of @tbl (a constant, so the loop is unrolled and folded). */
-static inline __attribute__((always_inline)) unsigned decode_bits(const struct prot_bit *tbl,
-								   unsigned n, uint64_t pte)
-{
-	unsigned p = 0;
-
-#pragma GCC unroll 16
-	for (unsigned i = 0; i < n; i++)
-		if (!(pte & tbl[i].test) == tbl[i].inverted)
-			p |= tbl[i].prot;
-	return p;
-}
-
-#define DECODE(tbl, pte) decode_bits((tbl), M2D_ARRAY_SIZE(tbl) - 1, (pte))
+#define DECODE(tbl, pte) ((unsigned)translate_bits((tbl), M2D_ARRAY_SIZE(tbl) - 1, (pte), false))
 
 /*
  * The m2d_prot bits of a present leaf at @level (no checks).  On the walk
