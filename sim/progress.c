@@ -2,6 +2,7 @@
 /* sim/progress.c - progress bar on stderr (see progress.h). */
 #include "progress.h"
 
+#include <string.h>
 #include <time.h>
 
 #define BAR_WIDTH 30
@@ -40,6 +41,15 @@ void progress_phase(struct progress *p, const char *phase)
 		return;
 	p->phase = phase;
 	draw(p, 0);
+}
+
+void progress_report(void *arg, const char *phase, double fraction)
+{
+	struct progress *p = arg;
+
+	if (!p->phase || strcmp(p->phase, phase))
+		progress_phase(p, phase);
+	progress_update(p, fraction);
 }
 
 void progress_update(struct progress *p, double fraction)

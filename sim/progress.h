@@ -27,6 +27,11 @@ void progress_init(struct progress *p, FILE *f, bool enabled, const char *prefix
 void progress_phase(struct progress *p, const char *phase);
 /* Report @fraction (0..1) of the current phase done. */
 void progress_update(struct progress *p, double fraction);
+/*
+ * The library workloads' progress callback (void *arg = struct progress *):
+ * starts @phase when it changes, then reports @fraction of it.
+ */
+void progress_report(void *arg, const char *phase, double fraction);
 /* Clear the bar (call before printing results). */
 void progress_done(struct progress *p);
 

@@ -60,5 +60,8 @@ void run_printf(const struct run_ctx *ctx, const char *fmt, ...)
 extern const struct replayer lock_storm_replayer;
 extern const struct replayer mmu_stress_replayer;
 extern const struct replayer lazy_accept_replayer;
+extern const struct replayer dirty_log_replayer;
+extern const struct replayer hgm_collapse_replayer;
+extern const struct replayer gmem_churn_replayer;
 
 #endif /* M2D_SIM_REPLAYER_H */

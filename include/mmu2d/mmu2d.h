@@ -13,5 +13,6 @@
 #include <mmu2d/mm.h>
 #include <mmu2d/ghcb.h>
 #include <mmu2d/guest.h>
+#include <mmu2d/workloads.h>
 
 #endif /* M2D_MMU2D_H */

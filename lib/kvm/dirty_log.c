@@ -41,6 +41,31 @@ static void kvm_arch_mmu_enable_log_dirty_pt_masked(struct m2d_vm *kvm, struct m
 	kvm_tdp_mmu_wrprot_gfns(kvm, slot, gfn_offset, mask);
 }
 
+/*
+ * walk_slot_rmaps (mmu.c): the shadow MMU (tdp_mmu=N) write-protects or
+ * cleans a whole memslot through its rmaps, not its page tables: for each
+ * level in [@start_level, @end_level] it visits the rmap head of every
+ * level-sized gfn range of the slot (kvm_mmu_slot_lpages: npages >> 9 per
+ * level, rounded out), present or not, so the cost grows with the
+ * memslot, not with what is mapped.  The SPTE changes themselves are made
+ * by the caller's walk.  mmu_lock held for write.
+ */
+void walk_slot_rmaps(struct m2d_vm *kvm, const struct m2d_memslot *slot, int start_level,
+		     int end_level)
+{
+	uint64_t heads = 0;
+
+	lockdep_assert_held_write(&kvm->mmu_lock);
+	for (int level = start_level; level <= end_level; level++) {
+		uint64_t shift = 9 * (uint64_t)(level - 1);
+		uint64_t last = slot->base_gfn + slot->npages - 1;
+
+		/* __kvm_mmu_slot_lpages: gfn_to_index(last, base, level) + 1 */
+		heads += (last >> shift) - (slot->base_gfn >> shift) + 1;
+	}
+	m2d_delay(M2D_COST_KVM_RMAP_HEAD, heads);
+}
+
 static struct m2d_memslot *dirty_log_slot(struct m2d_vm *kvm, uint32_t id, int *err)
 {
 	struct m2d_memslot *slot = m2d_memslot_by_id(&kvm->slots, id);

@@ -617,6 +617,14 @@ void kvm_mmu_slot_apply_flags(struct m2d_vm *kvm, struct m2d_memslot *slot, uint
 	} else {
 		flush |= kvm_tdp_mmu_wrprot_slot(kvm, slot, M2D_LEVEL_4K, shared);
 	}
+	/*
+	 * With rmaps (tdp_mmu=N) both go through them: PML walks the 4K level
+	 * (kvm_mmu_slot_leaf_clear_dirty) and 2M..1G
+	 * (kvm_mmu_slot_remove_write_access(PG_LEVEL_2M)), without PML
+	 * remove_write_access walks 4K..1G: every level once either way.
+	 */
+	if (kvm->cfg.mmu == M2D_KVM_MMU_LEGACY)
+		walk_slot_rmaps(kvm, slot, M2D_LEVEL_4K, kvm->cfg.max_level);
 	if (shared)
 		read_unlock(&kvm->mmu_lock);
 	else

@@ -80,6 +80,20 @@ void handle_changed_spte(void *priv, uint64_t addr, uint64_t old_spte, uint64_t 
 	bool was_leaf = was_present && pt_is_leaf(kvm->fmt, old_spte, level);
 	bool is_leaf = is_present && pt_is_leaf(kvm->fmt, new_spte, level);
 
+	/*
+	 * handle_changed_spte_acc_track and the dirty half of
+	 * handle_changed_spte (kernels before 6.13): a leaf that was accessed
+	 * or dirty and goes away (or changes pfn) marks its struct page
+	 * accessed (kvm_set_pfn_accessed -> mark_page_accessed) and dirty
+	 * (kvm_set_pfn_dirty).  6.13 stopped touching the struct page on zap
+	 * ("Don't mark struct page accessed when zapping SPTEs"): set the cost
+	 * to 0 to model it.  x86 only; arm64 stage-2 has no such step.
+	 */
+	if (was_leaf && kvm->fmt != M2D_PT_ARM64_S2 &&
+	    (!is_leaf || ((old_spte ^ new_spte) & pt_leaf_addr_mask(kvm->fmt, level))) &&
+	    (old_spte & (pt_ad_bit(kvm->fmt, false) | pt_ad_bit(kvm->fmt, true))))
+		m2d_delay(M2D_COST_KVM_SET_PFN_AD, 1);
+
 	/* kvm_update_page_stats */
 	if (was_leaf != is_leaf) {
 		if (shared)

@@ -3,7 +3,7 @@
 # Units are given in lib/core/costs.def. Keep one parameter per line; modules append their groups.
 # core: engine primitives (lib/core/costs.def; docs/cost-model.md "core")
 lock_acquire = 10  # fitted: one uncontended atomic RMW on a cache-hot line (~25 cycles)
-lock_handoff = 70  # fitted: cache-line transfer to a waiter on the same node
+lock_handoff = 207.7  # fitted: PFN-STOP-arm64-run1; cache-line transfer between cores on one node (mmu_lock and mmap_lock words, 2 RMWs each per fault)
 lock_handoff_hop = 8  # fitted: extra handoff ns per SLIT unit above 10 (remote socket ~ +88 ns)
 sleep_wakeup = 4000  # fitted: futex/scheduler wake-up to running on an idle CPU
 context_switch = 1500  # fitted: host scheduler context switch
@@ -28,6 +28,7 @@ kvm_fault_overhead = 1500  # fitted
 kvm_mmu_page_alloc = 500  # fitted
 kvm_spte_cmpxchg = 20  # fitted
 kvm_spte_write = 60  # fitted
+kvm_set_pfn_ad = 0  # n/a: arm64 stage-2 unmap does not touch the struct page (dirty is set at fault time)
 kvm_tdp_iter_step = 5  # fitted
 kvm_gup_fast = 100  # fitted
 kvm_memslot_visit = 30  # fitted
@@ -44,6 +45,7 @@ kvm_s2_tlbi_vmid = 500  # fitted (arm64 only)
 kvm_s2_dcache_cmo = 300  # fitted (arm64 only; PFN-STOP-arm64-ro bounds TLBI + 4 x CMO per page)
 kvm_s2_fwb = 0  # PFN-STOP-arm64-ro host: no FEAT_FWB (O. Upton)
 kvm_rwlock_needbreak = 0  # fitted: host preemption model voluntary/none (rwlock_needbreak() returns 0)
+kvm_rmap_head = 2  # fitted: sequential scan of 8-byte rmap heads (8 per cache line, prefetched) + the loop and the empty check
 # mm: physical memory
 buddy_alloc = 150  # fitted
 buddy_free = 100  # fitted

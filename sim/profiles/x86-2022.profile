@@ -28,6 +28,7 @@ kvm_fault_overhead = 1500  # fitted
 kvm_mmu_page_alloc = 568  # CLR-ICX-2MB-base: zero 4 KiB at 8.76 GB/s = 468 ns, + 100 ns allocation (fitted)
 kvm_spte_cmpxchg = 20  # fitted
 kvm_spte_write = 60  # fitted
+kvm_set_pfn_ad = 121  # fitted: PFN-STOP-x86-ro (same mechanism; 2022 kernels also propagated A/D on zap)
 kvm_tdp_iter_step = 5  # fitted
 kvm_gup_fast = 100  # fitted
 kvm_memslot_visit = 30  # fitted
@@ -44,6 +45,7 @@ kvm_s2_tlbi_vmid = 500  # fitted (arm64 only)
 kvm_s2_dcache_cmo = 300  # fitted (arm64 only; PFN-STOP-arm64-ro bounds TLBI + 4 x CMO per page)
 kvm_s2_fwb = 0  # n/a on x86
 kvm_rwlock_needbreak = 0  # fitted: host preemption model voluntary/none (rwlock_needbreak() returns 0)
+kvm_rmap_head = 2  # fitted: sequential scan of 8-byte rmap heads (8 per cache line, prefetched) + the loop and the empty check
 # mm: physical memory
 buddy_alloc = 150  # fitted
 buddy_free = 100  # fitted

@@ -95,6 +95,32 @@ def expect_usage_error(args, option, cwd):
     print("ok  %-40s %s" % (" ".join(args[7:] or args)[-40:], lines[0]))
 
 
+# (replayer, arguments, the option the one-line error must name)
+EXPERIMENT_BAD_INPUT = [
+    ("dirty-log", ["--vcpus", "0"], "--vcpus"),
+    ("dirty-log", ["--vcpus", "1024"], "--vcpus"),
+    ("dirty-log", ["--mem-per-vcpu", "1000"], "--mem-per-vcpu"),
+    ("dirty-log", ["--mem-per-vcpu", "3M", "--vcpus", "1"], "--mem-per-vcpu"),
+    ("dirty-log", ["--backing", "hugetlb-4k"], "--backing"),
+    ("dirty-log", ["--mmu", "ept"], "--mmu"),
+    ("dirty-log", ["--mmu", "shadow"], "--mmu"),
+    ("dirty-log", ["--eager-split", "yes"], "--eager-split"),
+    ("dirty-log", ["--write-percent", "0"], "--write-percent"),
+    ("dirty-log", ["--write-percent", "101"], "--write-percent"),
+    ("dirty-log", ["--initially-all-set=1"], "--initially-all-set"),
+    ("dirty-log", ["--iterations", "0"], "--iterations"),
+    ("hgm-collapse", ["--mapcount", "per-page"], "--mapcount"),
+    ("hgm-collapse", ["--path", "4k-1g-2m"], "--path"),
+    ("hgm-collapse", ["--mem", "1536M"], "--mem"),
+    ("hgm-collapse", ["--mem", "1G", "--vcpus", "1000"], "--vcpus"),
+    ("hgm-collapse", ["--vcpus", "0"], "--vcpus"),
+    ("gmem-churn", ["--policy", "deny"], "--policy"),
+    ("gmem-churn", ["--gmem-folio", "1g"], "--gmem-folio"),
+    ("gmem-churn", ["--mem", "3M"], "--mem"),
+    ("gmem-churn", ["--conversions", "0"], "--conversions"),
+]
+
+
 def check_bad_input():
     with tempfile.TemporaryDirectory() as tmp:
         bad_profile = os.path.join(tmp, "bad.profile")
@@ -135,6 +161,10 @@ def check_bad_input():
             # --json first: a case that fails must not create it.
             expect_usage_error(["lock-storm", "--json", "out.json", "--quiet"] + FAST + args,
                                option, work)
+        # The experiment replayers (dirty-log, hgm-collapse, gmem-churn).
+        for name, args, option in EXPERIMENT_BAD_INPUT:
+            if name in replayers():
+                expect_usage_error([name, "--json", "out.json", "--quiet"] + args, option, work)
         expect_usage_error(["no-such-replayer"], "no-such-replayer", work)
         # The headline replayers: every option with an invalid value, sizes
         # that do not divide, more vCPUs than host CPUs.

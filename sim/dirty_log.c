@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: MIT
+/*
+ * sim/dirty_log.c - `mmu2d dirty-log`: KVM's dirty_log_perf_test
+ * (tools/testing/selftests/kvm/dirty_log_perf_test.c, 2022 form), replayed
+ * by m2d_dirty_log_run() (lib/guest/dirty_log_perf.c).
+ *
+ * Options map onto the selftest: --vcpus (-v), --mem-per-vcpu (-b),
+ * --backing (-s), --write-percent P (-f 100/P when P divides 100),
+ * --iterations (-i), --initially-all-set (manual protect with
+ * KVM_DIRTY_LOG_INITIALLY_SET; without it the selftest's -g), and the
+ * module parameters --mmu (ept/tdp_mmu) and --eager-split
+ * (kvm.eager_page_split).  --mmu shadow (ept=N) is not modelled: the guest's
+ * own page tables would have to be shadowed and write-tracked; it is
+ * rejected as a usage error.
+ */
+#include "replayer.h"
+
+#include <errno.h>
+#include <inttypes.h>
+
+struct dirty_log_opts {
+	uint64_t vcpus;
+	uint64_t mem_per_vcpu;
+	unsigned backing;
+	unsigned mmu;
+	unsigned eager_split;
+	uint64_t write_percent;
+	bool initially_all_set;
+	uint64_t iterations;
+};
+
+static const char *const backing_names[] = { "hugetlb-1g", "hugetlb-2m", "thp", "anon", NULL };
+static const char *const mmu_names[] = { "tdp", "legacy", "shadow", NULL };
+static const char *const on_off[] = { "on", "off", NULL };
+
+#define MAX_VCPUS 1023 /* the engine's 1024 host CPUs, one for the main thread */
+
+static const struct cli_option dirty_log_options[] = {
+	CLI_OPT_UINT("vcpus", struct dirty_log_opts, vcpus, "N", "96", 1, MAX_VCPUS,
+		     "vCPUs (-v), one thread each on CPUs 0..N-1; the main thread on CPU N"),
+	CLI_OPT_SIZE("mem-per-vcpu", struct dirty_log_opts, mem_per_vcpu, "1G", 4096, 1ull << 40,
+		     4096, "guest memory each vCPU dirties (-b)"),
+	CLI_OPT_ENUM("backing", struct dirty_log_opts, backing, "SRC", "hugetlb-1g", backing_names,
+		     "guest memory backing (-s)"),
+	CLI_OPT_ENUM("mmu", struct dirty_log_opts, mmu, "MMU", "tdp", mmu_names,
+		     "tdp (TDP MMU), legacy (ept=Y tdp_mmu=N); shadow (ept=N) is not modelled"),
+	CLI_OPT_ENUM("eager-split", struct dirty_log_opts, eager_split, "on|off", "on", on_off,
+		     "kvm.eager_page_split"),
+	CLI_OPT_UINT("write-percent", struct dirty_log_opts, write_percent, "P", "100", 1, 100,
+		     "percent of pages written per pass (5 = the selftest's -f 20)"),
+	CLI_OPT_FLAG("initially-all-set", struct dirty_log_opts, initially_all_set,
+		     "manual protect with KVM_DIRTY_LOG_INITIALLY_SET (off: the selftest's -g)"),
+	CLI_OPT_UINT("iterations", struct dirty_log_opts, iterations, "N", "2", 1, 100000,
+		     "dirty-log iterations after populate (-i)"),
+	CLI_OPT_END
+};
+
+static int dirty_log_validate(const void *opts, struct cli_error *err)
+{
+	const struct dirty_log_opts *o = opts;
+	static const uint64_t page[] = { 1ull << 30, 2ull << 20, 4096, 4096 };
+
+	if (o->mmu == 2)
+		return cli_error_set(err, "--mmu: shadow paging (ept=N) is not modelled; expected "
+					  "tdp or legacy, got 'shadow'");
+	if ((o->mem_per_vcpu * o->vcpus) % page[o->backing])
+		return cli_error_set(err, "--mem-per-vcpu: expected --vcpus x SIZE to be a multiple "
+					  "of the %s page size, got %" PRIu64 " x %" PRIu64,
+				     backing_names[o->backing], o->vcpus, o->mem_per_vcpu);
+	if (o->mem_per_vcpu * o->vcpus > (1ull << 42))
+		return cli_error_set(err, "--mem-per-vcpu: expected --vcpus x SIZE at most 4T, got "
+					  "%" PRIu64 " x %" PRIu64, o->vcpus, o->mem_per_vcpu);
+	return 0;
+}
+
+static void dirty_log_configure(const void *opts, struct m2d_sim_config *cfg)
+{
+	const struct dirty_log_opts *o = opts;
+
+	cfg->cpus = (unsigned)o->vcpus + 1;
+	cfg->nodes = 1;
+}
+
+static int dirty_log_run(struct run_ctx *ctx, const void *opts)
+{
+	const struct dirty_log_opts *o = opts;
+	struct m2d_dirty_log_config cfg;
+	struct m2d_dirty_log_result res;
+	double get_total = 0, clear_total = 0;
+	int ret;
+
+	m2d_dirty_log_config_default(&cfg);
+	cfg.nr_vcpus = (unsigned)o->vcpus;
+	cfg.mem_per_vcpu = o->mem_per_vcpu;
+	cfg.backing = (enum m2d_backing)o->backing;
+	cfg.mmu = o->mmu == 1 ? M2D_DIRTY_LOG_MMU_LEGACY : M2D_DIRTY_LOG_MMU_TDP;
+	cfg.eager_split = o->eager_split == 0;
+	cfg.write_percent = (unsigned)o->write_percent;
+	cfg.initially_all_set = o->initially_all_set;
+	cfg.iterations = (unsigned)o->iterations;
+	cfg.progress = progress_report;
+	cfg.progress_arg = ctx->progress;
+	progress_phase(ctx->progress, "populate");
+	ret = m2d_dirty_log_run(ctx->sim, &cfg, &res);
+	if (ret)
+		return ret;
+
+	json_double(ctx->json, "populate_s", res.populate_s);
+	json_double(ctx->json, "enable_dirty_logging_s", res.enable_dirty_logging_s);
+	json_array_begin(ctx->json, "iterations");
+	for (unsigned k = 0; k < res.nr_iterations; k++) {
+		const struct m2d_dirty_log_iteration *it = &res.iterations[k];
+
+		json_object_begin(ctx->json, NULL);
+		json_double(ctx->json, "dirty_s", it->dirty_s);
+		json_double(ctx->json, "get_dirty_log_s", it->get_dirty_log_s);
+		json_double(ctx->json, "clear_dirty_log_s", it->clear_dirty_log_s);
+		json_uint(ctx->json, "dirty_pages", it->dirty_pages);
+		json_object_end(ctx->json);
+	}
+	json_array_end(ctx->json);
+	json_double(ctx->json, "disable_dirty_logging_s", res.disable_dirty_logging_s);
+	json_uint(ctx->json, "guest_pages", res.guest_pages);
+	json_uint(ctx->json, "gpa", res.gpa);
+	json_uint(ctx->json, "pages_4k_after", res.pages_4k);
+	json_uint(ctx->json, "pages_2m_after", res.pages_2m);
+	json_uint(ctx->json, "pages_1g_after", res.pages_1g);
+
+	run_printf(ctx, "dirty-log: %" PRIu64 " vCPUs x %" PRIu64 " MiB, %s, mmu %s, eager split "
+			"%s, %" PRIu64 "%% writes%s\n",
+		   o->vcpus, o->mem_per_vcpu >> 20, backing_names[o->backing], mmu_names[o->mmu],
+		   on_off[o->eager_split], o->write_percent,
+		   o->initially_all_set ? ", initially-all-set" : "");
+	run_printf(ctx, "Populate memory time: %.9fs\n", res.populate_s);
+	run_printf(ctx, "Enabling dirty logging time: %.9fs\n\n", res.enable_dirty_logging_s);
+	for (unsigned k = 0; k < res.nr_iterations; k++) {
+		const struct m2d_dirty_log_iteration *it = &res.iterations[k];
+
+		run_printf(ctx, "Iteration %u dirty memory time: %.9fs\n", k + 1, it->dirty_s);
+		run_printf(ctx, "Iteration %u get dirty log time: %.9fs\n", k + 1,
+			   it->get_dirty_log_s);
+		if (o->initially_all_set)
+			run_printf(ctx, "Iteration %u clear dirty log time: %.9fs\n", k + 1,
+				   it->clear_dirty_log_s);
+		get_total += it->get_dirty_log_s;
+		clear_total += it->clear_dirty_log_s;
+	}
+	run_printf(ctx, "Disabling dirty logging time: %.9fs\n", res.disable_dirty_logging_s);
+	run_printf(ctx, "Get dirty log over %u iterations took %.9fs. (Avg %.9fs/iteration)\n",
+		   res.nr_iterations, get_total, get_total / res.nr_iterations);
+	if (o->initially_all_set)
+		run_printf(ctx, "Clear dirty log over %u iterations took %.9fs. (Avg "
+				"%.9fs/iteration)\n",
+			   res.nr_iterations, clear_total, clear_total / res.nr_iterations);
+	m2d_dirty_log_result_free(&res);
+	return 0;
+}
+
+const struct replayer dirty_log_replayer = {
+	.name = "dirty-log",
+	.summary = "KVM dirty_log_perf_test: populate, enable logging, dirty/get/clear, disable",
+	.description =
+		"Replays tools/testing/selftests/kvm/dirty_log_perf_test.c (2022 form): each vCPU\n"
+		"writes (or reads, per --write-percent) one word per 4K page of its slice; the\n"
+		"main thread times populate, enabling dirty logging (eager page splitting,\n"
+		"write-protection or D-bit clearing), each iteration's dirty pass and\n"
+		"KVM_GET_DIRTY_LOG / KVM_CLEAR_DIRTY_LOG, and disabling dirty logging (huge page\n"
+		"recovery).  Results: populate_s, enable_dirty_logging_s, iterations[k] (the\n"
+		"selftest's Iteration k+1: dirty_s, get_dirty_log_s, clear_dirty_log_s,\n"
+		"dirty_pages), disable_dirty_logging_s.",
+	.options = dirty_log_options,
+	.opts_size = sizeof(struct dirty_log_opts),
+	.default_profile = "x86-2022",
+	.validate = dirty_log_validate,
+	.configure = dirty_log_configure,
+	.run = dirty_log_run,
+};
