@@ -46,7 +46,7 @@ struct m2d_thread {
 	char *name;
 	int cpu;                    /* host CPU it is bound to */
 	int id;                     /* creation order, tie-breaker of the scheduler */
-	int heap_idx;               /* position in sim->heap, -1 if not there */
+	bool in_heap;               /* in sim->heap (runnable, not running) */
 	enum thread_state state;
 	bool in_guest;              /* vCPU in guest mode (IPIs cost a VM exit) */
 	bool spinning;              /* blocked but on CPU (spinlock, spin wait) */

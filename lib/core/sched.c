@@ -50,9 +50,13 @@ static inline bool before(const struct m2d_thread *a, const struct m2d_thread *b
 	return key_before(a->hot.clock, a->id, b->hot.clock, b->id);
 }
 
+/*
+ * The same order, evaluated without branches: on the sift paths the outcome
+ * is data-dependent and mispredicts; setcc/and/or do not.
+ */
 static inline bool ent_before(const struct heap_ent *a, const struct heap_ent *b)
 {
-	return key_before(a->clock, a->id, b->clock, b->id);
+	return (a->clock < b->clock) | ((a->clock == b->clock) & (a->id < b->id));
 }
 
 /* Is the heap's top behind @t? */
@@ -61,10 +65,14 @@ static inline bool top_before(const struct m2d_sim *sim, const struct m2d_thread
 	return sim->heap_n && key_before(sim->heap[0].clock, sim->heap[0].id, t->hot.clock, t->id);
 }
 
+/*
+ * Entries do not record their position in the thread struct: that store per
+ * level of every sift touched a cold thread struct; only m2d_sched_reclock()
+ * (IPIs, rare) needs a position, and it searches.
+ */
 static inline void heap_set(struct m2d_sim *sim, unsigned i, struct heap_ent e)
 {
 	sim->heap[i] = e;
-	e.t->heap_idx = (int)i;
 }
 
 static void sift_up(struct m2d_sim *sim, unsigned i)
@@ -82,22 +90,33 @@ static void sift_up(struct m2d_sim *sim, unsigned i)
 	heap_set(sim, i, e);
 }
 
+/*
+ * Restore the heap below @i after the key at @i grew (replace-top on a
+ * sched point, pop, reclock).  Bottom-up (Floyd): the smaller child moves up
+ * all the way to a leaf, one branch-free comparison per level, then the
+ * entry climbs back to its place, usually a step or two, since a thread
+ * that yields has just run ahead of the others.  The heap order is a total
+ * order on (clock, id), so the run order does not depend on the layout.
+ */
 static void sift_down(struct m2d_sim *sim, unsigned i)
 {
-	struct heap_ent e = sim->heap[i];
-	unsigned n = sim->heap_n;
+	struct heap_ent *h = sim->heap;
+	struct heap_ent e = h[i];
+	unsigned n = sim->heap_n, top = i, c;
 
-	for (;;) {
-		unsigned c = 2 * i + 1;
-
-		if (c >= n)
-			break;
-		if (c + 1 < n && ent_before(&sim->heap[c + 1], &sim->heap[c]))
-			c++;
-		if (!ent_before(&sim->heap[c], &e))
-			break;
-		heap_set(sim, i, sim->heap[c]);
+	while ((c = 2 * i + 1) < n) {
+		if (likely(c + 1 < n))
+			c += ent_before(&h[c + 1], &h[c]);
+		heap_set(sim, i, h[c]);
 		i = c;
+	}
+	while (i > top) {
+		unsigned p = (i - 1) / 2;
+
+		if (!ent_before(&e, &h[p]))
+			break;
+		heap_set(sim, i, h[p]);
+		i = p;
 	}
 	heap_set(sim, i, e);
 }
@@ -128,6 +147,7 @@ static int heap_reserve(struct m2d_sim *sim, unsigned n)
 static void heap_push(struct m2d_sim *sim, struct m2d_thread *t)
 {
 	M2D_BUG_ON(sim->heap_n >= sim->heap_cap);
+	t->in_heap = true;
 	sim->heap[sim->heap_n] = ent_of(t);
 	sift_up(sim, sim->heap_n++);
 }
@@ -136,7 +156,7 @@ static struct m2d_thread *heap_pop(struct m2d_sim *sim)
 {
 	struct m2d_thread *t = sim->heap[0].t;
 
-	t->heap_idx = -1;
+	t->in_heap = false;
 	if (--sim->heap_n) {
 		sim->heap[0] = sim->heap[sim->heap_n];
 		sift_down(sim, 0);
@@ -147,10 +167,18 @@ static struct m2d_thread *heap_pop(struct m2d_sim *sim)
 /* @t's clock grew while it sat in the heap (an IPI charged it). */
 void m2d_sched_reclock(struct m2d_thread *t)
 {
-	if (t->heap_idx >= 0) {
-		t->sim->heap[t->heap_idx].clock = t->hot.clock;
-		sift_down(t->sim, (unsigned)t->heap_idx);
+	struct m2d_sim *sim = t->sim;
+
+	if (!t->in_heap)
+		return;
+	for (unsigned i = 0; i < sim->heap_n; i++) {
+		if (sim->heap[i].t == t) {
+			sim->heap[i].clock = t->hot.clock;
+			sift_down(sim, i);
+			return;
+		}
 	}
+	M2D_BUG_ON(1); /* in_heap but not in the heap */
 }
 
 /* ---- categories ---------------------------------------------------------- */
@@ -212,7 +240,7 @@ void m2d_thread_charge_cat(struct m2d_thread *t, unsigned cat, double ns)
 void m2d_ctx_init(struct m2d_sim *sim, struct m2d_thread *t)
 {
 	t->sim = sim;
-	t->heap_idx = -1;
+	t->in_heap = false;
 	t->hot.cost_ns = sim->cost_ns;
 	t->hot.cost_fp = sim->cost_fp;
 	t->hot.breakdown = t->breakdown;
@@ -385,7 +413,8 @@ static void yield_to_top(struct m2d_thread *t)
 	struct m2d_thread *n = sim->heap[0].t;
 
 	/* Replace the top by @t and resume the old top: one sift. */
-	n->heap_idx = -1;
+	n->in_heap = false;
+	t->in_heap = true;
 	sim->heap[0] = ent_of(t);
 	sift_down(sim, 0);
 	resume(sim, &t->coro, n, false);

@@ -426,14 +426,11 @@ void m2d_pt_free_table(struct m2d_pt *pt, uint64_t *table)
 
 /* ---- walk ----------------------------------------------------------------------- */
 
-/**
- * m2d_pt_walk() - translate @addr.  Finding nothing is a result, not an
- * error: @out->present is false and @out->level is where the walk stopped.
- * Context: any; a concurrent walker must hold m2d_rcu_read_lock().
- */
-void m2d_pt_walk(const struct m2d_pt *pt, uint64_t addr, struct m2d_pt_walk *out)
+/* The walk for table format @fmt (a constant in each instance). */
+static inline __attribute__((always_inline)) void walk(const struct m2d_pt *pt, uint64_t addr,
+							  struct m2d_pt_walk *out,
+							  enum m2d_pt_format fmt)
 {
-	enum m2d_pt_format fmt = pt->format;
 	uint64_t *table = pt->root;
 
 	memset(out, 0, sizeof(*out));
@@ -458,6 +455,27 @@ void m2d_pt_walk(const struct m2d_pt *pt, uint64_t addr, struct m2d_pt_walk *out
 			return;
 		}
 		table = (uint64_t *)(uintptr_t)(e & pt_addr_mask(fmt));
+	}
+}
+
+/**
+ * m2d_pt_walk() - translate @addr.  Finding nothing is a result, not an
+ * error: @out->present is false and @out->level is where the walk stopped.
+ * Context: any; a concurrent walker must hold m2d_rcu_read_lock().
+ */
+void m2d_pt_walk(const struct m2d_pt *pt, uint64_t addr, struct m2d_pt_walk *out)
+{
+	/* One instance per format: the entry tests fold to a mask each. */
+	switch (pt->format) {
+	case M2D_PT_X86_64:
+		walk(pt, addr, out, M2D_PT_X86_64);
+		break;
+	case M2D_PT_EPT:
+		walk(pt, addr, out, M2D_PT_EPT);
+		break;
+	default:
+		walk(pt, addr, out, pt->format);
+		break;
 	}
 }
 

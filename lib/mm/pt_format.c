@@ -120,31 +120,48 @@ static bool memtype_is_wb(enum m2d_pt_format fmt, uint64_t pte, int level)
 	}
 }
 
-/* Encode @prot into attribute bits (everything but the address and leaf type). */
+/*
+ * Translate through @tbl: encode (@x holds m2d_prot bits, the result raw
+ * bits) or decode (@x a raw entry, the result m2d_prot bits).  @n: entries
+ * of @tbl, a constant, so the loop is unrolled and folded.
+ */
+static inline __attribute__((always_inline)) uint64_t translate_bits(const struct prot_bit *tbl,
+								      unsigned n, uint64_t x,
+								      bool encode)
+{
+	uint64_t out = 0;
+
+#pragma GCC unroll 16
+	for (unsigned i = 0; i < n; i++)
+		if (!(x & (encode ? tbl[i].prot : tbl[i].test)) == tbl[i].inverted)
+			out |= encode ? tbl[i].raw : tbl[i].prot;
+	return out;
+}
+
+#define ENCODE(tbl, prot) translate_bits((tbl), M2D_ARRAY_SIZE(tbl) - 1, (prot), true)
+
+/*
+ * Encode @prot into attribute bits (everything but the address and leaf
+ * type).  On the SPTE/PTE install path: one instance per format so the
+ * table loops are unrolled (as pt_leaf_prot() decodes).
+ */
 static uint64_t encode_attrs(enum m2d_pt_format fmt, unsigned prot)
 {
 	uint64_t v = memtype_value(fmt, prot & M2D_PROT_WB);
 
-	for (const struct prot_bit *b = fmt_bits[fmt]; b->prot; b++)
-		if (!(prot & b->prot) == b->inverted)
-			v |= b->raw;
-	return fmt == M2D_PT_ARM64_S2 ? v | S2_SH_IS : v;
+	switch (fmt) {
+	case M2D_PT_X86_64:
+		return v | ENCODE(x86_bits, prot);
+	case M2D_PT_EPT:
+		return v | ENCODE(ept_bits, prot);
+	default:
+		return v | ENCODE(s2_bits, prot) | S2_SH_IS;
+	}
 }
 
-/* @n: entries of @tbl (a constant, so the loop is unrolled and folded). */
-static inline __attribute__((always_inline)) unsigned decode_bits(const struct prot_bit *tbl,
-								   unsigned n, uint64_t pte)
-{
-	unsigned p = 0;
+#undef ENCODE
 
-#pragma GCC unroll 16
-	for (unsigned i = 0; i < n; i++)
-		if (!(pte & tbl[i].test) == tbl[i].inverted)
-			p |= tbl[i].prot;
-	return p;
-}
-
-#define DECODE(tbl, pte) decode_bits((tbl), M2D_ARRAY_SIZE(tbl) - 1, (pte))
+#define DECODE(tbl, pte) ((unsigned)translate_bits((tbl), M2D_ARRAY_SIZE(tbl) - 1, (pte), false))
 
 /*
  * The m2d_prot bits of a present leaf at @level (no checks).  On the walk
