@@ -17,6 +17,8 @@
  *   bench_coco [--size BYTES[K|M|G|T]] [--folio 2m|4k]
  *              [--directmap none|invalidate|split-only|nr-pages] [--json FILE|-] [--seed N]
  */
+#include "bench_util.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,32 +49,6 @@ static int prepare(void *k, m2d_gfn_t gfn, m2d_pfn_t pfn, int order)
 
 static const struct m2d_gmem_kvm_ops kvm_ops = { nop, nop_zap, nop_unlock, nop, prepare };
 
-static double wall(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v = strtoull(s, &end, 0);
-	int shift = 0;
-
-	switch (*end) {
-	case 'K': case 'k': shift = 10; end++; break;
-	case 'M': case 'm': shift = 20; end++; break;
-	case 'G': case 'g': shift = 30; end++; break;
-	case 'T': case 't': shift = 40; end++; break;
-	}
-	if (*end || !v || v > (~0ull >> shift))
-		return -EINVAL;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
-
 struct run {
 	uint64_t size;
 	enum m2d_gmem_folio folio;
@@ -83,7 +59,7 @@ struct run {
 	m2d_vtime_t v_prep, v_punch;
 	struct m2d_rmp_stats rs;
 	struct m2d_gmem_stats gs_full, gs;
-	struct rusage ru;
+	long peak_rss_kb;
 };
 
 /* The simulated thread: build, prepare everything, punch everything. */
@@ -118,7 +94,7 @@ static void run_thread(void *arg)
 	if ((r->err = m2d_gmem_bind(f, &slot, m2d_gfn_from_u64(0), r->size >> 12, 0)))
 		goto out_file;
 
-	t0 = wall();
+	t0 = bench_wall_s();
 	r->v_prep = m2d_thread_now();
 	for (uint64_t gfn = 0; gfn < r->size >> 12; gfn += r->folio == M2D_GMEM_FOLIO_2M ? 512 : 1) {
 		m2d_pfn_t pfn;
@@ -127,17 +103,17 @@ static void run_thread(void *arg)
 		if ((r->err = m2d_gmem_get_pfn(f, &slot, m2d_gfn_from_u64(gfn), &pfn, &mo)))
 			goto out_file;
 	}
-	r->t_prep = wall() - t0;
+	r->t_prep = bench_wall_s() - t0;
 	r->v_prep = m2d_thread_now() - r->v_prep;
 	m2d_gmem_stats_get(g, &r->gs_full);
 	m2d_rmp_stats_get(rmp, &r->rs);
-	getrusage(RUSAGE_SELF, &r->ru);
+	r->peak_rss_kb = bench_peak_rss_kb();
 
-	t0 = wall();
+	t0 = bench_wall_s();
 	r->v_punch = m2d_thread_now();
 	r->err = m2d_gmem_fallocate(g, M2D_GMEM_FALLOC_KEEP_SIZE | M2D_GMEM_FALLOC_PUNCH_HOLE, 0,
 				    (int64_t)r->size);
-	r->t_punch = wall() - t0;
+	r->t_punch = bench_wall_s() - t0;
 	r->v_punch = m2d_thread_now() - r->v_punch;
 	m2d_gmem_stats_get(g, &r->gs);
 out_file:
@@ -162,7 +138,7 @@ int main(int argc, char **argv)
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--size") && i + 1 < argc) {
-			if (parse_size(argv[++i], &size) || size % (2 << 20)) {
+			if (bench_parse_nonzero_size(argv[++i], 0, &size) || size % (2 << 20)) {
 				fprintf(stderr, "bench_coco: --size: a positive multiple of 2M (K/M/G/T suffixes)\n");
 				return 2;
 			}
@@ -237,13 +213,13 @@ int main(int argc, char **argv)
 	fprintf(out, "    \"wall\": {\"prepare_s\": %.6f, \"punch_s\": %.6f, \"ns_per_prepare\": %.1f, "
 		"\"peak_rss_bytes\": %llu, \"rmp_meta_bytes\": %llu, \"gmem_meta_bytes\": %llu}\n  }\n}\n",
 		r.t_prep, r.t_punch, r.t_prep * 1e9 / (double)(r.gs_full.folios_2m + r.gs_full.folios_4k),
-		(unsigned long long)r.ru.ru_maxrss * 1024, (unsigned long long)r.rs.meta_bytes,
+		(unsigned long long)r.peak_rss_kb * 1024, (unsigned long long)r.rs.meta_bytes,
 		(unsigned long long)r.gs_full.meta_bytes);
 	if (out != stdout)
 		fclose(out);
 	fprintf(out == stdout ? stderr : stdout, "SUMMARY bench_coco size %llu folio %s prepare_wall_s %.3f punch_wall_s %.3f "
 	       "peak_rss_mib %.1f rmpupdates %llu\n", (unsigned long long)size, folio_name, r.t_prep,
-	       r.t_punch, r.ru.ru_maxrss / 1024.0, (unsigned long long)m2d_sim_counter(r.sim, "rmpupdates"));
+	       r.t_punch, r.peak_rss_kb / 1024.0, (unsigned long long)m2d_sim_counter(r.sim, "rmpupdates"));
 
 	m2d_sim_destroy(&r.sim);
 	return r.gs.folios_2m + r.gs.folios_4k ? 1 : 0;

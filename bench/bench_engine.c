@@ -17,6 +17,8 @@
  * metrics (deterministic) are kept apart.  Options: --format=pretty|json,
  * --iters=N, --repeat=N, --filter=NAME, --list, --seed=N.
  */
+#include "bench_util.h"
+
 #include <mmu2d/mmu2d.h>
 
 #include <stdio.h>
@@ -41,14 +43,6 @@ struct result {
 	unsigned long long vtime_ns; /* virtual time at the end of a run */
 	unsigned long long switches; /* context_switches counter of a run */
 };
-
-static double wall_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 static unsigned long long g_iters;
 static struct m2d_sim_lock *g_lock;
@@ -119,12 +113,12 @@ static double run_once(enum kind k, const struct opts *o, struct result *r)
 		m2d_sim_spawn(sim, 0, "worker", work_fn, NULL);
 		break;
 	}
-	t0 = wall_ns();
+	t0 = bench_wall_ns();
 	if ((err = m2d_sim_run(sim))) {
 		fprintf(stderr, "bench: m2d_sim_run: %s\n", m2d_strerror(err));
 		exit(1);
 	}
-	t1 = wall_ns();
+	t1 = bench_wall_ns();
 	r->vtime_ns = m2d_sim_time(sim);
 	r->switches = m2d_sim_counter(sim, "context_switches");
 	r->ops = k == B_SWITCH || k == B_SWITCH128 ? r->switches : o->iters;

@@ -23,6 +23,8 @@
  * object on stdout and a SUMMARY line on stderr; --format=pretty prints a
  * table and the SUMMARY line on stdout.
  */
+#include "bench_util.h"
+
 #include <mmu2d/error.h>
 #include <mmu2d/kvm.h>
 #include <mmu2d/mm.h>
@@ -49,14 +51,6 @@ struct opts {
 	bool json;
 	bool flat;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* ---- vCPU threads --------------------------------------------------------------- */
 
@@ -191,29 +185,6 @@ static void host_teardown_thread(void *p)
 
 /* ---- main --------------------------------------------------------------------------- */
 
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-	int shift = 0;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -EINVAL;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
-	default: break;
-	}
-	if (*end || (shift && v > (~0ull >> shift)))
-		return -EINVAL;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: bench_kvm [--mem=N[K|M|G|T]] [--slot=N[K|M|G]] [--vcpus=N]\n"
@@ -236,10 +207,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		const char *a = argv[i];
 
 		if (!strncmp(a, "--mem=", 6)) {
-			if (parse_size(a + 6, &o->mem) || !o->mem || o->mem % 4096)
+			if (bench_parse_size(a + 6, 10, &o->mem) || !o->mem || o->mem % 4096)
 				goto bad;
 		} else if (!strncmp(a, "--slot=", 7)) {
-			if (parse_size(a + 7, &o->slot) || !o->slot || o->slot % (2ull << 20))
+			if (bench_parse_size(a + 7, 10, &o->slot) || !o->slot || o->slot % (2ull << 20))
 				goto bad;
 		} else if (!strncmp(a, "--vcpus=", 8)) {
 			o->vcpus = (unsigned)strtoul(a + 8, NULL, 10);
@@ -297,7 +268,7 @@ int main(int argc, char **argv)
 	uint64_t pages, per_vcpu, nslots;
 	double t0, wall[4];
 	m2d_vtime_t vt[4];
-	struct rusage ru;
+	long peak_rss_kb;
 	int ret;
 
 	if (parse_args(argc, argv, &o))
@@ -378,9 +349,9 @@ int main(int argc, char **argv)
 
 	/* run1: populate; run2: rewrite over present SPTEs. */
 	for (int ph = 0; ph < 2; ph++) {
-		t0 = now_s();
+		t0 = bench_wall_s();
 		ret = run_vcpus(sim, args, o.vcpus);
-		wall[ph] = now_s() - t0;
+		wall[ph] = bench_wall_s() - t0;
 		vt[ph] = phase_vtime(args, o.vcpus);
 		phase_start = m2d_sim_time(sim);
 		if (ret) {
@@ -392,10 +363,10 @@ int main(int argc, char **argv)
 	{
 		struct host_setup hs = { .o = &o, .mm = mm, .hva = hva, .vm = vm };
 
-		t0 = now_s();
+		t0 = bench_wall_s();
 		if (m2d_sim_spawn(sim, 0, "vmm", zap_thread, &hs) || m2d_sim_run(sim) || hs.ret)
 			return 1;
-		wall[2] = now_s() - t0;
+		wall[2] = bench_wall_s() - t0;
 		vt[2] = hs.end - hs.start;
 		phase_start = m2d_sim_time(sim);
 	}
@@ -403,14 +374,14 @@ int main(int argc, char **argv)
 	wall[3] = 0;
 	vt[3] = 0;
 	if (mm) {
-		t0 = now_s();
+		t0 = bench_wall_s();
 		ret = run_vcpus(sim, args, o.vcpus);
-		wall[3] = now_s() - t0;
+		wall[3] = bench_wall_s() - t0;
 		vt[3] = phase_vtime(args, o.vcpus);
 		if (ret)
 			return 1;
 	}
-	getrusage(RUSAGE_SELF, &ru);
+	peak_rss_kb = bench_peak_rss_kb();
 
 	static const char *const ph_names[4] = { "populate", "rewrite", "zap", "ro_exits" };
 	uint64_t total = per_vcpu * o.vcpus;
@@ -429,19 +400,19 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < sizeof(counter_names) / sizeof(counter_names[0]); i++)
 			printf("%s\"%s\": %" PRIu64, i ? ", " : "", counter_names[i],
 			       m2d_sim_counter(sim, counter_names[i]));
-		printf("}, \"peak_rss_bytes\": %ld}}\n", ru.ru_maxrss * 1024L);
+		printf("}, \"peak_rss_bytes\": %ld}}\n", peak_rss_kb * 1024L);
 	} else {
 		printf("%-10s %10s %12s %12s\n", "phase", "wall_s", "ns/page", "virtual_s");
 		for (int ph = 0; ph < 4; ph++)
 			printf("%-10s %10.3f %12.2f %12.6f\n", ph_names[ph], wall[ph],
 			       wall[ph] * 1e9 / (double)total, (double)vt[ph] * 1e-9);
-		printf("peak RSS %ld MiB\n", ru.ru_maxrss / 1024L);
+		printf("peak RSS %ld MiB\n", peak_rss_kb / 1024L);
 	}
 	fprintf(o.json ? stderr : stdout,
 		"SUMMARY bench_kvm mmu %s pages %" PRIu64 " populate_ns_per_page %.2f"
 		" zap_ns_per_page %.2f peak_rss_mib %ld\n",
 		o.mmu_name, total, wall[0] * 1e9 / (double)total, wall[2] * 1e9 / (double)total,
-		ru.ru_maxrss / 1024L);
+		peak_rss_kb / 1024L);
 	m2d_vm_destroy(&vm);
 	if (mm) {
 		struct host_setup hs = { .o = &o, .mm = mm, .memfd = memfd };

@@ -23,6 +23,8 @@
  *   bench_mm [--mem 128G] [--slot 2G] [--notifier pud|p4d] [--profile x86]
  *            [--format json|pretty]
  */
+#include "bench_util.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,11 +63,6 @@ static double clock_s(clockid_t id)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static double now_s(void)
-{
-	return clock_s(CLOCK_MONOTONIC);
-}
-
 static void count_start(void *priv, uint64_t start, uint64_t end,
 			enum m2d_mmu_notifier_event event, bool may_block)
 {
@@ -78,13 +75,13 @@ static void phase_begin(struct bench *b, struct phase *p, const char *name, doub
 	p->name = name;
 	b->pairs = 0;
 	p->cpu_s = clock_s(CLOCK_PROCESS_CPUTIME_ID);
-	*t0 = now_s();
+	*t0 = bench_wall_s();
 	*v0 = m2d_thread_now();
 }
 
 static void phase_end(struct bench *b, struct phase *p, double t0, m2d_vtime_t v0, uint64_t n)
 {
-	p->wall_s = now_s() - t0;
+	p->wall_s = bench_wall_s() - t0;
 	p->cpu_s = clock_s(CLOCK_PROCESS_CPUTIME_ID) - p->cpu_s;
 	p->virt_s = (double)(m2d_thread_now() - v0) * 1e-9;
 	p->invalidations = b->pairs;
@@ -174,24 +171,6 @@ out:
 	m2d_mm_destroy(&b->mm);
 }
 
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v = strtoull(s, &end, 0);
-	int shift = 0;
-
-	switch (*end) {
-	case 'K': case 'k': shift = 10; end++; break;
-	case 'M': case 'm': shift = 20; end++; break;
-	case 'G': case 'g': shift = 30; end++; break;
-	case 'T': case 't': shift = 40; end++; break;
-	}
-	if (*end || !v || v > (~0ull >> shift))
-		return -EINVAL;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	struct bench b = { .mem = 128ull << 30, .slot = 2ull << 30,
@@ -200,20 +179,20 @@ int main(int argc, char **argv)
 	struct m2d_sim_config sc;
 	struct m2d_host_config hc;
 	struct m2d_sim *sim;
-	struct rusage ru;
+	long peak_rss_kb;
 	int ret = 0;
 
 	for (int i = 1; i < argc && !ret; i++) {
 		const char *a = argv[i];
 
 		if (!strncmp(a, "--mem=", 6))
-			ret = parse_size(a + 6, &b.mem);
+			ret = bench_parse_nonzero_size(a + 6, 0, &b.mem);
 		else if (!strcmp(a, "--mem") && i + 1 < argc)
-			ret = parse_size(argv[++i], &b.mem);
+			ret = bench_parse_nonzero_size(argv[++i], 0, &b.mem);
 		else if (!strncmp(a, "--slot=", 7))
-			ret = parse_size(a + 7, &b.slot);
+			ret = bench_parse_nonzero_size(a + 7, 0, &b.slot);
 		else if (!strcmp(a, "--slot") && i + 1 < argc)
-			ret = parse_size(argv[++i], &b.slot);
+			ret = bench_parse_nonzero_size(argv[++i], 0, &b.slot);
 		else if (!strcmp(a, "--notifier=pud") || (!strcmp(a, "--notifier") && i + 1 < argc &&
 							   !strcmp(argv[i + 1], "pud") && ++i))
 			b.notifier = M2D_MM_NOTIFIER_PUD;
@@ -260,7 +239,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_mm: %s\n", m2d_strerror(ret));
 		return 1;
 	}
-	getrusage(RUSAGE_SELF, &ru);
+	peak_rss_kb = bench_peak_rss_kb();
 
 	if (!strcmp(format, "json")) {
 		printf("{\"m2d_version\": \"%s\", \"bench\": \"mm\", \"seed\": 0,\n"
@@ -275,7 +254,7 @@ int main(int argc, char **argv)
 			       (unsigned long long)b.ph[i].entries,
 			       (unsigned long long)b.ph[i].invalidations);
 		printf("},\n \"sim\": {\"peak_rss_bytes\": %llu, \"host_pt_bytes\": %llu}}\n",
-		       (unsigned long long)ru.ru_maxrss * 1024, (unsigned long long)b.pt_bytes);
+		       (unsigned long long)peak_rss_kb * 1024, (unsigned long long)b.pt_bytes);
 	} else {
 		for (int i = 0; i < 5; i++)
 			printf("%-12s wall %9.3f s  cpu %9.3f s  virtual %9.6f s  entries %10llu  "
@@ -284,14 +263,14 @@ int main(int argc, char **argv)
 			       (unsigned long long)b.ph[i].entries,
 			       (unsigned long long)b.ph[i].invalidations);
 		printf("peak RSS %llu KiB, host page tables %llu KiB\n",
-		       (unsigned long long)ru.ru_maxrss, (unsigned long long)b.pt_bytes >> 10);
+		       (unsigned long long)peak_rss_kb, (unsigned long long)b.pt_bytes >> 10);
 	}
 	fprintf(stderr, "SUMMARY mm mprotect_ro_wall_s %.3f mprotect_ro_cpu_s %.3f "
 		"mprotect_rw_wall_s %.3f populate_wall_s %.3f gup_fast_cpu_ns %.1f "
 		"peak_rss_bytes %llu\n", b.ph[1].wall_s, b.ph[1].cpu_s, b.ph[2].wall_s,
 		b.ph[0].wall_s,
 		b.ph[4].entries ? b.ph[4].cpu_s * 1e9 / (double)b.ph[4].entries : 0.0,
-		(unsigned long long)ru.ru_maxrss * 1024);
+		(unsigned long long)peak_rss_kb * 1024);
 	m2d_host_destroy(&b.host);
 	m2d_sim_destroy(&sim);
 	return 0;

@@ -14,6 +14,8 @@
  *
  *   bench_physmem [--mem 1T] [--window 1G] [--directmap 1g] [--format json|pretty]
  */
+#include "bench_util.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,19 +43,11 @@ struct bench {
 	int err;
 };
 
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
 /* Allocate @n folios of @order, then free them; add the wall time to @c. */
 static int round_trip(struct bench *b, struct bench_case *c, unsigned order, uint64_t n,
 		      double *alloc_ns, double *free_ns)
 {
-	double t0 = now_ns(), t1;
+	double t0 = bench_wall_ns(), t1;
 
 	for (uint64_t i = 0; i < n; i++) {
 		int ret = m2d_folio_alloc(b->host, order, 0, 0, &b->v[i]);
@@ -61,11 +55,11 @@ static int round_trip(struct bench *b, struct bench_case *c, unsigned order, uin
 		if (ret)
 			return ret;
 	}
-	t1 = now_ns();
+	t1 = bench_wall_ns();
 	for (uint64_t i = 0; i < n; i++)
 		m2d_folio_put(b->host, b->v[i]);
 	*alloc_ns += t1 - t0;
-	*free_ns += now_ns() - t1;
+	*free_ns += bench_wall_ns() - t1;
 	c->ops += n;
 	if (n > c->peak_live)
 		c->peak_live = n;
@@ -93,26 +87,6 @@ static void run(void *arg)
 	c4k->free_ns = f / (double)c4k->ops;
 }
 
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v = strtoull(s, &end, 10);
-	int shift = 0;
-
-	switch (*end) {
-	case 'K': shift = 10; break;
-	case 'M': shift = 20; break;
-	case 'G': shift = 30; break;
-	case 'T': shift = 40; break;
-	case '\0': break;
-	default: return -EINVAL;
-	}
-	if (*end && end[1])
-		return -EINVAL;
-	*out = (uint64_t)v << shift;
-	return v ? 0 : -EINVAL;
-}
-
 int main(int argc, char **argv)
 {
 	struct bench b = { .mem = M2D_SZ_1T, .window = M2D_SZ_1G };
@@ -120,14 +94,14 @@ int main(int argc, char **argv)
 	struct m2d_sim_config sc;
 	struct m2d_host_config hc;
 	struct m2d_sim *sim;
-	struct rusage ru;
+	long peak_rss_kb;
 	int ret;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--mem") && i + 1 < argc) {
-			ret = parse_size(argv[++i], &b.mem);
+			ret = bench_parse_nonzero_size(argv[++i], 10, &b.mem);
 		} else if (!strcmp(argv[i], "--window") && i + 1 < argc) {
-			ret = parse_size(argv[++i], &b.window);
+			ret = bench_parse_nonzero_size(argv[++i], 10, &b.window);
 		} else if (!strcmp(argv[i], "--directmap") && i + 1 < argc) {
 			dmap = argv[++i];
 			ret = strcmp(dmap, "1g") && strcmp(dmap, "2m") && strcmp(dmap, "4k") &&
@@ -155,9 +129,9 @@ int main(int argc, char **argv)
 	hc.mem_bytes = b.mem;
 	hc.directmap_max_level = !strcmp(dmap, "2m") ? 2 : !strcmp(dmap, "4k") ? 1 : 3;
 	hc.directmap_presplit_4k = !strcmp(dmap, "presplit");
-	b.create_ns = now_ns();
+	b.create_ns = bench_wall_ns();
 	ret = m2d_host_create(sim, &hc, &b.host);
-	b.create_ns = now_ns() - b.create_ns;
+	b.create_ns = bench_wall_ns() - b.create_ns;
 	if (ret) {
 		fprintf(stderr, "bench_physmem: host: %s\n", m2d_strerror(ret));
 		return 1;
@@ -173,7 +147,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_physmem: %s\n", m2d_strerror(b.err));
 		return 1;
 	}
-	getrusage(RUSAGE_SELF, &ru);
+	peak_rss_kb = bench_peak_rss_kb();
 	if (!strcmp(format, "json")) {
 		printf("{\"m2d_version\": \"%s\", \"bench\": \"physmem\", \"seed\": 0,\n"
 		       " \"config\": {\"mem_bytes\": %llu, \"window_bytes\": %llu, \"directmap\": \"%s\"},\n"
@@ -187,18 +161,18 @@ int main(int argc, char **argv)
 			       (unsigned long long)b.cases[i].peak_live, b.cases[i].alloc_ns,
 			       b.cases[i].free_ns);
 		printf("},\n \"sim\": {\"peak_rss_bytes\": %llu}}\n",
-		       (unsigned long long)ru.ru_maxrss * 1024);
+		       (unsigned long long)peak_rss_kb * 1024);
 	} else {
 		printf("host_create    %.3f s (directmap %s)\n", b.create_ns / 1e9, dmap);
 		for (int i = 0; i < 2; i++)
 			printf("%-14s ops %12llu  alloc %7.1f ns/op  free %7.1f ns/op\n",
 			       b.cases[i].name, (unsigned long long)b.cases[i].ops,
 			       b.cases[i].alloc_ns, b.cases[i].free_ns);
-		printf("peak RSS %llu KiB\n", (unsigned long long)ru.ru_maxrss);
+		printf("peak RSS %llu KiB\n", (unsigned long long)peak_rss_kb);
 	}
 	fprintf(stderr, "SUMMARY physmem alloc_2m_ns %.1f free_2m_ns %.1f alloc_4k_ns %.1f "
 		"free_4k_ns %.1f peak_rss_kib %llu\n", b.cases[0].alloc_ns, b.cases[0].free_ns,
-		b.cases[1].alloc_ns, b.cases[1].free_ns, (unsigned long long)ru.ru_maxrss);
+		b.cases[1].alloc_ns, b.cases[1].free_ns, (unsigned long long)peak_rss_kb);
 	free(b.v);
 	m2d_host_destroy(&b.host);
 	m2d_sim_destroy(&sim);

@@ -14,6 +14,8 @@
  * and the SUMMARY line on stderr; --format=pretty: a table and the
  * SUMMARY line on stdout.
  */
+#include "bench_util.h"
+
 #include <mmu2d/error.h>
 #include <mmu2d/pt.h>
 
@@ -35,37 +37,6 @@ struct opts {
 	bool json;
 	enum m2d_pt_format fmt;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-	int shift = 0;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -EINVAL;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
-	default: break;
-	}
-	if (*end || (shift && v > (~0ull >> shift)))
-		return -EINVAL;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
 
 static void usage(FILE *f)
 {
@@ -95,7 +66,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		}
 		v++;
 		if (!strncmp(a, "--size=", 7)) {
-			if (parse_size(v, &o->size) || !o->size) {
+			if (bench_parse_size(v, 10, &o->size) || !o->size) {
 				fprintf(stderr, "bench_pt: --size: a size like 4G (K/M/G/T suffix)\n");
 				return -EINVAL;
 			}
@@ -167,7 +138,7 @@ int main(int argc, char **argv)
 	struct opts o;
 	double *t[PH_NR], med[PH_NR];
 	struct m2d_pt_stats st;
-	struct rusage ru;
+	long peak_rss_kb;
 	uint64_t leaves, visited = 0, checksum = 0, protected_n = 0, unmapped = 0;
 	uint64_t step;
 
@@ -194,42 +165,42 @@ int main(int argc, char **argv)
 			fprintf(stderr, "bench_pt: m2d_pt_create: %s\n", m2d_strerror(ret));
 			return 1;
 		}
-		t0 = now_s();
+		t0 = bench_wall_s();
 		ret = m2d_pt_map_range(pt, 0, o.size, 0, o.level, prot);
-		t[PH_MAP][r] = now_s() - t0;
+		t[PH_MAP][r] = bench_wall_s() - t0;
 		if (ret) {
 			fprintf(stderr, "bench_pt: m2d_pt_map_range: %s\n", m2d_strerror(ret));
 			return 1;
 		}
 		m2d_pt_stats_get(pt, &st);
 
-		t0 = now_s();
+		t0 = bench_wall_s();
 		for (uint64_t a = 0; a < o.size; a += step) {
 			struct m2d_pt_walk w;
 
 			m2d_pt_walk(pt, a, &w);
 			checksum += w.pfn;
 		}
-		t[PH_WALK][r] = now_s() - t0;
+		t[PH_WALK][r] = bench_wall_s() - t0;
 
-		t0 = now_s();
+		t0 = bench_wall_s();
 		visited = 0;
 		m2d_pt_for_each_pte(it, pt, 0, o.size)
 			visited++;
-		t[PH_ITER][r] = now_s() - t0;
+		t[PH_ITER][r] = bench_wall_s() - t0;
 
-		t0 = now_s();
+		t0 = bench_wall_s();
 		protected_n = m2d_pt_protect_range(pt, 0, o.size, 0, M2D_PROT_W);
-		t[PH_PROTECT][r] = now_s() - t0;
+		t[PH_PROTECT][r] = bench_wall_s() - t0;
 
-		t0 = now_s();
+		t0 = bench_wall_s();
 		unmapped = m2d_pt_unmap_range(pt, 0, o.size);
-		t[PH_UNMAP][r] = now_s() - t0;
+		t[PH_UNMAP][r] = bench_wall_s() - t0;
 		m2d_pt_destroy(&pt);
 	}
 	for (int p = 0; p < PH_NR; p++)
 		med[p] = median(t[p], o.reps);
-	getrusage(RUSAGE_SELF, &ru);
+	peak_rss_kb = bench_peak_rss_kb();
 	if (protected_n != leaves || unmapped != leaves ||
 	    checksum != (uint64_t)o.reps * (leaves * (leaves - 1) / 2) * (step >> 12)) {
 		fprintf(stderr, "bench_pt: self-check failed\n");
@@ -250,7 +221,7 @@ int main(int argc, char **argv)
 		       ", \"tables\": [%" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64
 		       "], \"table_bytes\": %" PRIu64 ", \"peak_rss_bytes\": %lld}}\n",
 		       leaves, visited, st.tables[1], st.tables[2], st.tables[3], st.tables[4],
-		       st.table_bytes, (long long)ru.ru_maxrss * 1024);
+		       st.table_bytes, (long long)peak_rss_kb * 1024);
 	} else {
 		printf("bench_pt: %" PRIu64 " bytes at level %d, %" PRIu64 " leaves, %d reps (median)\n",
 		       o.size, o.level, leaves, o.reps);
@@ -260,14 +231,14 @@ int main(int argc, char **argv)
 		printf("  tables   %" PRIu64 " / %" PRIu64 " / %" PRIu64 " / %" PRIu64
 		       " (levels 1..4), %" PRIu64 " bytes\n",
 		       st.tables[1], st.tables[2], st.tables[3], st.tables[4], st.table_bytes);
-		printf("  peak RSS %lld bytes\n", (long long)ru.ru_maxrss * 1024);
+		printf("  peak RSS %lld bytes\n", (long long)peak_rss_kb * 1024);
 	}
 	fprintf(o.json ? stderr : stdout,
 		"SUMMARY pt size %" PRIu64 " level %d map_s %.3f walk_s %.3f iter_s %.3f "
 		"protect_s %.3f unmap_s %.3f map_ns_per_leaf %.1f peak_rss_mib %.1f\n",
 		o.size, o.level, med[PH_MAP], med[PH_WALK], med[PH_ITER], med[PH_PROTECT],
 		med[PH_UNMAP], med[PH_MAP] * 1e9 / (double)leaves,
-		(double)ru.ru_maxrss / 1024.0);
+		(double)peak_rss_kb / 1024.0);
 	for (int p = 0; p < PH_NR; p++)
 		free(t[p]);
 	return 0;

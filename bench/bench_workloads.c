@@ -6,28 +6,14 @@
  * gmem-churn (1 GiB, 20,000 conversions, allow), with their main virtual
  * results.  Output: one JSON object (--format=json) or text.
  */
+#include "bench_util.h"
+
 #include <mmu2d/mmu2d.h>
 
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
-
-static double wall(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long peak_rss_kb(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_maxrss;
-}
 
 static struct m2d_sim *new_sim(unsigned cpus, const char *profile)
 {
@@ -61,27 +47,27 @@ int main(int argc, char **argv)
 	dc.nr_vcpus = 96;
 	dc.initially_all_set = false;
 	sim = new_sim(97, "x86-2022");
-	t0 = wall();
+	t0 = bench_wall_s();
 	ret = sim ? m2d_dirty_log_run(sim, &dc, &dr) : -1;
-	w_dirty = wall() - t0;
+	w_dirty = bench_wall_s() - t0;
 	m2d_sim_destroy(&sim);
 	if (ret)
 		return 1;
 
 	m2d_hgm_collapse_config_default(&hc);
 	sim = new_sim(hc.nr_vcpus + 1, "x86");
-	t0 = wall();
+	t0 = bench_wall_s();
 	ret = sim ? m2d_hgm_collapse_run(sim, &hc, &hr) : -1;
-	w_hgm = wall() - t0;
+	w_hgm = bench_wall_s() - t0;
 	m2d_sim_destroy(&sim);
 	if (ret)
 		return 1;
 
 	m2d_gmem_churn_config_default(&gc);
 	sim = new_sim(2, "snp");
-	t0 = wall();
+	t0 = bench_wall_s();
 	ret = sim ? m2d_gmem_churn_run(sim, &gc, &gr) : -1;
-	w_churn = wall() - t0;
+	w_churn = bench_wall_s() - t0;
 	m2d_sim_destroy(&sim);
 	if (ret)
 		return 1;
@@ -93,11 +79,11 @@ int main(int argc, char **argv)
 		       "\"gmem_churn_private_2m_share_final\": %.6f, \"peak_rss_kb\": %ld}\n",
 		       w_dirty, dr.enable_dirty_logging_s, dr.iterations[0].dirty_s, w_hgm,
 		       hr.per_1g_s, w_churn, gr.samples[gr.nr_samples - 1].private_2m_share,
-		       peak_rss_kb());
+		       bench_peak_rss_kb());
 	else
 		printf("dirty-log EPS1 (96 vCPUs): %.1f s wall; hgm-collapse 4G: %.1f s wall; "
 		       "gmem-churn 1G x 20000: %.1f s wall; peak RSS %ld KiB\n",
-		       w_dirty, w_hgm, w_churn, peak_rss_kb());
+		       w_dirty, w_hgm, w_churn, bench_peak_rss_kb());
 	m2d_dirty_log_result_free(&dr);
 	m2d_gmem_churn_result_free(&gr);
 	return 0;

@@ -10,7 +10,6 @@
 #include <stdbool.h>
 #include <dirent.h>
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -167,21 +166,11 @@ int profile_resolve(const char *arg, const char *what, char **path, struct cli_e
 	return -ENOENT;
 }
 
-static char *trim(char *s)
-{
-	char *e;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
-}
-
-static int add_param(struct profile *p, const char *name, double value, const char *source,
+/* m2d_profile_parse() callback: keep each parameter, in file order. */
+static int add_param(void *arg, const char *name, double value, const char *source,
 		     unsigned line)
 {
+	struct profile *p = arg;
 	struct profile_param *np = realloc(p->params, (p->nr_params + 1) * sizeof(*np));
 
 	if (!np)
@@ -202,146 +191,28 @@ static int add_param(struct profile *p, const char *name, double value, const ch
 }
 
 /*
- * The rules of the library's loader (lib/core/profile.c), so that a profile
- * the library would reject is reported here, as one line, before the
- * library sees it: "name = value  # source" with a finite value >= 0, a
- * source comment, each name once; with the library's parameter list
- * (HAVE_M2D_SIM_PARAM_INFO) also known names only, and all of them.
+ * The file is read and checked by the library (m2d_profile_parse(), the
+ * rules m2d_sim_create() loads it by), so that a profile the library would
+ * reject is reported here, as one line, before a sim is created.
  */
-#ifdef HAVE_M2D_SIM_PARAM_INFO
-/* Every name the library knows, and only those. */
-static int check_names(const struct profile *p, const char *what, struct cli_error *err)
-{
-	struct m2d_sim_config cfg;
-	struct m2d_param_info info;
-	struct m2d_sim *sim;
-	unsigned n = m2d_sim_param_count(), missing = 0;
-	const char *first_missing = NULL;
-	char q[72];
-	int ret;
-
-	/* A profile-less sim only to ask for the names (all costs zero). */
-	m2d_sim_config_default(&cfg);
-	cfg.cpus = 1;
-	ret = m2d_sim_create(&sim, &cfg);
-	if (ret)
-		return cli_error_set(err, "%s: cannot list cost parameters: %s", what,
-				     m2d_strerror(ret));
-	cli_quote(p->path, q, sizeof(q));
-	for (size_t i = 0; i < p->nr_params && !ret; i++) {
-		bool known = false;
-
-		for (unsigned k = 0; k < n && !known; k++)
-			known = !m2d_sim_param_info(sim, k, &info) && !strcmp(info.name, p->params[i].name);
-		if (!known)
-			ret = cli_error_set(err, "%s: %s:%u: unknown parameter '%s'", what, q,
-					    p->params[i].line, p->params[i].name);
-	}
-	for (unsigned k = 0; k < n && !ret; k++) {
-		bool found = false;
-
-		if (m2d_sim_param_info(sim, k, &info))
-			continue;
-		for (size_t i = 0; i < p->nr_params && !found; i++)
-			found = !strcmp(info.name, p->params[i].name);
-		if (!found && !missing++)
-			first_missing = info.name;
-	}
-	if (!ret && missing)
-		ret = cli_error_set(err, "%s: %s: missing parameter '%s'%s (every profile sets all "
-					 "%u; see 'mmu2d profile show')", what, q, first_missing,
-				    missing > 1 ? " and others" : "", n);
-	m2d_sim_destroy(&sim);
-	return ret;
-}
-#else
-/* Without the library's parameter list the library checks names itself. */
-static int check_names(const struct profile *p, const char *what, struct cli_error *err)
-{
-	return 0;
-}
-#endif
-
 int profile_read(const char *arg, const char *what, struct profile *p, struct cli_error *err)
 {
-	char line[1024], q[72];
-	unsigned lineno = 0;
-	FILE *f;
+	char msg[512];
 	int ret;
 
 	memset(p, 0, sizeof(*p));
 	ret = profile_resolve(arg, what, &p->path, err);
 	if (ret)
 		return ret;
-	f = fopen(p->path, "r");
-	if (!f) {
-		ret = -errno;
-		cli_error_set(err, "%s: cannot open '%s': %s", what, cli_quote(p->path, q, sizeof(q)),
-			      strerror(errno));
-		goto err_free;
-	}
-	cli_quote(p->path, q, sizeof(q));
-	ret = -EINVAL;
-	while (fgets(line, sizeof(line), f)) {
-		char *hash, *eq, *name, *val, *end, *src = "";
-		double v;
-
-		lineno++;
-		if (!strchr(line, '\n') && !feof(f)) {
-			cli_error_set(err, "%s: %s:%u: line too long", what, q, lineno);
-			goto err_close;
-		}
-		hash = strchr(line, '#');
-		if (hash) {
-			*hash = '\0';
-			src = trim(hash + 1);
-		}
-		name = trim(line);
-		if (!*name)
-			continue;
-		eq = strchr(name, '=');
-		if (!eq || !(*eq = '\0', name = trim(name), valid_name(name))) {
-			cli_error_set(err, "%s: %s:%u: expected 'name = value  # source'", what, q,
-				      lineno);
-			goto err_close;
-		}
-		for (char *c = name; *c; c++)
-			*c = (char)tolower((unsigned char)*c);
-		val = trim(eq + 1);
-		errno = 0;
-		v = strtod(val, &end);
-		if (!*val || *end || errno || !isfinite(v) || v < 0) {
-			cli_error_set(err, "%s: %s:%u: bad value '%s' for '%s' (a finite number >= 0)",
-				      what, q, lineno, val, name);
-			goto err_close;
-		}
-		if (!*src) {
-			cli_error_set(err, "%s: %s:%u: '%s' has no source comment (a REFERENCE.md id "
-					   "or 'fitted')", what, q, lineno, name);
-			goto err_close;
-		}
-		for (size_t i = 0; i < p->nr_params; i++) {
-			if (!strcmp(p->params[i].name, name)) {
-				cli_error_set(err, "%s: %s:%u: '%s' already set on line %u", what, q,
-					      lineno, name, p->params[i].line);
-				goto err_close;
-			}
-		}
-		ret = add_param(p, name, v, src, lineno);
-		if (ret)
-			goto err_close;
+	ret = m2d_profile_parse(p->path, add_param, p, msg, sizeof(msg));
+	if (ret == M2D_E_PROFILE) {
+		cli_error_set(err, "%s: %s", what, msg);
 		ret = -EINVAL;
+	} else if (ret && *msg) {
+		cli_error_set(err, "%s: %s", what, msg);
 	}
-	fclose(f);
-	ret = check_names(p, what, err);
 	if (ret)
-		goto err_free;
-	return 0;
-
-err_close:
-	fclose(f);
-err_free:
-	profile_free(p);
+		profile_free(p);
 	return ret;
 }
 

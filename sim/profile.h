@@ -8,10 +8,9 @@
  * tree), the installed datadir/mmu2d/profiles) or by a FILE path (any
  * argument containing '/' or ".profile"), as the library does.
  *
- * Parameters are read from the file itself: the library has no public
- * listing API yet.  Only profile_read() knows the file format
- * ("name = value  # source"); switch it to the library's listing API when
- * include/mmu2d/sim.h provides one.
+ * Parameters are read, in file order with their line numbers, by the
+ * library's m2d_profile_parse() (include/mmu2d/sim.h): the CLI has no
+ * parser of its own.
  */
 #ifndef M2D_SIM_PROFILE_H
 #define M2D_SIM_PROFILE_H
@@ -44,8 +43,8 @@ int profile_resolve(const char *arg, const char *what, char **path, struct cli_e
 
 /*
  * profile_read() - read and check the profile named by @arg with the
- * library's rules (see profile.c); the first problem goes to @err as
- * "@what: FILE:LINE: ...".  Return: 0, -ENOENT, -EINVAL, -ENOMEM.
+ * library's m2d_profile_parse(); the first problem goes to @err as
+ * "@what: FILE:LINE: ...".  Return: 0, -ENOENT, -EINVAL, -ENOMEM, -errno.
  */
 int profile_read(const char *arg, const char *what, struct profile *p, struct cli_error *err);
 void profile_free(struct profile *p);

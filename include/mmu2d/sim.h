@@ -125,6 +125,25 @@ M2D_API int m2d_sim_param_info(const struct m2d_sim *sim, unsigned idx,
 /* Path of the loaded profile file, or NULL (all costs zero). */
 M2D_API const char *m2d_sim_profile_path(const struct m2d_sim *sim);
 
+/*
+ * m2d_profile_parse_fn - called by m2d_profile_parse() for each parameter
+ * line, in file order: @name in lower case, @value in its unit, @source
+ * the line's comment, @line its number.  Return 0, or nonzero to stop.
+ */
+typedef int (*m2d_profile_parse_fn)(void *arg, const char *name, double value,
+				    const char *source, unsigned line);
+/*
+ * m2d_profile_parse() - check the profile FILE @path with the rules
+ * m2d_sim_create() loads it by (known names, each once, finite values,
+ * a source comment, every parameter set) and call @fn (may be NULL) for
+ * each parameter.  The first problem goes to @err as one line without a
+ * newline, "FILE:LINE: message" (or "FILE: message" for a missing one).
+ * Return: 0, M2D_E_PROFILE, -errno (cannot open @path), -ENOMEM, or the
+ * nonzero value @fn returned.
+ */
+M2D_API int m2d_profile_parse(const char *path, m2d_profile_parse_fn fn, void *arg,
+			      char *err, size_t errlen);
+
 /* ---- topology ------------------------------------------------------------- */
 
 /* NUMA node of host CPU @cpu, and the SLIT distance between two nodes

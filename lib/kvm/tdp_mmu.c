@@ -504,12 +504,14 @@ bool kvm_tdp_mmu_zap_leafs(struct m2d_vm *kvm, uint64_t start, uint64_t end, boo
 /* ---- dirty logging: write-protect, clear D, split, recover ------------------------- */
 
 /*
- * kvm_tdp_mmu_wrprot_range (kvm_tdp_mmu_wrprot_slot's worker): clear W on every
- * writable leaf at or above @min_level, with cmpxchg under the read lock.
+ * clear_leaf_prot_range - the one walk of wrprot_gfn_range and
+ * clear_dirty_gfn_range: clear @bit (M2D_PROT_W or M2D_PROT_D) in every
+ * present leaf at or above @min_level in [@start, @end) that has it, with
+ * cmpxchg when @shared (retrying a lost race).
  * Return: true if anything changed (a flush is owed).
  */
-bool kvm_tdp_mmu_wrprot_range(struct m2d_vm *kvm, uint64_t start, uint64_t end, int min_level,
-			     bool shared)
+static bool clear_leaf_prot_range(struct m2d_vm *kvm, uint64_t start, uint64_t end, int min_level,
+				  unsigned bit, bool shared)
 {
 	struct m2d_pt_iter iter;
 	bool spte_set = false;
@@ -525,15 +527,27 @@ retry:
 			continue;
 		if (!is_shadow_present_pte(kvm, iter.old_pte) ||
 		    !is_last_spte(kvm, iter.old_pte, iter.level) ||
-		    !is_writable_pte(kvm, iter.old_pte, iter.level))
+		    !(m2d_pte_prot(kvm->fmt, iter.old_pte, iter.level) & bit))
 			continue;
-		new_spte = m2d_pte_change_prot(kvm->fmt, iter.old_pte, iter.level, 0, M2D_PROT_W);
+		new_spte = m2d_pte_change_prot(kvm->fmt, iter.old_pte, iter.level, 0, bit);
 		if (tdp_mmu_set_spte(kvm, &iter, new_spte, shared))
 			goto retry;
 		spte_set = true;
 	}
 	rcu_read_unlock();
 	return spte_set;
+}
+
+/*
+ * kvm_tdp_mmu_wrprot_range (kvm_tdp_mmu_wrprot_slot's worker, the kernel's
+ * wrprot_gfn_range): clear W on every writable leaf at or above @min_level,
+ * with cmpxchg under the read lock.
+ * Return: true if anything changed (a flush is owed).
+ */
+bool kvm_tdp_mmu_wrprot_range(struct m2d_vm *kvm, uint64_t start, uint64_t end, int min_level,
+			     bool shared)
+{
+	return clear_leaf_prot_range(kvm, start, end, min_level, M2D_PROT_W, shared);
 }
 
 /*
@@ -549,34 +563,14 @@ bool kvm_tdp_mmu_wrprot_slot(struct m2d_vm *kvm, struct m2d_memslot *slot, int m
 }
 
 /*
- * kvm_tdp_mmu_clear_dirty_slot (PML): clear the D bit of every 4K leaf so
- * the next write is logged (read lock held by the caller).
+ * kvm_tdp_mmu_clear_dirty_slot (PML; the kernel's clear_dirty_gfn_range):
+ * clear the D bit of every leaf so the next write is logged (read lock held
+ * by the caller).
  */
 bool kvm_tdp_mmu_clear_dirty_slot(struct m2d_vm *kvm, struct m2d_memslot *slot, bool shared)
 {
-	struct m2d_pt_iter iter;
-	bool spte_set = false;
-
-	rcu_read_lock();
-	m2d_pt_for_each_pte(iter, kvm->pt, slot->base_gfn << M2D_PAGE_SHIFT,
-			    (slot->base_gfn + slot->npages) << M2D_PAGE_SHIFT) {
-		uint64_t new_spte;
-
-		m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, 1);
-retry:
-		if (tdp_mmu_iter_cond_resched(kvm, &iter, false, shared))
-			continue;
-		if (!is_shadow_present_pte(kvm, iter.old_pte) ||
-		    !is_last_spte(kvm, iter.old_pte, iter.level) ||
-		    !(m2d_pte_prot(kvm->fmt, iter.old_pte, iter.level) & M2D_PROT_D))
-			continue;
-		new_spte = m2d_pte_change_prot(kvm->fmt, iter.old_pte, iter.level, 0, M2D_PROT_D);
-		if (tdp_mmu_set_spte(kvm, &iter, new_spte, shared))
-			goto retry;
-		spte_set = true;
-	}
-	rcu_read_unlock();
-	return spte_set;
+	return clear_leaf_prot_range(kvm, slot->base_gfn, slot->base_gfn + slot->npages,
+				     M2D_LEVEL_4K, M2D_PROT_D, shared);
 }
 
 /*
