@@ -14,9 +14,8 @@
  * at or after that virtual time.  Ops per CPU then show how fairly the lock
  * was shared (fairness = min/max ops per CPU, 1 = perfectly fair).
  * The wait of one acquisition is the virtual time from calling acquire to
- * holding the lock, so it includes the uncontended acquire cost.  None of
- * this depends on which engine is linked: with the sequential stub threads
- * never contend and the numbers are the uncontended ones.
+ * holding the lock, so it includes the uncontended acquire cost (one
+ * cache-line RMW on the lock word; lib/core/lock.c).
  */
 #include "replayer.h"
 
