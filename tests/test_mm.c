@@ -491,6 +491,84 @@ static void test_mm_hugetlb_fault_and_continue(void **state)
 	fx_fini(&f);
 }
 
+struct hfault_arg {
+	struct m2d_mm *mm;
+	uint64_t addr;
+};
+
+static void hfault_thread(void *arg)
+{
+	struct hfault_arg *a = arg;
+
+	assert_int_equal(m2d_mm_fault(a->mm, a->addr, true), 0);
+}
+
+/* Two threads (CPUs 1, 2) fault @a0 and @a1 at the same virtual time; lock_stat deltas. */
+static void hfault_pair(struct fx *f, uint64_t a0, uint64_t a1, struct m2d_lock_stats *d)
+{
+	struct hfault_arg args[2] = { { f->mm, a0 }, { f->mm, a1 } };
+	struct m2d_lock_stats s0 = { 0 }, s1;
+
+	/* -ENOENT before the class's first acquisition: all zero */
+	m2d_sim_lock_stats(f->sim, "hugetlb_fault_mutex", &s0);
+	m2d_engine_leave(f->sim);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(m2d_sim_spawn(f->sim, i + 1, "hfault", hfault_thread, &args[i]), 0);
+	assert_int_equal(m2d_sim_run(f->sim), 0);
+	m2d_engine_enter(f->sim);
+	assert_int_equal(m2d_sim_lock_stats(f->sim, "hugetlb_fault_mutex", &s1), 0);
+	d->acquisitions = s1.acquisitions - s0.acquisitions;
+	d->contended = s1.contended - s0.contended;
+	d->wait_ns = s1.wait_ns - s0.wait_ns;
+}
+
+/*
+ * hugetlb_fault_mutex_table (hugetlb_init): roundup_pow_of_two(8 * 4 CPUs)
+ * = 32 mutexes hashed by (file id, huge page index): faults on different
+ * huge pages of one file (in different buckets) do not contend; two faults
+ * on the same huge page serialise on its bucket (one waits).
+ */
+static void test_mm_hugetlb_fault_mutex_table(void **state)
+{
+	struct m2d_lock_stats d;
+	struct m2d_file *h;
+	struct fx f = { 0 };
+	uint64_t hva, i = 0, j;
+
+	fx_profile = M2D_SOURCE_PROFILE_DIR "/x86.profile";
+	fx_init(&f, 8 * GiB, NULL);
+	fx_profile = NULL;
+	assert_int_equal(f.host->num_fault_mutexes, 32);
+	hva = map_memfd(&f, 16 * MiB, M2D_FILE_HUGETLB_2M, &h);
+	/* deterministic buckets: a pure function of (file id, index) */
+	assert_int_equal(h->id, 0);
+	for (j = 1; j < 8 && hugetlb_fault_mutex_hash(h, j) == hugetlb_fault_mutex_hash(h, i); j++)
+		;
+	assert_true(j < 8);
+	for (uint64_t k = 0; k < 8; k++)
+		assert_true(hugetlb_fault_mutex_hash(h, k) < 32);
+
+	/* different huge pages, different buckets: both faults run in parallel */
+	hfault_pair(&f, hva + i * 2 * MiB, hva + j * 2 * MiB, &d);
+	assert_int_equal(d.acquisitions, 2);
+	assert_int_equal(d.contended, 0);
+	assert_int_equal(d.wait_ns, 0);
+	assert_int_equal(stats(&f).faults_alloc, 2);
+
+	/* the same (unfaulted) huge page: the second fault waits for the first's clear */
+	for (i = 0; i < 8 && (i == j || i == 0); i++)
+		;
+	hfault_pair(&f, hva + i * 2 * MiB + 4096, hva + i * 2 * MiB + 8192, &d);
+	assert_int_equal(d.acquisitions, 2);
+	assert_int_equal(d.contended, 1);
+	assert_true(d.wait_ns > 0);
+	/* one allocation; the second fault found the entry present */
+	assert_int_equal(stats(&f).faults_alloc, 3);
+	assert_int_equal(m2d_mm_munmap(f.mm, hva, 16 * MiB), 0);
+	m2d_file_put(&h);
+	fx_fini(&f);
+}
+
 /* MAP_ANONYMOUS|MAP_HUGETLB (dirty_log_perf_test's anonymous_hugetlb_*): private HugeTLB pages. */
 static void test_mm_map_hugetlb_anon(void **state)
 {
@@ -1853,6 +1931,7 @@ int main(void)
 		cmocka_unit_test(test_mm_collapse_4k_2m_1g_thp_like),
 		cmocka_unit_test(test_mm_collapse_4k_2m_1g_head_only),
 		cmocka_unit_test(test_mm_hugetlb_fault_and_continue),
+		cmocka_unit_test(test_mm_hugetlb_fault_mutex_table),
 		cmocka_unit_test(test_mm_map_hugetlb_anon),
 		cmocka_unit_test(test_mm_gup_readonly_vma),
 		cmocka_unit_test(test_mm_protnone),

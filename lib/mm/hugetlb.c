@@ -33,6 +33,90 @@
 
 #include <errno.h>
 
+#include "core/alloc.h"
+
+/*
+ * hugetlb_init(): num_fault_mutexes = roundup_pow_of_two(8 *
+ * num_possible_cpus()) (1 on !CONFIG_SMP), hugetlb_fault_mutex_table[] of
+ * that many mutexes.  All share one lock class, ranked before the VMA lock
+ * (I_MMAP - 2); a thread never holds two of them.
+ */
+int hugetlb_fault_mutex_table_init(struct m2d_host *host)
+{
+	uint32_t n = 1;
+	int cpus = m2d_nr_cpus();
+
+	while (cpus > 1 && n < 8u * (uint32_t)cpus)
+		n <<= 1;
+	host->hugetlb_fault_mutex_table = m2d_calloc(M2D_ALLOC_MM, n,
+						     sizeof(*host->hugetlb_fault_mutex_table));
+	if (!host->hugetlb_fault_mutex_table)
+		return -ENOMEM;
+	host->num_fault_mutexes = n;
+	for (uint32_t i = 0; i < n; i++)
+		mutex_init(&host->hugetlb_fault_mutex_table[i], "hugetlb_fault_mutex",
+			   (enum m2d_lock_rank)(M2D_RANK_I_MMAP - 2));
+	return 0;
+}
+
+void hugetlb_fault_mutex_table_fini(struct m2d_host *host)
+{
+	if (!host->hugetlb_fault_mutex_table)
+		return;
+	for (uint32_t i = 0; i < host->num_fault_mutexes; i++)
+		m2d_lock_fini(&host->hugetlb_fault_mutex_table[i].c);
+	m2d_free(M2D_ALLOC_MM, host->hugetlb_fault_mutex_table,
+		 host->num_fault_mutexes * sizeof(*host->hugetlb_fault_mutex_table));
+	host->hugetlb_fault_mutex_table = NULL;
+}
+
+static inline uint32_t rol32(uint32_t w, unsigned s)
+{
+	return (w << s) | (w >> (32 - s));
+}
+
+/* include/linux/jhash.h: jhash2() of four words, initval 0. */
+static uint32_t jhash2_4(const uint32_t k[4])
+{
+	uint32_t a, b, c;
+
+	a = b = c = 0xdeadbeef + (4u << 2);
+	a += k[0];
+	b += k[1];
+	c += k[2];
+	/* __jhash_mix */
+	a -= c; a ^= rol32(c, 4);  c += b;
+	b -= a; b ^= rol32(a, 6);  a += c;
+	c -= b; c ^= rol32(b, 8);  b += a;
+	a -= c; a ^= rol32(c, 16); c += b;
+	b -= a; b ^= rol32(a, 19); a += c;
+	c -= b; c ^= rol32(b, 4);  b += a;
+	a += k[3];
+	/* __jhash_final */
+	c ^= b; c -= rol32(b, 14);
+	a ^= c; a -= rol32(c, 11);
+	b ^= a; b -= rol32(a, 25);
+	c ^= b; c -= rol32(b, 16);
+	a ^= c; a -= rol32(c, 4);
+	b ^= a; b -= rol32(a, 14);
+	c ^= b; c -= rol32(b, 24);
+	return c;
+}
+
+/*
+ * hugetlb_fault_mutex_hash(): key[0] is the mapping, key[1] the huge page
+ * index; jhash2 over the key's u32 words (x86-64 little-endian order).  The
+ * mapping is keyed by the file's sequence number, not its address, so the
+ * buckets (and any contention between them) are deterministic.
+ */
+uint32_t hugetlb_fault_mutex_hash(const struct m2d_file *f, uint64_t idx)
+{
+	uint32_t key[4] = { (uint32_t)f->id, (uint32_t)(f->id >> 32),
+			    (uint32_t)idx, (uint32_t)(idx >> 32) };
+
+	return jhash2_4(key) & (f->host->num_fault_mutexes - 1);
+}
+
 void hugetlb_vma_lock_read(struct m2d_vma *vma)
 {
 	down_read(&vma_ext(vma)->hugetlb_vma_lock);
@@ -102,12 +186,14 @@ int hugetlb_fault(struct m2d_mm *mm, struct m2d_vma *vma, uint64_t addr, bool wr
 	uint64_t hsize = file_page_size(f);
 	uint64_t hbase = addr & ~(hsize - 1);
 	uint64_t idx = vma_file_offset(vma, hbase) / hsize;
+	struct m2d_mutex *fault_mutex;
 	struct m2d_folio *folio;
 	uint64_t *ptep;
 	int level, ret = 0;
 
 	mmap_assert_locked(mm);
-	mutex_lock(&f->fault_mutex);
+	fault_mutex = &f->host->hugetlb_fault_mutex_table[hugetlb_fault_mutex_hash(f, idx)];
+	mutex_lock(fault_mutex);
 	hugetlb_vma_lock_read(vma);
 	ptep = hgm_walk(mm, vma, addr, true, &level);
 	if (!ptep) {
@@ -131,7 +217,7 @@ int hugetlb_fault(struct m2d_mm *mm, struct m2d_vma *vma, uint64_t addr, bool wr
 	spin_unlock(mm_ptl(mm, addr, level));
 out:
 	hugetlb_vma_unlock_read(vma);
-	mutex_unlock(&f->fault_mutex);
+	mutex_unlock(fault_mutex);
 	return ret;
 }
 
@@ -359,24 +445,36 @@ static int mfill_atomic_continue(struct m2d_mm *mm, uint64_t addr, uint64_t len)
 		ret = -EINVAL;
 		goto out;
 	}
-	mutex_lock(&vma->vm_file->fault_mutex);
-	hugetlb_vma_lock_read(vma);
+	/*
+	 * mfill_atomic_hugetlb(): the fault mutex of each huge page, then the
+	 * VMA lock; pieces of one huge page are filled under one hold.
+	 */
 	while (addr < end && !ret) {
-		int level = hlevel;
+		struct m2d_file *f = vma->vm_file;
+		uint64_t hbase = addr & ~(hsize - 1);
+		uint64_t hend = hbase + hsize < end ? hbase + hsize : end;
+		struct m2d_mutex *fault_mutex = &f->host->hugetlb_fault_mutex_table[
+			hugetlb_fault_mutex_hash(f, vma_file_offset(vma, hbase) / hsize)];
 
-		/* the largest piece that @addr's alignment and the remaining length allow */
-		while (level > M2D_LEVEL_4K && ((addr & (m2d_level_size(level) - 1)) ||
-						end - addr < m2d_level_size(level)))
-			level--;
-		ret = continue_piece(mm, vma, addr, level);
-		/* a table at @level (finer pieces mapped): map this piece at the next level down */
-		while (ret == -EAGAIN && level > M2D_LEVEL_4K)
-			ret = continue_piece(mm, vma, addr, --level);
-		if (!ret)
-			addr += m2d_level_size(level);
+		mutex_lock(fault_mutex);
+		hugetlb_vma_lock_read(vma);
+		while (addr < hend && !ret) {
+			int level = hlevel;
+
+			/* the largest piece that @addr's alignment and the remaining length allow */
+			while (level > M2D_LEVEL_4K && ((addr & (m2d_level_size(level) - 1)) ||
+							end - addr < m2d_level_size(level)))
+				level--;
+			ret = continue_piece(mm, vma, addr, level);
+			/* a table at @level (finer pieces mapped): map this piece at the next level down */
+			while (ret == -EAGAIN && level > M2D_LEVEL_4K)
+				ret = continue_piece(mm, vma, addr, --level);
+			if (!ret)
+				addr += m2d_level_size(level);
+		}
+		hugetlb_vma_unlock_read(vma);
+		mutex_unlock(fault_mutex);
 	}
-	hugetlb_vma_unlock_read(vma);
-	mutex_unlock(&vma->vm_file->fault_mutex);
 out:
 	mmap_read_unlock(mm);
 	return ret;

@@ -93,7 +93,7 @@ struct m2d_file {
 	long refcount;
 	struct m2d_spinlock i_pages;   /* xa_lock of the page cache */
 	struct m2d_rwsem i_mmap_rwsem; /* i_mmap_lock_{read,write} */
-	struct m2d_mutex fault_mutex;  /* hugetlb_fault_mutex_table[] (one hash bucket) */
+	uint64_t id;                   /* per-host sequence number: the mapping's hash key */
 };
 
 /* ---- helpers shared inside the module ----------------------------------- */
@@ -263,6 +263,11 @@ void m2d_file_get(struct m2d_file *f);
 void mm_clear_pages(uint64_t bytes);
 
 /* HugeTLB (hugetlb.c). */
+/*
+ * hugetlb_fault_mutex_hash() - the bucket of (@f, huge page @idx) in
+ * host->hugetlb_fault_mutex_table: jhash2 of (f->id, idx), masked.
+ */
+uint32_t hugetlb_fault_mutex_hash(const struct m2d_file *f, uint64_t idx);
 int hugetlb_fault(struct m2d_mm *mm, struct m2d_vma *vma, uint64_t addr, bool write);
 uint64_t hugetlb_change_protection(struct m2d_mm *mm, struct m2d_vma *vma, uint64_t start,
 				   uint64_t end, unsigned newprot);

@@ -789,6 +789,8 @@ int m2d_host_create(struct m2d_sim *sim, const struct m2d_host_config *cfg,
 	for (unsigned n = 0; !ret && n < host->nr_nodes; n++)
 		build_zonelist(host, n);
 	if (!ret)
+		ret = hugetlb_fault_mutex_table_init(host);
+	if (!ret)
 		ret = m2d_directmap_create(host);
 	m2d_engine_leave(sim);
 	if (ret)
@@ -812,6 +814,7 @@ void m2d_host_destroy(struct m2d_host **hostp)
 	if (host->rmp_destroy)
 		host->rmp_destroy(host);
 	m2d_directmap_destroy(host);
+	hugetlb_fault_mutex_table_fini(host);
 	m2d_engine_leave(host->sim);
 	pmc = host->subpage_mapcounts;
 	if (pmc) {

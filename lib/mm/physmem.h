@@ -68,7 +68,19 @@ struct m2d_host {
 	struct m2d_rmp *rmp;
 	void (*rmp_destroy)(struct m2d_host *host);
 	void *subpage_mapcounts;           /* pfn -> int32_t[2^order] (physmem.c) */
+	/* hugetlb_fault_mutex_table[num_fault_mutexes] (hugetlb.c) */
+	struct m2d_mutex *hugetlb_fault_mutex_table;
+	uint32_t num_fault_mutexes;        /* roundup_pow_of_two(8 * nr host CPUs) */
+	uint64_t next_file_id;             /* m2d_file::id source (hash key of a mapping) */
 };
+
+/*
+ * hugetlb_init()'s fault mutex table (hugetlb.c): roundup_pow_of_two(8 *
+ * nr host CPUs) mutexes of class "hugetlb_fault_mutex".  Context: engine
+ * entered.  Return: 0, -ENOMEM.
+ */
+int hugetlb_fault_mutex_table_init(struct m2d_host *host);
+void hugetlb_fault_mutex_table_fini(struct m2d_host *host);
 
 /* Split 2M blocks (2M blocks with 4K state) of all nodes: 0 if nothing was split below 2M. */
 uint64_t m2d_physmem_split_blocks(const struct m2d_host *host);

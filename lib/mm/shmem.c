@@ -45,9 +45,8 @@ static int memfd_create_file(struct m2d_host *host, uint64_t size, enum m2d_file
 	f->refcount = 1;
 	spin_lock_init(&f->i_pages, "i_pages", M2D_RANK_LEAF);
 	init_rwsem(&f->i_mmap_rwsem, "i_mmap_rwsem", M2D_RANK_I_MMAP);
-	/* hugetlb_fault_mutex_table: before the VMA lock (rank I_MMAP - 1) */
-	mutex_init(&f->fault_mutex, "hugetlb_fault_mutex",
-		   (enum m2d_lock_rank)(M2D_RANK_I_MMAP - 2));
+	/* hugetlb_fault_mutex_hash() key: stable, unlike the address_space pointer */
+	f->id = host->next_file_id++;
 	*out = f;
 	return 0;
 }
@@ -89,7 +88,6 @@ void m2d_file_put(struct m2d_file **pf)
 	m2d_free(M2D_ALLOC_MM, f->chunks, f->nr_chunks * sizeof(*f->chunks));
 	m2d_lock_fini(&f->i_pages.c);
 	m2d_lock_fini(&f->i_mmap_rwsem.c);
-	m2d_lock_fini(&f->fault_mutex.c);
 	mm_engine_leave(f->host, entered);
 	m2d_free(M2D_ALLOC_MM, f, sizeof(*f));
 }
