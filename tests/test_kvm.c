@@ -349,6 +349,127 @@ static void test_kvm_legacy_first_touch_counts(void **state)
 	check_first_touch(M2D_KVM_MMU_LEGACY, M2D_KVM_VENDOR_INTEL, 2, 2, "spte_installs_2m");
 }
 
+/*
+ * Legacy MMU shadow-page hash (kvm->arch.mmu_page_hash: 4096 buckets,
+ * hash_64(sp->gfn, 12)).  Every new shadow page walks the bucket of its
+ * base gfn before joining it (kvm_mmu_get_page), and every writable leaf
+ * walks the bucket of the faulting gfn (mmu_try_to_unsync_pages).  With
+ * KVM_MMU_PAGE_HASH_NODE = 1 ns (all other costs 0) the clock counts the
+ * shadow pages visited; the reference replays the same hash from the
+ * kernel's arithmetic: sp->gfn = gfn & ~(KVM_PAGES_PER_HPAGE(level) - 1)
+ * of the entry the page is linked under.
+ */
+static unsigned ref_page_table_hashfn(uint64_t gfn)
+{
+	return (unsigned)((gfn * 0x61C8864680B583EBull) >> (64 - 12)); /* GOLDEN_RATIO_64 */
+}
+
+static void test_kvm_legacy_mmu_page_hash_walks(void **state)
+{
+	static uint32_t bucket[4096];
+	static uint8_t have_2m[2048], have_1g[4];
+	struct env e;
+	uint64_t hva = 1ull << 40, base = 4 * G1, t0, want = 0, sum = 0;
+	bool have_512g = false;
+
+	memset(bucket, 0, sizeof(bucket));
+	memset(have_2m, 0, sizeof(have_2m));
+	memset(have_1g, 0, sizeof(have_1g));
+	env_init(&e, M2D_KVM_MMU_LEGACY, M2D_KVM_VENDOR_INTEL);
+	e.mm = (struct fake_mm){ .base = hva, .size = 4 * G1, .pfn_base = 0x400000,
+				 .writable = true, .level = 1 };
+	add_slot(&e, 1, base, 4 * G1, hva, 0);
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_MMU_PAGE_HASH_NODE", 1.0), 0);
+	t0 = m2d_now();
+	for (uint64_t i = 0; i < 6000; i++) {
+		uint64_t r2m = i * 7919 % 2048; /* distinct pages: r2m cycles, the offset steps */
+		uint64_t gpa = base + r2m * M2 + (i / 2048) * K4, gfn = gpa / K4;
+		uint64_t b512g = gfn & ~((1ull << 27) - 1), b1g = gfn & ~((1ull << 18) - 1);
+		uint64_t b2m = gfn & ~511ull;
+
+		if (!have_512g) {
+			want += bucket[ref_page_table_hashfn(b512g)]++;
+			have_512g = true;
+		}
+		if (!have_1g[r2m / 512]) {
+			want += bucket[ref_page_table_hashfn(b1g)]++;
+			have_1g[r2m / 512] = 1;
+		}
+		if (!have_2m[r2m]) {
+			want += bucket[ref_page_table_hashfn(b2m)]++;
+			have_2m[r2m] = 1;
+		}
+		want += bucket[ref_page_table_hashfn(gfn)];
+		assert_int_equal(fault(&e, gpa, M2D_ACCESS_WRITE), RET_PF_FIXED);
+	}
+	assert_int_equal(m2d_now() - t0, want);
+	assert_true(want > 0);
+	/* The hash holds every shadow page but the root. */
+	for (unsigned b = 0; b < KVM_NUM_MMU_PAGES; b++) {
+		assert_int_equal(e.vm->mmu_page_hash[b], bucket[b]);
+		sum += e.vm->mmu_page_hash[b];
+	}
+	assert_int_equal(sum, 1 + 4 + 2048);
+	assert_int_equal(ctr(&e, "tables_allocated"), sum);
+	env_fini(&e);
+}
+
+/*
+ * Enabling dirty logging on an empty slot: kvm_alloc_dirty_bitmap is
+ * kvzalloc(2 * ALIGN(npages, 64) / 8): kmalloc (one buddy allocation) up to
+ * KMALLOC_MAX_SIZE = 4 MiB, else vmalloc (a page and a PTE per 4K); every
+ * byte is cleared; plus one synchronize_srcu_expedited for the flags-only
+ * swap.  Disabling frees it (kfree: 1, vfree: one per page) and swaps again.
+ * The costs are set to spaced powers of two so the clock decodes the counts.
+ */
+static void check_dirty_bitmap_cost(uint64_t size, uint64_t want_alloc, uint64_t want_pte,
+				    uint64_t want_kib, uint64_t want_free)
+{
+	struct env e;
+	uint64_t hva = 1ull << 40, t0;
+	struct m2d_memslot_desc d = { .id = 1, .guest_phys = 0, .size = size,
+				      .userspace_addr = hva, .mm = NULL };
+
+	env_init(&e, M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_INTEL);
+	e.mm = (struct fake_mm){ .base = hva, .size = size, .writable = true, .level = 1 };
+	d.mm = &e.mm;
+	add_slot(&e, 1, 0, size, hva, 0);
+	assert_int_equal(m2d_sim_set_param(e.sim, "BUDDY_ALLOC", 1.0), 0);
+	assert_int_equal(m2d_sim_set_param(e.sim, "MM_PTE_UPDATE", 1ull << 12), 0);
+	assert_int_equal(m2d_sim_set_param(e.sim, "MM_CLEAR_PAGE", 1ull << 24), 0);
+	t0 = m2d_now();
+	d.flags = M2D_MEM_LOG_DIRTY_PAGES;
+	assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+	assert_int_equal(m2d_now() - t0, want_alloc + (want_pte << 12) + (want_kib << 24));
+	assert_int_equal(m2d_sim_set_param(e.sim, "BUDDY_FREE", 1.0), 0);
+	t0 = m2d_now();
+	d.flags = 0;
+	assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+	assert_int_equal(m2d_now() - t0, want_free);
+	/* kvm_swap_active_memslots: once per flags change, twice per delete. */
+	for (const char *const *c = (const char *const[]){ "BUDDY_ALLOC", "BUDDY_FREE",
+			"MM_PTE_UPDATE", "MM_CLEAR_PAGE", NULL }; *c; c++)
+		assert_int_equal(m2d_sim_set_param(e.sim, *c, 0), 0);
+	assert_int_equal(m2d_sim_set_param(e.sim, "SRCU_EXPEDITED_GP", 1000), 0);
+	t0 = m2d_now();
+	d.flags = M2D_MEM_LOG_DIRTY_PAGES;
+	assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+	assert_int_equal(m2d_now() - t0, 1000);
+	t0 = m2d_now();
+	d.size = 0;
+	assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+	assert_int_equal(m2d_now() - t0, 2000);
+	env_fini(&e);
+}
+
+static void test_kvm_dirty_bitmap_alloc_cost(void **state)
+{
+	/* 8 GiB: 2M pages, 256 KiB of bitmap, 512 KiB allocated: kmalloc. */
+	check_dirty_bitmap_cost(8 * G1, 1, 0, 512, 1);
+	/* 128 GiB: 4 MiB of bitmap, 8 MiB allocated: vmalloc of 2048 pages. */
+	check_dirty_bitmap_cost(128 * G1, 2048, 2048, 8192, 2048);
+}
+
 static void test_kvm_stage2_first_touch_counts(void **state)
 {
 	check_first_touch(M2D_KVM_MMU_ARM64_S2, M2D_KVM_VENDOR_INTEL, 1, 3, "spte_installs_4k");
@@ -1582,6 +1703,8 @@ int main(void)
 		cmocka_unit_test(test_kvm_memslot_lpage_info),
 		cmocka_unit_test(test_kvm_tdp_first_touch_counts),
 		cmocka_unit_test(test_kvm_legacy_first_touch_counts),
+		cmocka_unit_test(test_kvm_legacy_mmu_page_hash_walks),
+		cmocka_unit_test(test_kvm_dirty_bitmap_alloc_cost),
 		cmocka_unit_test(test_kvm_fault_under_huge_spte),
 		cmocka_unit_test(test_kvm_stage2_first_touch_counts),
 		cmocka_unit_test(test_kvm_tdp_neighbour_fault),

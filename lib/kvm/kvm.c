@@ -70,6 +70,7 @@ int m2d_vm_create(struct m2d_vm **out, struct m2d_sim *sim, const struct m2d_vm_
 	m2d_engine_enter(sim);
 	mutex_init(&kvm->slots_lock, "slots_lock", M2D_RANK_SLOTS_LOCK);
 	rwlock_init(&kvm->mmu_lock, "mmu_lock", M2D_RANK_MMU_LOCK);
+	m2d_cacheline_init(&kvm->stat_pages_line);
 	spin_lock_init(&kvm->mn_invalidate_lock, "mn_invalidate_lock", M2D_RANK_MN_INVALIDATE);
 	m2d_waitqueue_init(&kvm->mmu_invalidate_wq, "mmu_invalidate_retry");
 	m2d_waitqueue_init(&kvm->mn_memslots_update_wq, "mn_memslots_update");
@@ -450,13 +451,27 @@ void kvm_zap_gfn_range(struct m2d_vm *kvm, uint64_t gfn_start, uint64_t gfn_end)
 
 /* ---- memslot updates ----------------------------------------------------------- */
 
+/*
+ * kvm_swap_active_memslots: publish the other memslot set, then wait for
+ * every kvm->srcu reader of the old one (synchronize_srcu_expedited).  The
+ * wait for in-flight invalidations (mn_active_invalidate_count) is done by
+ * the caller, once per update.
+ */
+static void kvm_swap_active_memslots(struct m2d_vm *kvm)
+{
+	(void)kvm;
+	m2d_delay(M2D_COST_SRCU_EXPEDITED_GP, 1);
+}
+
 static int vm_delete_memslot(struct m2d_vm *kvm, struct m2d_memslot *slot)
 {
 	/*
 	 * kvm_set_memslot(KVM_MR_DELETE): the slot is made invalid, then
 	 * kvm_arch_flush_shadow_memslot zaps its SPTEs, then it is removed.
 	 */
+	kvm_swap_active_memslots(kvm); /* kvm_invalidate_memslot */
 	kvm_mmu_zap_memslot(kvm, slot);
+	kvm_swap_active_memslots(kvm); /* kvm_delete_memslot */
 	for (unsigned i = 0; i < kvm->nr_vcpus; i++)
 		if (kvm->vcpus[i]->last_used_slot == slot)
 			kvm->vcpus[i]->last_used_slot = NULL;
@@ -467,15 +482,56 @@ static int vm_delete_memslot(struct m2d_vm *kvm, struct m2d_memslot *slot)
 	return 0;
 }
 
+/* kvm_dirty_bitmap_bytes */
+static uint64_t kvm_dirty_bitmap_bytes(const struct m2d_memslot *slot)
+{
+	return M2D_DIV_ROUND_UP(slot->npages, 64) * sizeof(uint64_t);
+}
+
+#define KMALLOC_MAX_SIZE (4ull << 20) /* 1 << (MAX_ORDER + PAGE_SHIFT - 1), MAX_ORDER 11 */
+
+/*
+ * The cost of kvzalloc(@bytes, GFP_KERNEL_ACCOUNT) (mm/util.c
+ * kvmalloc_node, 2022): up to KMALLOC_MAX_SIZE one kmalloc (a single
+ * high-order buddy allocation), else __vmalloc_node: an order-0 page per
+ * 4K, each mapped into the vmalloc area.  __GFP_ZERO clears every page.
+ */
+static void kvzalloc_cost(uint64_t bytes)
+{
+	uint64_t pages = M2D_DIV_ROUND_UP(bytes, M2D_PAGE_SIZE);
+
+	if (bytes <= KMALLOC_MAX_SIZE) {
+		m2d_delay(M2D_COST_BUDDY_ALLOC, 1);
+	} else {
+		m2d_delay(M2D_COST_BUDDY_ALLOC, pages);
+		m2d_delay(M2D_COST_MM_PTE_UPDATE, pages);
+	}
+	m2d_delay(M2D_COST_MM_CLEAR_PAGE, pages * (M2D_PAGE_SIZE / 1024));
+}
+
+/* kvfree: kfree of the one allocation, or vfree of every page. */
+static void kvfree_cost(uint64_t bytes)
+{
+	m2d_delay(M2D_COST_BUDDY_FREE,
+		  bytes <= KMALLOC_MAX_SIZE ? 1 : M2D_DIV_ROUND_UP(bytes, M2D_PAGE_SIZE));
+}
+
+/*
+ * kvm_alloc_dirty_bitmap: twice the bitmap (the second half is
+ * KVM_GET_DIRTY_LOG's buffer), zeroed.
+ */
 static int alloc_dirty_bitmap(struct m2d_memslot *slot)
 {
+	kvzalloc_cost(2 * kvm_dirty_bitmap_bytes(slot));
 	slot->dirty_bitmap = m2d_calloc(M2D_ALLOC_KVM, M2D_DIV_ROUND_UP(slot->npages, 64),
 					sizeof(uint64_t));
 	return slot->dirty_bitmap ? 0 : -ENOMEM;
 }
 
+/* kvm_destroy_dirty_bitmap */
 static void free_dirty_bitmap(struct m2d_memslot *slot)
 {
+	kvfree_cost(2 * kvm_dirty_bitmap_bytes(slot));
 	m2d_free(M2D_ALLOC_KVM, slot->dirty_bitmap,
 		 M2D_DIV_ROUND_UP(slot->npages, 64) * sizeof(uint64_t));
 	slot->dirty_bitmap = NULL;
@@ -486,6 +542,8 @@ static void dirty_bitmap_set_all(struct m2d_memslot *slot)
 {
 	uint64_t words = M2D_DIV_ROUND_UP(slot->npages, 64);
 
+	/* bitmap_set(new->dirty_bitmap, 0, new->npages): a memset of the first half */
+	m2d_delay(M2D_COST_MM_CLEAR_PAGE, M2D_DIV_ROUND_UP(words * sizeof(uint64_t), 1024));
 	for (uint64_t w = 0; w < words; w++)
 		slot->dirty_bitmap[w] = ~0ull;
 	if (slot->npages % 64)
@@ -527,6 +585,7 @@ static int vm_create_memslot(struct m2d_vm *kvm, const struct m2d_memslot_desc *
 	ret = m2d_memslots_insert(&kvm->slots, slot);
 	if (ret)
 		goto err_unbind;
+	kvm_swap_active_memslots(kvm); /* kvm_create_memslot */
 	return 0;
 
 err_unbind:
@@ -554,6 +613,7 @@ static int vm_change_flags(struct m2d_vm *kvm, struct m2d_memslot *slot, uint32_
 			dirty_bitmap_set_all(slot);
 	}
 	slot->flags = new_flags;
+	kvm_swap_active_memslots(kvm); /* kvm_update_flags_memslot */
 	kvm_mmu_slot_apply_flags(kvm, slot, old_flags, new_flags);
 	if (!(new_flags & M2D_MEM_LOG_DIRTY_PAGES))
 		free_dirty_bitmap(slot);

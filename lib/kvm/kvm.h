@@ -23,6 +23,16 @@
 /* Number of 4K pages mapped by one entry at @level. */
 #define KVM_PAGES_PER_HPAGE(level) (1ull << (9 * ((level) - 1)))
 
+/* arch/x86/include/asm/kvm_host.h: KVM_MMU_HASH_SHIFT, KVM_NUM_MMU_PAGES */
+#define KVM_MMU_HASH_SHIFT 12
+#define KVM_NUM_MMU_PAGES (1u << KVM_MMU_HASH_SHIFT)
+
+/* kvm_page_table_hashfn: hash_64(gfn, KVM_MMU_HASH_SHIFT) (GOLDEN_RATIO_64). */
+static inline unsigned kvm_page_table_hashfn(uint64_t gfn)
+{
+	return (unsigned)((gfn * 0x61C8864680B583EBull) >> (64 - KVM_MMU_HASH_SHIFT));
+}
+
 /* One 2M/1G-aligned region's large-page state (struct kvm_lpage_info). */
 struct kvm_lpage_info {
 	uint32_t disallow_lpage; /* count (write tracking / misalignment) | KVM_LPAGE_MIXED_FLAG */
@@ -118,6 +128,14 @@ struct m2d_vm {
 	uint64_t spte_w_mask;          /* raw writable bit of a leaf SPTE in this format */
 	uint64_t spte_d_mask;          /* raw dirty bit (0: the format has none, arm64) */
 	uint64_t pages[4];             /* kvm->stat.pages[level - 1] (pages_4k/2m/1g) */
+	/* The cache line of kvm->stat.pages[]: every update is an atomic64_add. */
+	struct m2d_cacheline stat_pages_line;
+	/*
+	 * Legacy MMU: kvm->arch.mmu_page_hash, as the number of shadow pages
+	 * in each of the KVM_NUM_MMU_PAGES buckets (hashed by sp->gfn); NULL
+	 * for the TDP MMU, whose pages are never hashed.
+	 */
+	uint32_t *mmu_page_hash;
 	uint64_t mmu_pages;            /* tdp_mmu_pages + root */
 	uint64_t remote_tlb_flush_requests;
 	uint64_t remote_tlb_flush;

@@ -25,6 +25,8 @@
  */
 #include "kvm/kvm.h"
 
+#include "core/alloc.h"
+
 #include <mmu2d/error.h>
 
 #include <errno.h>
@@ -44,6 +46,14 @@ int kvm_mmu_init_vm(struct m2d_vm *kvm)
 	ret = m2d_pt_create(&kvm->pt, &cfg);
 	if (ret)
 		return ret;
+	if (kvm->cfg.mmu == M2D_KVM_MMU_LEGACY) {
+		kvm->mmu_page_hash = m2d_calloc(M2D_ALLOC_KVM, KVM_NUM_MMU_PAGES,
+						sizeof(*kvm->mmu_page_hash));
+		if (!kvm->mmu_page_hash) {
+			m2d_pt_destroy(&kvm->pt);
+			return -ENOMEM;
+		}
+	}
 	kvm->mmu_pages = 1; /* the root */
 	{
 		uint64_t base = m2d_pte_make_leaf(kvm->fmt, M2D_LEVEL_4K, 0, M2D_PROT_R);
@@ -63,6 +73,10 @@ void kvm_mmu_uninit_vm(struct m2d_vm *kvm)
 		return;
 	rcu_barrier();
 	m2d_pt_destroy(&kvm->pt);
+	if (kvm->mmu_page_hash)
+		m2d_free(M2D_ALLOC_KVM, kvm->mmu_page_hash,
+			 KVM_NUM_MMU_PAGES * sizeof(*kvm->mmu_page_hash));
+	kvm->mmu_page_hash = NULL;
 }
 
 /* ---- max mapping level ---------------------------------------------------------- */

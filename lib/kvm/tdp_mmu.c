@@ -124,6 +124,23 @@ void handle_changed_spte(void *priv, uint64_t addr, uint64_t old_spte, uint64_t 
 			kvm->pages[level] += is_leaf ? 1 : (uint64_t)-1;
 	}
 	/*
+	 * Legacy MMU: a linked table is a shadow page hashed by the base gfn
+	 * of the range it maps (kvm_mmu_get_page: hlist_add_head onto
+	 * mmu_page_hash[kvm_page_table_hashfn(gfn)]); an unlinked one leaves
+	 * the hash (kvm_mmu_prepare_zap_page: hlist_del).
+	 */
+	if (kvm->mmu_page_hash) {
+		bool was_table = was_present && !was_leaf, is_table = is_present && !is_leaf;
+		bool same = was_table && is_table &&
+			    pt_child(kvm->fmt, old_spte, level) == pt_child(kvm->fmt, new_spte, level);
+		unsigned b = kvm_page_table_hashfn(addr >> M2D_PAGE_SHIFT);
+
+		if (was_table && !same)
+			kvm->mmu_page_hash[b]--;
+		if (is_table && !same)
+			kvm->mmu_page_hash[b]++;
+	}
+	/*
 	 * Recursively handle child PTs if the change removed a subtree from
 	 * the paging structure (handle_removed_pt: tdp_unaccount_mmu_page,
 	 * then call_rcu(tdp_mmu_free_sp_rcu_callback); done by the pt module).
@@ -221,7 +238,9 @@ static uint64_t make_small_spte(const struct m2d_vm *kvm, uint64_t huge_spte, in
 
 /*
  * tdp_mmu_split_huge_page: fill all 512 child SPTEs of @spt while the table
- * is not yet reachable, then link it over the huge SPTE (the pt module
+ * is not yet reachable (make_huge_page_split_spte: plain stores into a
+ * private page, no handle_changed_spte per child), then link it over the
+ * huge SPTE (the pt module
  * reports the 512 children to handle_changed_spte when it links the table,
  * i.e. kvm_update_page_stats(level - 1, 512)).  No TLB flush: the
  * translation is the same either way.
@@ -234,7 +253,7 @@ static int tdp_mmu_split_huge_page(struct m2d_vm *kvm, struct m2d_pt_iter *iter,
 
 	for (unsigned i = 0; i < M2D_PT_ENTRIES; i++)
 		spt[i] = make_small_spte(kvm, huge_spte, iter->level, i);
-	m2d_delay(M2D_COST_KVM_SPTE_WRITE, M2D_PT_ENTRIES);
+	m2d_delay(M2D_COST_KVM_SPLIT_SPTE, M2D_PT_ENTRIES);
 	ret = tdp_mmu_link_sp(kvm, iter, spt, shared);
 	if (ret)
 		return ret;
@@ -281,6 +300,33 @@ static bool is_access_allowed(const struct m2d_vm *kvm, const struct kvm_page_fa
 	return true;
 }
 
+/*
+ * for_each_valid_sp over the mmu_page_hash bucket of @gfn (legacy MMU):
+ * every shadow page in the bucket is visited, direct or not, whether or
+ * not its gfn matches (kvm_mmu_get_page counts the misses as collisions;
+ * mmu_try_to_unsync_pages skips direct pages only after reading them).
+ * The chains grow with the number of shadow pages, i.e. with guest memory
+ * mapped at 4K: the reason write-locked legacy faults get slower as the
+ * VM grows.
+ */
+static void mmu_page_hash_walk(struct m2d_vm *kvm, uint64_t gfn)
+{
+	uint32_t n = kvm->mmu_page_hash[kvm_page_table_hashfn(gfn)];
+
+	if (n)
+		m2d_delay(M2D_COST_KVM_MMU_PAGE_HASH_NODE, n);
+}
+
+/*
+ * kvm_update_page_stats: atomic64_add on kvm->stat.pages[level - 1], one
+ * VM-wide cache line every vCPU's fault writes (x86 only).
+ */
+static void kvm_update_page_stats_line(struct m2d_vm *kvm)
+{
+	if (kvm->fmt != M2D_PT_ARM64_S2)
+		m2d_cacheline_rmw(&kvm->stat_pages_line);
+}
+
 /* tdp_mmu_map_handle_target_level */
 static int tdp_mmu_map_handle_target_level(struct m2d_vcpu *vcpu, struct kvm_page_fault *fault,
 					   struct m2d_pt_iter *iter, bool shared)
@@ -295,14 +341,33 @@ static int tdp_mmu_map_handle_target_level(struct m2d_vcpu *vcpu, struct kvm_pag
 		return RET_PF_SPURIOUS;
 
 	new_spte = make_spte(kvm, fault, iter->level, fault->pfn, &wrprot);
+	/*
+	 * make_spte -> mmu_try_to_unsync_pages for a writable SPTE: a walk of
+	 * the gfn's hash bucket looking for indirect shadow pages to unsync
+	 * (only the legacy MMU has hashed pages).
+	 */
+	if (kvm->mmu_page_hash && is_writable_pte(kvm, new_spte, iter->level))
+		mmu_page_hash_walk(kvm, fault->gfn);
 	if (new_spte == old) {
 		ret = RET_PF_SPURIOUS;
 	} else if (tdp_mmu_set_spte(kvm, iter, new_spte, shared)) {
 		fault->retry = RETRY_RACE;
 		return RET_PF_RETRY;
 	} else {
-		if (!is_shadow_present_pte(kvm, old) || !is_last_spte(kvm, old, iter->level))
+		if (!is_shadow_present_pte(kvm, old) || !is_last_spte(kvm, old, iter->level)) {
 			count_install(iter->level);
+			kvm_update_page_stats_line(kvm);
+			/*
+			 * Legacy mmu_set_spte of a new leaf: the rest of make_spte
+			 * (kvm_is_mmio_pfn reads the pfn's struct page), the
+			 * dirty-bitmap bit, direct_pte_prefetch's scan, then
+			 * (!was_rmapped) rmap_add -> pte_list_add.
+			 */
+			if (kvm->mmu_page_hash) {
+				m2d_delay(M2D_COST_KVM_MMU_SET_SPTE, 1);
+				m2d_delay(M2D_COST_KVM_RMAP_ADD, 1);
+			}
+		}
 		if (is_shadow_present_pte(kvm, old) && !is_last_spte(kvm, old, iter->level))
 			/* A table was replaced by a huge leaf: kvm_flush_remote_tlbs_gfn. */
 			kvm_flush_remote_tlbs(kvm);
@@ -384,6 +449,9 @@ int kvm_tdp_mmu_map(struct m2d_vcpu *vcpu, struct kvm_page_fault *fault, bool sh
 			ret = -ENOMEM;
 			goto retry;
 		}
+		/* Legacy: kvm_mmu_get_page looks the new page up in its bucket first. */
+		if (kvm->mmu_page_hash)
+			mmu_page_hash_walk(kvm, iter.addr >> M2D_PAGE_SHIFT);
 		if (is_shadow_present_pte(kvm, iter.old_pte))
 			r = tdp_mmu_split_huge_page(kvm, &iter, spt, shared);
 		else

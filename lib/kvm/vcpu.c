@@ -217,6 +217,7 @@ static void vcpu_set_dirty(struct m2d_vcpu *vcpu, uint64_t *ptep, uint64_t gpa)
 	struct m2d_memslot *slot;
 
 	uatomic_or(ptep, kvm->spte_d_mask);
+	m2d_delay(M2D_COST_KVM_GUEST_SET_DIRTY, 1);
 	if (!kvm->cfg.pml)
 		return;
 	slot = kvm_vcpu_gfn_to_memslot(vcpu, gpa >> M2D_PAGE_SHIFT);

@@ -14,6 +14,7 @@ ipi_ack_wait = 1200  # fitted: cross-CPU round trip until the last csd is releas
 tlb_flush_local_all = 40  # TLB-IM-01: __flush_tlb() 96 cycles (cycles of the x86 measurement, the closest published number; arm64 TLBI VMALLE1+DSB is of the same order)
 tlb_flush_local_page = 100  # TLB-IM-04: about 100 ns per single-page flush (INVLPG)
 vm_exit = 1000  # fitted: VM exit + re-entry round trip of an interrupted vCPU
+srcu_expedited_gp = 30000  # fitted (as x86): no reference point of this host exercises it
 # coco: SEV-SNP RMP and guest_memfd
 rmpupdate = 1200  # fitted
 psmash = 2000  # fitted
@@ -49,6 +50,10 @@ kvm_rmap_head = 2  # fitted: sequential scan of 8-byte rmap heads (8 per cache l
 kvm_rmap_add = 10  # fitted: pte_list_add into an empty 4K rmap head (one store; the heads are sequential, prefetched) + rmap lookup
 kvm_ack_kick = 0  # fitted: ack_kick (virt/kvm/kvm_main.c) has an empty body; delivery and the exit are ipi_receive + vm_exit
 kvm_s2_tlbi_nsh = 50  # fitted: local (non-shareable) TLBI + DSB NSH, no broadcast to the inner-shareable domain (vs kvm_s2_tlbi = 200)
+kvm_mmu_page_hash_node = 0  # n/a on arm64 (no shadow MMU)
+kvm_guest_set_dirty = 0  # n/a on arm64 (stage-2 dirty state is tracked by write-protection, no D bit)
+kvm_mmu_set_spte = 0  # n/a on arm64 (no shadow MMU)
+kvm_split_spte = 60  # fitted (the kvm_spte_write value of this profile; x86 TDP split only)
 # mm: physical memory
 buddy_alloc = 150  # fitted
 buddy_free = 100  # fitted

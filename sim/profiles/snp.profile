@@ -14,6 +14,7 @@ ipi_ack_wait = 1200  # fitted: cross-CPU round trip until the last csd is releas
 tlb_flush_local_all = 40  # TLB-IM-01: __flush_tlb() 96 cycles (at ~2.4 GHz; SNP VM exits also save/restore the encrypted VMSA, hence vm_exit)
 tlb_flush_local_page = 100  # TLB-IM-04: about 100 ns per single-page flush (INVLPG)
 vm_exit = 2500  # fitted: VM exit + re-entry round trip of an interrupted vCPU
+srcu_expedited_gp = 30000  # fitted (as x86): no reference point of this host exercises it
 # coco: SEV-SNP RMP and guest_memfd
 rmpupdate = 1200  # fitted
 psmash = 2000  # fitted
@@ -49,6 +50,10 @@ kvm_rmap_head = 2  # fitted: sequential scan of 8-byte rmap heads (8 per cache l
 kvm_rmap_add = 10  # fitted: pte_list_add into an empty 4K rmap head (one store; the heads are sequential, prefetched) + rmap lookup
 kvm_ack_kick = 0  # fitted: ack_kick (virt/kvm/kvm_main.c) has an empty body; delivery and the exit are ipi_receive + vm_exit
 kvm_s2_tlbi_nsh = 50  # fitted: local (non-shareable) TLBI + DSB NSH, no broadcast to the inner-shareable domain (vs kvm_s2_tlbi = 200)
+kvm_mmu_page_hash_node = 100  # fitted (the x86-2022 value; legacy MMU only)
+kvm_guest_set_dirty = 150  # fitted (the x86-2022 value; NPT has no PML; the locked D-bit update remains)
+kvm_mmu_set_spte = 300  # fitted (the x86-2022 value; legacy MMU only)
+kvm_split_spte = 60  # fitted (the kvm_spte_write value of this profile)
 # mm: physical memory
 buddy_alloc = 150  # fitted
 buddy_free = 100  # fitted

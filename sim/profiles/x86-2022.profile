@@ -3,7 +3,7 @@
 # Units are given in lib/core/costs.def. Keep one parameter per line; modules append their groups.
 # core: engine primitives (lib/core/costs.def; docs/cost-model.md "core")
 lock_acquire = 10  # fitted: one uncontended atomic RMW on a cache-hot line (~25 cycles)
-lock_handoff = 70  # fitted: cache-line transfer to a waiter on the same node
+lock_handoff = 58.5  # fitted: EPS1-05-N; cache-line transfer to a waiter on the same node (96 vCPUs x 2 RMWs per fault saturate the mmu_lock line)
 lock_handoff_hop = 8  # fitted: extra handoff ns per SLIT unit above 10 (remote socket ~ +88 ns)
 sleep_wakeup = 4000  # fitted: futex/scheduler wake-up to running on an idle CPU
 context_switch = 1500  # fitted: host scheduler context switch
@@ -14,6 +14,7 @@ ipi_ack_wait = 1200  # fitted: cross-CPU round trip until the last csd is releas
 tlb_flush_local_all = 40  # TLB-IM-01: __flush_tlb() 96 cycles (at ~2.4 GHz)
 tlb_flush_local_page = 100  # TLB-IM-04: about 100 ns per single-page flush (INVLPG)
 vm_exit = 1200  # fitted: VM exit + re-entry round trip of an interrupted vCPU
+srcu_expedited_gp = 30000  # fitted (no reference point isolates it): two workqueue hops + per-CPU srcu_data scans
 # coco: SEV-SNP RMP and guest_memfd
 rmpupdate = 1200  # fitted
 psmash = 2000  # fitted
@@ -23,11 +24,11 @@ clflush = 40  # fitted
 gmem_zero = 116.9  # CLR-ICX-2MB-base: 1024 B / 8.76 GB/s (Icelake-X, page-by-page clear)
 gmem_folio_lookup = 150  # fitted
 # kvm: fault path, zaps, flushes, exits
-kvm_exit_entry = 1000  # fitted
-kvm_fault_overhead = 1500  # fitted
+kvm_exit_entry = 300  # fitted: EPS3-T1-2-N
+kvm_fault_overhead = 150  # fitted (no reference point isolates it): fault setup and memslot lookup outside the costed steps
 kvm_mmu_page_alloc = 568  # CLR-ICX-2MB-base: zero 4 KiB at 8.76 GB/s = 468 ns, + 100 ns allocation (fitted)
-kvm_spte_cmpxchg = 20  # fitted
-kvm_spte_write = 60  # fitted
+kvm_spte_cmpxchg = 45  # fitted: EPS1-04-Y
+kvm_spte_write = 49  # fitted: EPS1-03-N
 kvm_set_pfn_ad = 121  # fitted: PFN-STOP-x86-ro (same mechanism; 2022 kernels also propagated A/D on zap)
 kvm_tdp_iter_step = 5  # fitted
 kvm_gup_fast = 100  # fitted
@@ -45,12 +46,16 @@ kvm_s2_tlbi_vmid = 500  # fitted (arm64 only)
 kvm_s2_dcache_cmo = 300  # fitted (arm64 only; PFN-STOP-arm64-ro bounds TLBI + 4 x CMO per page)
 kvm_s2_fwb = 0  # n/a on x86
 kvm_rwlock_needbreak = 0  # fitted: host preemption model voluntary/none (rwlock_needbreak() returns 0)
-kvm_rmap_head = 2  # fitted: sequential scan of 8-byte rmap heads (8 per cache line, prefetched) + the loop and the empty check
+kvm_rmap_head = 3.0  # fitted: EPS3-T3-2-N; sequential scan of 8-byte rmap heads + the loop and the empty check
 kvm_rmap_add = 10  # fitted: pte_list_add into an empty 4K rmap head (one store; the heads are sequential, prefetched) + rmap lookup
 kvm_ack_kick = 0  # fitted: ack_kick (virt/kvm/kvm_main.c) has an empty body; delivery and the exit are ipi_receive + vm_exit
 kvm_s2_tlbi_nsh = 50  # fitted: local (non-shareable) TLBI + DSB NSH, no broadcast to the inner-shareable domain (vs kvm_s2_tlbi = 200)
+kvm_mmu_page_hash_node = 100  # fitted (no reference point): one struct kvm_mmu_page line last written by another CPU, ~100 ns
+kvm_guest_set_dirty = 167  # fitted: EPS3-T1-2-Y
+kvm_mmu_set_spte = 460  # fitted: EPS3-T1-64-N
+kvm_split_spte = 10  # fitted: EPS1-01-Y
 # mm: physical memory
-buddy_alloc = 150  # fitted
+buddy_alloc = 586  # fitted: EPS1-04-N; includes the vmalloc/memcg work of a 4K page of kvzalloc
 buddy_free = 100  # fitted
 # mm: direct map and CPA
 cpa_call = 150  # fitted
