@@ -1249,6 +1249,148 @@ static void test_kvm_legacy_eager_split_counts(void **state)
 	}
 }
 
+/*
+ * Walks from the root per KVM_CLEAR_DIRTY_LOG word (kvm_arch_mmu_enable_log_dirty_pt_masked,
+ * manual protect + initially-all-set, ~v5.17): for a word with mask m at
+ * slot offset o, start = base + o + __ffs(m), end = base + o + __fls(m):
+ *   - kvm_mmu_try_split_huge_pages(start, end + 1) if eager splitting: 1
+ *   - kvm_mmu_slot_gfn_write_protect(start, 2M): 1
+ *   - again for end if ALIGN(start, 2M) != ALIGN(end, 2M): 1
+ *   - kvm_mmu_clear_dirty_pt_masked -> clear_dirty_pt_masked: 1
+ * each per TDP MMU root (one here); words whose bits were already clear
+ * are skipped.  With KVM_TDP_WALK_START = 1 (all other costs 0) the clock
+ * counts the walks.  The shadow MMU walks no root: it visits rmap heads,
+ * two per write-protected gfn (2M, 1G) and one per set bit at 4K.
+ */
+static uint64_t ref_align_2m(uint64_t gfn)
+{
+	return (gfn + 511) & ~511ull;
+}
+
+static void check_clear_walks(enum m2d_kvm_mmu mmu, bool split, uint64_t slot_gpa)
+{
+	const uint64_t size = 8 * M2, npages = size / K4, words = npages / 64;
+	uint64_t hva = 1ull << 40, base = slot_gpa / K4, t0, want = 0, heads = 0, crossings = 0;
+	uint64_t *bits = calloc(words, sizeof(*bits));
+	struct m2d_memslot_desc d = { .id = 1, .guest_phys = slot_gpa, .size = size,
+				      .userspace_addr = hva };
+	struct env e;
+
+	env_init(&e, mmu, M2D_KVM_VENDOR_INTEL);
+	e.vm->cfg.manual_protect = true;
+	e.vm->cfg.initially_all_set = true;
+	e.vm->cfg.eager_page_split = split;
+	e.vm->cfg.legacy_eager_split = split;
+	e.mm = (struct fake_mm){ .base = hva, .size = size, .pfn_base = 0x400000, .writable = true,
+				 .level = 2 };
+	d.mm = &e.mm;
+	assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+	for (uint64_t p = 0; p < npages; p += 512)
+		assert_int_equal(fault(&e, slot_gpa + p * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
+	d.flags = M2D_MEM_LOG_DIRTY_PAGES;
+	assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+	/*
+	 * Word k: full (k % 3 == 0: aligned slot, words 0 and 24 start a 2M
+	 * region; unaligned, words 15, 39, 63 cross into the next one), a
+	 * [lo, hi] run, or a single bit; every seventh word empty.
+	 */
+	for (uint64_t k = 0; k < words; k++) {
+		uint64_t lo = k % 3 == 0 ? 0 : k * 7 % 64;
+		uint64_t hi = k % 3 == 0 ? 63 : k % 3 == 1 ? lo + (k * 13 % (64 - lo)) : lo;
+		uint64_t start = base + k * 64 + lo, end = base + k * 64 + hi, wp;
+
+		bits[k] = k % 7 == 6 ? 0 : (~0ull >> (63 - hi)) & (~0ull << lo);
+		if (!bits[k])
+			continue;
+		wp = 1 + (ref_align_2m(start) != ref_align_2m(end));
+		crossings += wp - 1;
+
+		want += split + wp + 1;
+		/* Legacy: the split's 2M and 1G heads over [start, end], 2 per wrprot, 1 per bit. */
+		heads += (split ? ((end >> 9) - (start >> 9) + 1) + ((end >> 18) - (start >> 18) + 1)
+				: 0) + 2 * wp + (uint64_t)__builtin_popcountll(bits[k]);
+	}
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_TDP_WALK_START", 1.0), 0);
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_RMAP_HEAD", 1ull << 20), 0);
+	t0 = m2d_now();
+	assert_int_equal(m2d_vm_clear_dirty_log(e.vm, 1, 0, npages, bits), 0);
+	if (mmu == M2D_KVM_MMU_TDP)
+		assert_int_equal(m2d_now() - t0, want);
+	else
+		assert_int_equal(m2d_now() - t0, heads << 20);
+	assert_true(crossings >= 2); /* the pattern exercises the second write-protect */
+	/* The same bits again: already clear in the dirty bitmap, nothing walks. */
+	t0 = m2d_now();
+	assert_int_equal(m2d_vm_clear_dirty_log(e.vm, 1, 0, npages, bits), 0);
+	assert_int_equal(m2d_now() - t0, 0);
+	env_fini(&e);
+	free(bits);
+}
+
+static void test_kvm_clear_dirty_log_walk_starts(void **state)
+{
+	check_clear_walks(M2D_KVM_MMU_TDP, false, G1);
+	check_clear_walks(M2D_KVM_MMU_TDP, true, G1);
+	/* A slot base that is not 64-page aligned: words straddle 2M boundaries. */
+	check_clear_walks(M2D_KVM_MMU_TDP, false, G1 + 3 * K4);
+	check_clear_walks(M2D_KVM_MMU_LEGACY, false, G1);
+	check_clear_walks(M2D_KVM_MMU_LEGACY, true, G1 + 3 * K4);
+}
+
+/*
+ * Legacy MMU enabling dirty logging with PML after an eager split
+ * (kvm_mmu_slot_leaf_clear_dirty -> walk_slot_rmaps(__rmap_clear_dirty)):
+ * every 4K leaf is cleaned through its rmap, one mmu_spte_update each
+ * (KVM_RMAP_SPTE_UPDATE), and no TDP iterator step or walk from the root
+ * is charged; the TDP MMU clears the same D bits with one walk
+ * (KVM_TDP_WALK_START) and one cmpxchg per leaf under the read lock.
+ */
+static void test_kvm_legacy_clear_dirty_through_rmaps(void **state)
+{
+	for (int legacy = 0; legacy < 2; legacy++) {
+		uint64_t hva = 1ull << 40, t0;
+		struct m2d_memslot_desc d = { .id = 1, .guest_phys = G1, .size = 4 * M2,
+					      .userspace_addr = hva };
+		struct env e;
+
+		env_init(&e, legacy ? M2D_KVM_MMU_LEGACY : M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_INTEL);
+		assert_true(e.vm->cfg.pml);
+		e.vm->cfg.legacy_eager_split = true;
+		e.mm = (struct fake_mm){ .base = hva, .size = 4 * M2, .pfn_base = 0x400000,
+					 .writable = true, .level = 2 };
+		d.mm = &e.mm;
+		assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+		for (uint64_t p = 0; p < 4; p++)
+			assert_int_equal(fault(&e, G1 + p * M2, M2D_ACCESS_WRITE), RET_PF_FIXED);
+		assert_int_equal(m2d_sim_set_param(e.sim, "KVM_RMAP_SPTE_UPDATE", 1.0), 0);
+		assert_int_equal(m2d_sim_set_param(e.sim, "KVM_SPTE_WRITE", 1ull << 12), 0);
+		assert_int_equal(m2d_sim_set_param(e.sim, "KVM_SPTE_CMPXCHG", 1ull << 12), 0);
+		assert_int_equal(m2d_sim_set_param(e.sim, "KVM_TDP_WALK_START", 1ull << 24), 0);
+		/* Legacy: any iterator step would show above bit 30. */
+		if (legacy)
+			assert_int_equal(m2d_sim_set_param(e.sim, "KVM_TDP_ITER_STEP", 1ull << 30),
+					 0);
+		t0 = m2d_now();
+		d.flags = M2D_MEM_LOG_DIRTY_PAGES;
+		assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+		assert_int_equal(ctr(&e, "huge_splits"), 4);
+		/* Both link the 4 split tables with one SPTE store each. */
+		if (legacy) {
+			assert_int_equal(m2d_now() - t0, 4 * 512 + (4ull << 12));
+		} else {
+			/*
+			 * TDP (read lock): three walks from the root (split, clear
+			 * D, wrprot 2M+) and one cmpxchg per 4K leaf whose D it
+			 * clears.
+			 */
+			assert_int_equal(m2d_now() - t0, (3ull << 24) + ((2048ull + 4) << 12));
+		}
+		/* PML: D cleared, W kept. */
+		assert_true(kvm_tdp_mmu_spte_allows(e.vm, G1 + 5 * K4, true));
+		env_fini(&e);
+	}
+}
+
 /* Disabling dirty logging recovers huge pages in place (one flush). */
 static void test_kvm_dirty_log_recover_huge(void **state)
 {
@@ -1721,6 +1863,8 @@ int main(void)
 		cmocka_unit_test(test_kvm_dirty_log_reference),
 		cmocka_unit_test(test_kvm_eager_split_counts),
 		cmocka_unit_test(test_kvm_legacy_eager_split_counts),
+		cmocka_unit_test(test_kvm_clear_dirty_log_walk_starts),
+		cmocka_unit_test(test_kvm_legacy_clear_dirty_through_rmaps),
 		cmocka_unit_test(test_kvm_dirty_log_recover_huge),
 		cmocka_unit_test(test_kvm_dirty_log_zap_collapsible),
 		cmocka_unit_test(test_kvm_legacy_zap_collapsible),

@@ -18,6 +18,20 @@
 #include <errno.h>
 
 /*
+ * kvm_mmu_slot_gfn_write_protect: write-protect the huge leaves at or above
+ * @min_level that map @gfn.  Shadow MMU: rmap_write_protect on the gfn's
+ * rmap head of every level in [@min_level, KVM_MAX_HUGEPAGE_LEVEL]; TDP
+ * MMU: kvm_tdp_mmu_write_protect_gfn, one walk from each root.
+ */
+static void kvm_mmu_slot_gfn_write_protect(struct m2d_vm *kvm, struct m2d_memslot *slot,
+					   uint64_t gfn, int min_level)
+{
+	if (kvm->cfg.mmu == M2D_KVM_MMU_LEGACY)
+		slot_handle_level_range(kvm, slot, min_level, M2D_LEVEL_1G, gfn, gfn);
+	kvm_tdp_mmu_wrprot_range(kvm, gfn, gfn + 1, min_level, false);
+}
+
+/*
  * kvm_arch_mmu_enable_log_dirty_pt_masked: re-protect the gfns of @mask
  * (bit i = slot gfn @gfn_offset + i).  mmu_lock held for write.
  */
@@ -32,11 +46,11 @@ static void kvm_arch_mmu_enable_log_dirty_pt_masked(struct m2d_vm *kvm, struct m
 		if (kvm_eager_split_enabled(kvm))
 			kvm_tdp_mmu_try_split_huge_pages(kvm, slot, start, end + 1, M2D_LEVEL_4K,
 							 false);
-		/* kvm_mmu_slot_gfn_write_protect(start / end, PG_LEVEL_2M) */
-		kvm_tdp_mmu_wrprot_range(kvm, start, start + 1, M2D_LEVEL_2M, false);
+		kvm_mmu_slot_gfn_write_protect(kvm, slot, start, M2D_LEVEL_2M);
+		/* Cross two large pages? */
 		if (M2D_ALIGN_UP(start << M2D_PAGE_SHIFT, M2D_PMD_SIZE) !=
 		    M2D_ALIGN_UP(end << M2D_PAGE_SHIFT, M2D_PMD_SIZE))
-			kvm_tdp_mmu_wrprot_range(kvm, end, end + 1, M2D_LEVEL_2M, false);
+			kvm_mmu_slot_gfn_write_protect(kvm, slot, end, M2D_LEVEL_2M);
 	}
 	if (kvm->cfg.mmu == M2D_KVM_MMU_ARM64_S2) {
 		/*
@@ -55,28 +69,41 @@ static void kvm_arch_mmu_enable_log_dirty_pt_masked(struct m2d_vm *kvm, struct m
 }
 
 /*
- * walk_slot_rmaps (mmu.c): the shadow MMU (tdp_mmu=N) write-protects or
- * cleans a whole memslot through its rmaps, not its page tables: for each
+ * slot_handle_level_range (mmu.c): the shadow MMU's rmap walk over the gfns
+ * [@start, @end] (inclusive, as for_each_slot_rmap_range) of @slot: for each
  * level in [@start_level, @end_level] it visits the rmap head of every
- * level-sized gfn range of the slot (kvm_mmu_slot_lpages: npages >> 9 per
- * level, rounded out), present or not, so the cost grows with the
- * memslot, not with what is mapped.  The SPTE changes themselves are made
- * by the caller's walk.  mmu_lock held for write.
+ * level-sized gfn range, present or not (slot_rmap_walk_next), so the cost
+ * grows with the range, not with what is mapped.  The SPTE changes the
+ * handler makes are charged by the caller (rmap_spte_update, rmap_add).
+ * mmu_lock held for write.
  */
-void walk_slot_rmaps(struct m2d_vm *kvm, const struct m2d_memslot *slot, int start_level,
-		     int end_level)
+void slot_handle_level_range(struct m2d_vm *kvm, const struct m2d_memslot *slot, int start_level,
+			     int end_level, uint64_t start, uint64_t end)
 {
 	uint64_t heads = 0;
 
 	lockdep_assert_held_write(&kvm->mmu_lock);
+	(void)slot;
 	for (int level = start_level; level <= end_level; level++) {
 		uint64_t shift = 9 * (uint64_t)(level - 1);
-		uint64_t last = slot->base_gfn + slot->npages - 1;
 
-		/* __kvm_mmu_slot_lpages: gfn_to_index(last, base, level) + 1 */
-		heads += (last >> shift) - (slot->base_gfn >> shift) + 1;
+		/* gfn_to_index(end, base, level) - gfn_to_index(start, base, level) + 1 */
+		heads += (end >> shift) - (start >> shift) + 1;
 	}
 	m2d_delay(M2D_COST_KVM_RMAP_HEAD, heads);
+}
+
+/*
+ * walk_slot_rmaps (mmu.c): the shadow MMU (tdp_mmu=N) write-protects or
+ * cleans a whole memslot through its rmaps, not its page tables: every
+ * rmap head of every level in [@start_level, @end_level]
+ * (kvm_mmu_slot_lpages: npages >> 9 per level, rounded out).
+ */
+void walk_slot_rmaps(struct m2d_vm *kvm, const struct m2d_memslot *slot, int start_level,
+		     int end_level)
+{
+	slot_handle_level_range(kvm, slot, start_level, end_level, slot->base_gfn,
+				slot->base_gfn + slot->npages - 1);
 }
 
 static struct m2d_memslot *dirty_log_slot(struct m2d_vm *kvm, uint32_t id, int *err)

@@ -395,6 +395,7 @@ static int fast_page_fault(struct m2d_vcpu *vcpu, struct kvm_page_fault *fault)
 	if (!fault->present || !fault->write || fault->is_private)
 		return RET_PF_INVALID;
 	rcu_read_lock();
+	tdp_mmu_walk_start(kvm); /* kvm_tdp_mmu_fast_pf_get_last_sptep */
 	m2d_pt_for_each_pte(iter, kvm->pt, addr, addr + M2D_PAGE_SIZE) {
 		unsigned prot;
 
@@ -691,6 +692,7 @@ static void kvm_tdp_mmu_zap_collapsible_sptes(struct m2d_vm *kvm, struct m2d_mem
 
 	read_lock(&kvm->mmu_lock);
 	rcu_read_lock();
+	tdp_mmu_walk_start(kvm);
 	m2d_pt_for_each_pte_min_level(iter, kvm->pt, M2D_LEVEL_2M, start << M2D_PAGE_SHIFT,
 				      end << M2D_PAGE_SHIFT) {
 		uint64_t gfn = iter.addr >> M2D_PAGE_SHIFT;
@@ -796,6 +798,7 @@ static void kvm_mmu_recover_huge_pages_in_place(struct m2d_vm *kvm, struct m2d_m
 
 	read_lock(&kvm->mmu_lock);
 	rcu_read_lock();
+	tdp_mmu_walk_start(kvm);
 	m2d_pt_for_each_pte_min_level(iter, kvm->pt, M2D_LEVEL_2M, start << M2D_PAGE_SHIFT,
 				      end << M2D_PAGE_SHIFT) {
 		uint64_t gfn = iter.addr >> M2D_PAGE_SHIFT, huge;

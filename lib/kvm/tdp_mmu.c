@@ -68,6 +68,36 @@ static uint64_t level_gfn(uint64_t addr)
 }
 
 /*
+ * tdp_mmu_walk_start - the fixed cost of one TDP MMU walk from a root,
+ * charged once per walk the kernel starts with tdp_iter_start: for the
+ * per-root walkers the for_each_tdp_mmu_root step that yields the root
+ * (the model has one root: every vCPU shares the root of its role), the
+ * rcu_read_lock/unlock around the walk and tdp_iter_start; for a fault
+ * (tdp_mmu_for_each_pte on the vCPU's root) the same without the root
+ * list.  The entries visited are charged per step (KVM_TDP_ITER_STEP);
+ * restarts after a yield (tdp_iter_restart) are part of the yield.
+ * Charged only for the TDP MMU: the shadow MMU (tdp_mmu=N) does slot-wide
+ * and per-gfn work through its rmaps, not from a root, and arm64's
+ * kvm_pgtable_walk is charged per entry only.
+ */
+void tdp_mmu_walk_start(struct m2d_vm *kvm)
+{
+	if (kvm->cfg.mmu == M2D_KVM_MMU_TDP)
+		m2d_delay(M2D_COST_KVM_TDP_WALK_START, 1);
+}
+
+/*
+ * The shadow MMU changes leaves it finds through their rmaps
+ * (for_each_rmap_spte: __rmap_clear_dirty, rmap_write_protect), not
+ * through a page-table iterator, and without handle_changed_spte: the
+ * model's pt walk only locates the SPTEs; no iterator step is charged.
+ */
+static bool walks_rmaps(const struct m2d_vm *kvm)
+{
+	return kvm->cfg.mmu == M2D_KVM_MMU_LEGACY;
+}
+
+/*
  * The per-child work of handle_removed_pt, charged when the hook sees a
  * table unlinked (the pt module then reports its present children, which
  * land in the stats above).  Shared mode: every one of the 512 children is
@@ -405,6 +435,7 @@ int kvm_tdp_mmu_map(struct m2d_vcpu *vcpu, struct kvm_page_fault *fault, bool sh
 	int ret = RET_PF_RETRY;
 
 	rcu_read_lock();
+	tdp_mmu_walk_start(kvm);
 	m2d_pt_for_each_pte(iter, kvm->pt, addr, addr + M2D_PAGE_SIZE) {
 		uint64_t *spt;
 		int r;
@@ -541,6 +572,7 @@ bool kvm_tdp_mmu_zap_leafs(struct m2d_vm *kvm, uint64_t start, uint64_t end, boo
 	if (start >= end)
 		return flush;
 	rcu_read_lock();
+	tdp_mmu_walk_start(kvm); /* tdp_mmu_zap_leafs for the one root */
 	m2d_pt_for_each_pte(iter, kvm->pt, start << M2D_PAGE_SHIFT, end << M2D_PAGE_SHIFT) {
 		/*
 		 * Charged as it goes: the clock decides when the walk yields.
@@ -572,24 +604,43 @@ bool kvm_tdp_mmu_zap_leafs(struct m2d_vm *kvm, uint64_t start, uint64_t end, boo
 /* ---- dirty logging: write-protect, clear D, split, recover ------------------------- */
 
 /*
+ * rmap_spte_update - the shadow MMU's change of one leaf found through its
+ * rmap: spte_clear_dirty / spte_write_protect -> mmu_spte_update (a plain
+ * store: a writable, accessed, dirty SPTE has no volatile bits), which for
+ * a cleared D bit also calls kvm_set_pfn_dirty on the pfn's struct page.
+ * No handle_changed_spte.  Write lock held.
+ */
+static void rmap_spte_update(struct m2d_vm *kvm, struct m2d_pt_iter *iter, uint64_t new_spte)
+{
+	lockdep_assert_held_write(&kvm->mmu_lock);
+	m2d_delay(M2D_COST_KVM_RMAP_SPTE_UPDATE, 1);
+	m2d_pt_iter_set(iter, new_spte);
+}
+
+/*
  * clear_leaf_prot_range - the one walk of wrprot_gfn_range and
  * clear_dirty_gfn_range: clear @bit (M2D_PROT_W or M2D_PROT_D) in every
  * present leaf at or above @min_level in [@start, @end) that has it, with
- * cmpxchg when @shared (retrying a lost race).
+ * cmpxchg when @shared (retrying a lost race).  For the shadow MMU the
+ * same leaves are changed through their rmaps (slot_rmap_write_protect,
+ * __rmap_clear_dirty, rmap_write_protect): one rmap_spte_update each, no
+ * walk from the root; the callers charge the rmap heads.
  * Return: true if anything changed (a flush is owed).
  */
 static bool clear_leaf_prot_range(struct m2d_vm *kvm, uint64_t start, uint64_t end, int min_level,
 				  unsigned bit, bool shared)
 {
 	struct m2d_pt_iter iter;
-	bool spte_set = false;
+	bool spte_set = false, rmaps = walks_rmaps(kvm);
 
 	rcu_read_lock();
+	tdp_mmu_walk_start(kvm);
 	m2d_pt_for_each_pte_min_level(iter, kvm->pt, min_level, start << M2D_PAGE_SHIFT,
 				      end << M2D_PAGE_SHIFT) {
 		uint64_t new_spte;
 
-		m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, 1);
+		if (!rmaps)
+			m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, 1);
 retry:
 		if (tdp_mmu_iter_cond_resched(kvm, &iter, false, shared))
 			continue;
@@ -598,7 +649,9 @@ retry:
 		    !(m2d_pte_prot(kvm->fmt, iter.old_pte, iter.level) & bit))
 			continue;
 		new_spte = m2d_pte_change_prot(kvm->fmt, iter.old_pte, iter.level, 0, bit);
-		if (tdp_mmu_set_spte(kvm, &iter, new_spte, shared))
+		if (rmaps)
+			rmap_spte_update(kvm, &iter, new_spte);
+		else if (tdp_mmu_set_spte(kvm, &iter, new_spte, shared))
 			goto retry;
 		spte_set = true;
 	}
@@ -645,6 +698,11 @@ bool kvm_tdp_mmu_clear_dirty_slot(struct m2d_vm *kvm, struct m2d_memslot *slot, 
  * kvm_tdp_mmu_clear_dirty_pt_masked / write-protect the gfns selected by
  * @mask (bit i = gfn slot->base_gfn + @gfn_offset + i) at 4K, under the
  * write lock (GET/CLEAR_DIRTY_LOG).  With PML the D bit is cleared, else W.
+ * TDP MMU: clear_dirty_pt_masked, one walk from the root over
+ * [gfn + __ffs(mask), gfn + BITS_PER_LONG).  Shadow MMU
+ * (kvm_mmu_clear_dirty_pt_masked / kvm_mmu_write_protect_pt_masked): per
+ * set bit, gfn_to_rmap and __rmap_clear_dirty / rmap_write_protect on the
+ * 4K rmap head: one head per bit and one rmap_spte_update per changed SPTE.
  * Return: true if anything changed.
  */
 bool kvm_tdp_mmu_wrprot_gfns(struct m2d_vm *kvm, struct m2d_memslot *slot, uint64_t gfn_offset,
@@ -656,20 +714,26 @@ bool kvm_tdp_mmu_wrprot_gfns(struct m2d_vm *kvm, struct m2d_memslot *slot, uint6
 	bool spte_set = false;
 
 	lockdep_assert_held_write(&kvm->mmu_lock);
+	if (walks_rmaps(kvm))
+		m2d_delay(M2D_COST_KVM_RMAP_HEAD, (uint64_t)__builtin_popcountll(mask));
 	rcu_read_lock();
+	tdp_mmu_walk_start(kvm);
 	m2d_pt_for_each_pte(iter, kvm->pt, (base + (uint64_t)__builtin_ctzll(mask)) << M2D_PAGE_SHIFT,
 			    (base + 64 - (uint64_t)__builtin_clzll(mask)) << M2D_PAGE_SHIFT) {
-		uint64_t gfn = level_gfn(iter.addr);
+		uint64_t gfn = level_gfn(iter.addr), new_spte;
 
-		m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, 1);
+		if (!walks_rmaps(kvm))
+			m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, 1);
 		if (iter.level > M2D_LEVEL_4K || gfn < base || !(mask & (1ull << (gfn - base))))
 			continue;
 		if (!is_shadow_present_pte(kvm, iter.old_pte) ||
 		    !(m2d_pte_prot(kvm->fmt, iter.old_pte, iter.level) & clear))
 			continue;
-		tdp_mmu_set_spte(kvm, &iter,
-				 m2d_pte_change_prot(kvm->fmt, iter.old_pte, iter.level, 0, clear),
-				 false);
+		new_spte = m2d_pte_change_prot(kvm->fmt, iter.old_pte, iter.level, 0, clear);
+		if (walks_rmaps(kvm))
+			rmap_spte_update(kvm, &iter, new_spte);
+		else
+			tdp_mmu_set_spte(kvm, &iter, new_spte, false);
 		spte_set = true;
 	}
 	rcu_read_unlock();
@@ -696,10 +760,18 @@ void kvm_tdp_mmu_try_split_huge_pages(struct m2d_vm *kvm, struct m2d_memslot *sl
 	uint64_t *spt = NULL;
 	int spt_level = 0;
 
+	/*
+	 * kvm_shadow_mmu_try_split_huge_pages: slot_handle_level_range over
+	 * the rmaps of each level above @target_level, not a walk from a root.
+	 */
+	if (walks_rmaps(kvm))
+		slot_handle_level_range(kvm, slot, target_level + 1, M2D_LEVEL_1G, start, end - 1);
 	rcu_read_lock();
+	tdp_mmu_walk_start(kvm); /* tdp_mmu_split_huge_pages_root for the one root */
 	m2d_pt_for_each_pte_min_level(iter, kvm->pt, target_level + 1, start << M2D_PAGE_SHIFT,
 				      end << M2D_PAGE_SHIFT) {
-		m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, 1);
+		if (!walks_rmaps(kvm))
+			m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, 1);
 retry:
 		if (tdp_mmu_iter_cond_resched(kvm, &iter, false, shared))
 			continue;

@@ -28,7 +28,7 @@ kvm_exit_entry = 300  # fitted: EPS3-T1-2-N
 kvm_fault_overhead = 150  # fitted (no reference point isolates it): fault setup and memslot lookup outside the costed steps
 kvm_mmu_page_alloc = 568  # CLR-ICX-2MB-base: zero 4 KiB at 8.76 GB/s = 468 ns, + 100 ns allocation (fitted)
 kvm_spte_cmpxchg = 45  # fitted: EPS1-04-Y
-kvm_spte_write = 49  # fitted: EPS1-03-N
+kvm_spte_write = 47.48  # fitted: EPS1-03-N (per 4K D clear in clear_dirty_pt_masked, with the per-word walk starts charged apart)
 kvm_set_pfn_ad = 121  # fitted: PFN-STOP-x86-ro (same mechanism; 2022 kernels also propagated A/D on zap)
 kvm_tdp_iter_step = 5  # fitted
 kvm_gup_fast = 100  # fitted
@@ -54,6 +54,8 @@ kvm_mmu_page_hash_node = 100  # fitted (no reference point): one struct kvm_mmu_
 kvm_guest_set_dirty = 167  # fitted: EPS3-T1-2-Y
 kvm_mmu_set_spte = 460  # fitted: EPS3-T1-64-N
 kvm_split_spte = 10  # fitted: EPS1-01-Y
+kvm_tdp_walk_start = 46.97  # fitted: EPS1-01-N; for_each_tdp_mmu_root step + rcu_read_lock + tdp_iter_start, once per walk from the root (2-3 per CLEAR word)
+kvm_rmap_spte_update = 25.70  # fitted: EPS3-T3-2-Y; shadow MMU leaf change through its rmap: for_each_rmap_spte step + mmu_spte_update store + kvm_set_pfn_dirty
 # mm: physical memory
 buddy_alloc = 586  # fitted: EPS1-04-N; includes the vmalloc/memcg work of a 4K page of kvzalloc
 buddy_free = 100  # fitted

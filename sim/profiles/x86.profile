@@ -54,6 +54,8 @@ kvm_mmu_page_hash_node = 100  # fitted (the x86-2022 value; legacy MMU only; no 
 kvm_guest_set_dirty = 150  # fitted (the x86-2022 value; no x86 reference point clears D bits)
 kvm_mmu_set_spte = 300  # fitted (the x86-2022 value; legacy MMU only)
 kvm_split_spte = 60  # fitted (the kvm_spte_write value of this profile; no x86 reference point isolates splits)
+kvm_tdp_walk_start = 46.97  # fitted (no reference point of this host isolates it; the x86-2022 value): for_each_tdp_mmu_root step + rcu_read_lock + tdp_iter_start
+kvm_rmap_spte_update = 25.70  # fitted (no reference point of this host isolates it; the x86-2022 value): for_each_rmap_spte step + mmu_spte_update store + kvm_set_pfn_dirty
 # mm: physical memory
 buddy_alloc = 150  # fitted
 buddy_free = 100  # fitted
