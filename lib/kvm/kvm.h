@@ -340,8 +340,10 @@ void kvm_arch_post_set_memory_attributes(struct m2d_vm *kvm, struct kvm_gfn_rang
 /* walk_slot_rmaps: the shadow MMU's slot-wide rmap walk, levels [@start, @end] (dirty_log.c). */
 void walk_slot_rmaps(struct m2d_vm *kvm, const struct m2d_memslot *slot, int start_level,
 		     int end_level);
+/* slot_handle_level_range: rmap heads of gfns [@start, @end] at each level (dirty_log.c). */
 void slot_handle_level_range(struct m2d_vm *kvm, const struct m2d_memslot *slot, int start_level,
 			     int end_level, uint64_t start, uint64_t end);
+/* tdp_mmu_walk_start: charge one TDP MMU walk from a root (tdp_mmu.c). */
 void tdp_mmu_walk_start(struct m2d_vm *kvm);
 void kvm_mmu_slot_apply_flags(struct m2d_vm *kvm, struct m2d_memslot *slot, uint32_t old_flags,
 			      uint32_t new_flags);
