@@ -133,13 +133,23 @@ void handle_changed_spte(void *priv, uint64_t addr, uint64_t old_spte, uint64_t 
 		bool was_table = was_present && !was_leaf, is_table = is_present && !is_leaf;
 		bool same = was_table && is_table &&
 			    pt_child(kvm->fmt, old_spte, level) == pt_child(kvm->fmt, new_spte, level);
-		unsigned b = kvm_page_table_hashfn(addr >> M2D_PAGE_SHIFT);
+		uint64_t sp_gfn = (was_table || is_table) && !same ? kvm_mmu_sp_gfn(kvm, addr, level) : 0;
+		unsigned b = kvm_page_table_hashfn(sp_gfn);
 
-		if (was_table && !same)
+		if (was_table && !same) {
 			kvm->mmu_page_hash[b]--;
-		if (is_table && !same)
+			if (kvm_shadow_paging(kvm))
+				unaccount_shadowed(kvm, sp_gfn);
+		}
+		if (is_table && !same) {
 			kvm->mmu_page_hash[b]++;
+			/* Shadow paging: kvm_mmu_get_page -> account_shadowed (!role.direct). */
+			if (kvm_shadow_paging(kvm))
+				account_shadowed(kvm, sp_gfn);
+		}
 	}
+	if (kvm_shadow_paging(kvm) && was_leaf)
+		shadow_rmap_changed(kvm, addr, old_spte, new_spte, level);
 	/*
 	 * Recursively handle child PTs if the change removed a subtree from
 	 * the paging structure (handle_removed_pt: tdp_unaccount_mmu_page,
@@ -272,10 +282,12 @@ static uint64_t make_spte(const struct m2d_vm *kvm, const struct kvm_page_fault 
 	unsigned prot = M2D_PROT_R | M2D_PROT_X | M2D_PROT_U | M2D_PROT_WB | M2D_PROT_A;
 
 	*wrprot = false;
-	if (fault->map_writable) {
+	if (fault->map_writable && !fault->guest_clean) {
 		prot |= M2D_PROT_W | SPTE_HOST_WRITABLE | SPTE_MMU_WRITABLE;
 		if (fault->write)
 			prot |= M2D_PROT_D;
+	} else if (fault->map_writable) {
+		prot |= SPTE_HOST_WRITABLE;
 	}
 	return m2d_pte_make_leaf(kvm->fmt, level, pfn, prot);
 }
@@ -367,6 +379,16 @@ static int tdp_mmu_map_handle_target_level(struct m2d_vcpu *vcpu, struct kvm_pag
 				m2d_delay(M2D_COST_KVM_MMU_SET_SPTE, 1);
 				m2d_delay(M2D_COST_KVM_RMAP_ADD, 1);
 			}
+			if (kvm_shadow_paging(kvm))
+				shadow_rmap_add(kvm, fault->slot, fault->gfn, iter->addr);
+		} else if (kvm_shadow_paging(kvm)) {
+			/*
+			 * FNAME(fetch) -> mmu_set_spte on a present leaf (a write to a
+			 * write-protected page: there is no fast path for shadow paging):
+			 * make_spte and the dirty bit again, then FNAME(pte_prefetch)'s
+			 * scan; no rmap_add (was_rmapped).
+			 */
+			m2d_delay(M2D_COST_KVM_MMU_SET_SPTE, 1);
 		}
 		if (is_shadow_present_pte(kvm, old) && !is_last_spte(kvm, old, iter->level))
 			/* A table was replaced by a huge leaf: kvm_flush_remote_tlbs_gfn. */
@@ -404,6 +426,14 @@ int kvm_tdp_mmu_map(struct m2d_vcpu *vcpu, struct kvm_page_fault *fault, bool sh
 	struct m2d_pt_iter iter;
 	int ret = RET_PF_RETRY;
 
+	/*
+	 * Shadow paging (FNAME(fetch)): the table is indexed by the GVA, and
+	 * the top-level guest PTE is re-read first (FNAME(gpte_changed)).
+	 */
+	if (kvm_shadow_paging(kvm)) {
+		addr = fault->addr & ~(M2D_PAGE_SIZE - 1);
+		paging64_gpte_changed(kvm);
+	}
 	rcu_read_lock();
 	m2d_pt_for_each_pte(iter, kvm->pt, addr, addr + M2D_PAGE_SIZE) {
 		uint64_t *spt;
@@ -449,9 +479,15 @@ int kvm_tdp_mmu_map(struct m2d_vcpu *vcpu, struct kvm_page_fault *fault, bool sh
 			ret = -ENOMEM;
 			goto retry;
 		}
-		/* Legacy: kvm_mmu_get_page looks the new page up in its bucket first. */
+		/*
+		 * Legacy: kvm_mmu_get_page looks the new page up in its bucket
+		 * first.  Shadow paging: by the guest table's gfn, and the guest
+		 * PTE of the level below is re-read before linking.
+		 */
 		if (kvm->mmu_page_hash)
-			mmu_page_hash_walk(kvm, iter.addr >> M2D_PAGE_SHIFT);
+			mmu_page_hash_walk(kvm, kvm_mmu_sp_gfn(kvm, iter.addr, iter.level));
+		if (kvm_shadow_paging(kvm))
+			paging64_gpte_changed(kvm);
 		if (is_shadow_present_pte(kvm, iter.old_pte))
 			r = tdp_mmu_split_huge_page(kvm, &iter, spt, shared);
 		else
@@ -537,6 +573,9 @@ bool kvm_tdp_mmu_zap_leafs(struct m2d_vm *kvm, uint64_t start, uint64_t end, boo
 	uint64_t zapped = 0, visited = 0;
 
 	lockdep_assert_held_write(&kvm->mmu_lock);
+	/* Shadow paging: kvm_zap_rmap through the rmaps of the gfns. */
+	if (kvm_shadow_paging(kvm))
+		return shadow_rmap_zap_range(kvm, start, end) || flush;
 	end = M2D_MIN(end, m2d_pt_max_addr(kvm->pt) >> M2D_PAGE_SHIFT);
 	if (start >= end)
 		return flush;
@@ -615,6 +654,17 @@ retry:
 bool kvm_tdp_mmu_wrprot_range(struct m2d_vm *kvm, uint64_t start, uint64_t end, int min_level,
 			     bool shared)
 {
+	if (kvm_shadow_paging(kvm)) {
+		/* Shadow leaves are 4K: a walk from 2M up finds nothing (the rmap heads only). */
+		if (min_level > M2D_LEVEL_4K) {
+			if (end - start == 1)
+				m2d_delay(M2D_COST_KVM_RMAP_HEAD,
+					  (uint64_t)(kvm->cfg.max_level - min_level + 1));
+			return false;
+		}
+		return shadow_rmap_clear_bit(kvm, m2d_gfn_to_memslot(&kvm->slots, start), start,
+					     end, NULL, M2D_PROT_W);
+	}
 	return clear_leaf_prot_range(kvm, start, end, min_level, M2D_PROT_W, shared);
 }
 
@@ -637,6 +687,9 @@ bool kvm_tdp_mmu_wrprot_slot(struct m2d_vm *kvm, struct m2d_memslot *slot, int m
  */
 bool kvm_tdp_mmu_clear_dirty_slot(struct m2d_vm *kvm, struct m2d_memslot *slot, bool shared)
 {
+	if (kvm_shadow_paging(kvm))
+		return shadow_rmap_clear_bit(kvm, slot, slot->base_gfn, slot->base_gfn + slot->npages,
+					     NULL, M2D_PROT_D);
 	return clear_leaf_prot_range(kvm, slot->base_gfn, slot->base_gfn + slot->npages,
 				     M2D_LEVEL_4K, M2D_PROT_D, shared);
 }
@@ -656,6 +709,9 @@ bool kvm_tdp_mmu_wrprot_gfns(struct m2d_vm *kvm, struct m2d_memslot *slot, uint6
 	bool spte_set = false;
 
 	lockdep_assert_held_write(&kvm->mmu_lock);
+	/* kvm_mmu_write_protect_pt_masked / kvm_mmu_clear_dirty_pt_masked through the rmaps. */
+	if (kvm_shadow_paging(kvm))
+		return shadow_rmap_clear_bit(kvm, slot, base, base + 64, &mask, clear);
 	rcu_read_lock();
 	m2d_pt_for_each_pte(iter, kvm->pt, (base + (uint64_t)__builtin_ctzll(mask)) << M2D_PAGE_SHIFT,
 			    (base + 64 - (uint64_t)__builtin_clzll(mask)) << M2D_PAGE_SHIFT) {
@@ -696,6 +752,16 @@ void kvm_tdp_mmu_try_split_huge_pages(struct m2d_vm *kvm, struct m2d_memslot *sl
 	uint64_t *spt = NULL;
 	int spt_level = 0;
 
+	/*
+	 * Shadow paging maps 4K only: kvm_shadow_mmu_try_split_huge_pages
+	 * visits the rmap heads of the huge levels and finds nothing.
+	 */
+	if (kvm_shadow_paging(kvm)) {
+		for (int level = target_level + 1; level <= kvm->cfg.max_level; level++)
+			m2d_delay(M2D_COST_KVM_RMAP_HEAD,
+				  ((end - 1) >> (9 * (level - 1))) - (start >> (9 * (level - 1))) + 1);
+		return;
+	}
 	rcu_read_lock();
 	m2d_pt_for_each_pte_min_level(iter, kvm->pt, target_level + 1, start << M2D_PAGE_SHIFT,
 				      end << M2D_PAGE_SHIFT) {

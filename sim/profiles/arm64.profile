@@ -54,6 +54,9 @@ kvm_mmu_page_hash_node = 0  # n/a on arm64 (no shadow MMU)
 kvm_guest_set_dirty = 0  # n/a on arm64 (stage-2 dirty state is tracked by write-protection, no D bit)
 kvm_mmu_set_spte = 0  # n/a on arm64 (no shadow MMU)
 kvm_split_spte = 60  # fitted (the kvm_spte_write value of this profile; x86 TDP split only)
+kvm_gpte_read = 0  # n/a on arm64 (no shadow paging)
+kvm_gpte_cmpxchg = 0  # n/a on arm64 (no shadow paging)
+kvm_account_shadowed = 0  # n/a on arm64 (no shadow paging)
 # mm: physical memory
 buddy_alloc = 150  # fitted
 buddy_free = 100  # fitted

@@ -54,6 +54,9 @@ kvm_mmu_page_hash_node = 100  # fitted (no reference point): one struct kvm_mmu_
 kvm_guest_set_dirty = 167  # fitted: EPS3-T1-2-Y
 kvm_mmu_set_spte = 460  # fitted: EPS3-T1-64-N
 kvm_split_spte = 10  # fitted: EPS1-01-Y
+kvm_gpte_read = 40  # fitted (no reference point measures ept=N): memslot lookup + __get_user of a guest PTE
+kvm_gpte_cmpxchg = 60  # fitted (no reference point measures ept=N): user-space cmpxchg of a guest PTE + mark_page_dirty
+kvm_account_shadowed = 150  # fitted (no reference point measures ept=N): page-track count, two lpage_info updates, rmap write-protect lookups
 # mm: physical memory
 buddy_alloc = 586  # fitted: EPS1-04-N; includes the vmalloc/memcg work of a 4K page of kvzalloc
 buddy_free = 100  # fitted

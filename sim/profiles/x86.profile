@@ -54,6 +54,9 @@ kvm_mmu_page_hash_node = 100  # fitted (the x86-2022 value; legacy MMU only; no 
 kvm_guest_set_dirty = 150  # fitted (the x86-2022 value; no x86 reference point clears D bits)
 kvm_mmu_set_spte = 300  # fitted (the x86-2022 value; legacy MMU only)
 kvm_split_spte = 60  # fitted (the kvm_spte_write value of this profile; no x86 reference point isolates splits)
+kvm_gpte_read = 40  # fitted (no reference point measures ept=N): memslot lookup + __get_user of a guest PTE
+kvm_gpte_cmpxchg = 60  # fitted (no reference point measures ept=N): user-space cmpxchg of a guest PTE + mark_page_dirty
+kvm_account_shadowed = 150  # fitted (no reference point measures ept=N): page-track count, two lpage_info updates, rmap write-protect lookups
 # mm: physical memory
 buddy_alloc = 150  # fitted
 buddy_free = 100  # fitted
