@@ -17,7 +17,10 @@
  *   read_unlock(mmu_lock)
  * The legacy MMU (tdp_mmu=N) does the same under write_lock(mmu_lock).
  *
- * Not modelled: write tracking of shadowed guest tables, MMIO SPTEs (a
+ * Shadow paging (ept=N) enters through paging64_walk_addr (paging_tmpl.c)
+ * and then takes the legacy path without fast_page_fault.
+ *
+ * Not modelled: emulated writes to shadowed guest tables, MMIO SPTEs (a
  * fault outside every memslot exits with -EFAULT), async page faults (the
  * FOLL_NOWAIT probe is replaced by the blocking fault-in it falls back to
  * for guests without async PF, as the selftests' guests are), the NX huge
