@@ -850,7 +850,13 @@ static void test_kvm_fault_precheck_retry(void **state)
 	env_fini(&e);
 }
 
-/* arm64 unmap: per-entry TLBI and, without FWB, a 4K CMO per page; tables freed. */
+/*
+ * arm64 unmap (stage2_unmap_walker): per-entry TLBI and, without FWB, a 4K
+ * CMO per page; each table left empty is cleared with a range TLBI of its
+ * range (kvm_tlb_flush_vmid_range: a whole-VMID flush without
+ * FEAT_TLBIRANGE).  Only with FEAT_TLBIRANGE and FWB are the per-entry
+ * TLBIs deferred to one range TLBI at the end.
+ */
 static void test_kvm_stage2_unmap_costs(void **state)
 {
 	struct env e;
@@ -864,26 +870,34 @@ static void test_kvm_stage2_unmap_costs(void **state)
 		assert_int_equal(fault(&e, p * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
 	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_S2_TLBI", 1.0), 0);
 	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_S2_DCACHE_CMO", 1000.0), 0);
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_S2_TLBI_VMID", 7.0), 0);
 	t0 = m2d_now();
 	m2d_vm_mmu_notifier_invalidate_range_start(e.vm, hva, hva + 4 * M2, true);
 	m2d_vm_mmu_notifier_invalidate_range_end(e.vm, hva, hva + 4 * M2);
-	/* 2048 pages x (1 TLBI + 4 KiB x 1000 ns/KiB) */
-	assert_int_equal(m2d_now() - t0, 2048 * (1 + 4000));
+	/* 2048 pages x (1 TLBI + 4 KiB x 1000 ns/KiB), 4 + 1 + 1 emptied tables x 7 */
+	assert_int_equal(m2d_now() - t0, 2048 * (1 + 4000) + 6 * 7);
 	assert_int_equal(ctr(&e, "spte_zaps"), 2048);
 	/* No VM-wide flush on arm64 unmap. */
 	assert_int_equal(ctr(&e, "remote_tlb_flushes"), 0);
 	m2d_vm_stats_get(e.vm, &st);
 	assert_int_equal(st.pages[1], 0);
 	assert_int_equal(ctr(&e, "tables_freed"), 4 + 1 + 1);
-	/* With FWB: no CMOs, one deferred range TLBI. */
+	/* FWB without TLBIRANGE: no CMOs, the per-entry TLBIs stay. */
 	for (uint64_t p = 0; p < 4 * M2 / K4; p++)
 		assert_int_equal(fault(&e, p * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
 	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_S2_FWB", 1.0), 0);
-	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_S2_TLBI_VMID", 7.0), 0);
 	t0 = m2d_now();
 	m2d_vm_mmu_notifier_invalidate_range_start(e.vm, hva, hva + 4 * M2, true);
 	m2d_vm_mmu_notifier_invalidate_range_end(e.vm, hva, hva + 4 * M2);
-	assert_int_equal(m2d_now() - t0, 7);
+	assert_int_equal(m2d_now() - t0, 2048 + 6 * 7);
+	/* FWB and TLBIRANGE: the per-entry TLBIs deferred to one range TLBI. */
+	for (uint64_t p = 0; p < 4 * M2 / K4; p++)
+		assert_int_equal(fault(&e, p * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_S2_TLBIRANGE", 1.0), 0);
+	t0 = m2d_now();
+	m2d_vm_mmu_notifier_invalidate_range_start(e.vm, hva, hva + 4 * M2, true);
+	m2d_vm_mmu_notifier_invalidate_range_end(e.vm, hva, hva + 4 * M2);
+	assert_int_equal(m2d_now() - t0, 6 * 7 + 7);
 	env_fini(&e);
 }
 

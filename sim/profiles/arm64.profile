@@ -45,6 +45,7 @@ kvm_s2_tlbi = 200  # fitted (arm64 only)
 kvm_s2_tlbi_vmid = 500  # fitted (arm64 only)
 kvm_s2_dcache_cmo = 300  # fitted (arm64 only; PFN-STOP-arm64-ro bounds TLBI + 4 x CMO per page)
 kvm_s2_fwb = 0  # PFN-STOP-arm64-ro host: no FEAT_FWB (O. Upton)
+kvm_s2_tlbirange = 0  # PFN-STOP-arm64-ro host: no FEAT_FWB (O. Upton), an ARMv8.2 part, so no FEAT_TLBIRANGE (v8.4) either
 kvm_rwlock_needbreak = 0  # fitted: host preemption model voluntary/none (rwlock_needbreak() returns 0)
 kvm_rmap_head = 2  # fitted: sequential scan of 8-byte rmap heads (8 per cache line, prefetched) + the loop and the empty check
 kvm_rmap_add = 10  # fitted: pte_list_add into an empty 4K rmap head (one store; the heads are sequential, prefetched) + rmap lookup
