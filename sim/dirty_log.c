@@ -13,9 +13,10 @@
  * (kvm_mmu_slot_try_split_huge_pages: `if (!tdp_mmu_enabled) return;`);
  * --mmu legacy --eager-split on replays the April 2022 patch set "Extend
  * Eager Page Splitting to the shadow MMU" (EPS3), which was not merged in
- * that form (m2d_dirty_log_config.legacy_eager_split).  --mmu shadow (ept=N) is not modelled: the guest's
- * own page tables would have to be shadowed and write-tracked; it is
- * rejected as a usage error.
+ * that form (m2d_dirty_log_config.legacy_eager_split).  --mmu shadow is
+ * ept=N: KVM shadows the guest's own 4K page tables (lib/kvm/paging_tmpl.c),
+ * every fault takes the write lock, and dirty logging write-protects (no
+ * PML without EPT).
  */
 #include "replayer.h"
 
@@ -50,7 +51,7 @@ static const struct cli_option dirty_log_options[] = {
 	CLI_OPT_ENUM("backing", struct dirty_log_opts, backing, "SRC", "hugetlb-1g", backing_names,
 		     "guest memory backing (-s)"),
 	CLI_OPT_ENUM("mmu", struct dirty_log_opts, mmu, "MMU", "tdp", mmu_names,
-		     "tdp (TDP MMU), legacy (ept=Y tdp_mmu=N); shadow (ept=N) is not modelled"),
+		     "tdp (TDP MMU), legacy (ept=Y tdp_mmu=N), shadow (ept=N: shadow paging)"),
 	CLI_OPT_ENUM("eager-split", struct dirty_log_opts, eager_split, "on|off", "on", on_off,
 		     "kvm.eager_page_split; with --mmu legacy, on replays the unmerged EPS3 "
 		     "series (Extend Eager Page Splitting to the shadow MMU, Apr 2022)"),
@@ -72,9 +73,6 @@ static int dirty_log_validate(const void *opts, struct cli_error *err)
 	const struct dirty_log_opts *o = opts;
 	static const uint64_t page[] = { 1ull << 30, 2ull << 20, 4096, 4096 };
 
-	if (o->mmu == 2)
-		return cli_error_set(err, "--mmu: shadow paging (ept=N) is not modelled; expected "
-					  "tdp or legacy, got 'shadow'");
 	if ((o->mem_per_vcpu * o->vcpus) % page[o->backing])
 		return cli_error_set(err, "--mem-per-vcpu: expected --vcpus x SIZE to be a multiple "
 					  "of the %s page size, got %" PRIu64 " x %" PRIu64,
@@ -118,10 +116,10 @@ static int dirty_log_run(struct run_ctx *ctx, const void *opts)
 	cfg.nr_vcpus = (unsigned)o->vcpus;
 	cfg.mem_per_vcpu = o->mem_per_vcpu;
 	cfg.backing = (enum m2d_backing)o->backing;
-	cfg.mmu = o->mmu == 1 ? M2D_DIRTY_LOG_MMU_LEGACY : M2D_DIRTY_LOG_MMU_TDP;
+	cfg.mmu = (enum m2d_dirty_log_mmu)o->mmu;
 	cfg.eager_split = o->eager_split == 0;
-	/* Upstream splits eagerly only with the TDP MMU; legacy + on replays EPS3. */
-	cfg.legacy_eager_split = o->mmu == 1 && cfg.eager_split;
+	/* Upstream splits eagerly only with the TDP MMU; legacy/shadow + on replays EPS3. */
+	cfg.legacy_eager_split = o->mmu != 0 && cfg.eager_split;
 	cfg.write_percent = (unsigned)o->write_percent;
 	cfg.initially_all_set = o->initially_all_set;
 	cfg.iterations = (unsigned)o->iterations;

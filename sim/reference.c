@@ -285,6 +285,40 @@ static const struct ref_entry builtin[] = {
 		   "skip each -EFAULT (arm64)", NAN, NAN, NAN, NAN, NAN),
 	PFN_PHASES("PFN-MMAPLOCK-x86", HELD, "x86", "mmu-stress --arch x86 --fault-mmap-lock",
 		   "x86 fault path also takes mmap_lock + vma_lookup", NAN, NAN, NAN, NAN, NAN),
+	/* dirty_log_perf_test configurations without a published figure (issue 8). */
+	REF("DL-SHADOW-16-populate", HELD, "x86-2022",
+	    "dirty-log --vcpus 16 --mem-per-vcpu 1G --backing hugetlb-1g --mmu shadow"
+	    " --eager-split off --iterations 1", "--vcpus 2",
+	    "populate_s", NAN, "s", REL(0.15),
+	    "dirty_log_perf_test populate time, shadow paging (ept=N), 16 vCPUs, 1 GiB/vCPU,"
+	    " 1 GiB HugeTLB (the guest maps 4K)"),
+	REF("DL-SHADOW-16-enable", HELD, "x86-2022",
+	    "dirty-log --vcpus 16 --mem-per-vcpu 1G --backing hugetlb-1g --mmu shadow"
+	    " --eager-split off --iterations 1", "--vcpus 2",
+	    "enable_dirty_logging_s", NAN, "s", REL(0.15),
+	    "dirty_log_perf_test enabling dirty logging time, shadow paging (ept=N), 16 vCPUs"),
+	REF("DL-SHADOW-16-dirty1", HELD, "x86-2022",
+	    "dirty-log --vcpus 16 --mem-per-vcpu 1G --backing hugetlb-1g --mmu shadow"
+	    " --eager-split off --iterations 1", "--vcpus 2",
+	    "iterations[0].dirty_s", NAN, "s", REL(0.15),
+	    "dirty_log_perf_test Iteration 1 dirty memory time, shadow paging (ept=N), 16 vCPUs"),
+	REF("DL-SHADOW-16-get1", HELD, "x86-2022",
+	    "dirty-log --vcpus 16 --mem-per-vcpu 1G --backing hugetlb-1g --mmu shadow"
+	    " --eager-split off --iterations 1", "--vcpus 2",
+	    "iterations[0].get_dirty_log_s", NAN, "s", REL(0.15),
+	    "dirty_log_perf_test Iteration 1 get dirty log time, shadow paging (ept=N), 16 vCPUs"),
+	REF("DL-F20-TDP-16-dirty2", HELD, "x86-2022",
+	    "dirty-log --vcpus 16 --mem-per-vcpu 1G --backing hugetlb-1g --mmu tdp"
+	    " --eager-split on --write-percent 5 --iterations 2", "--vcpus 2",
+	    "iterations[1].dirty_s", NAN, "s", REL(0.15),
+	    "dirty_log_perf_test Iteration 2 dirty memory time, -f 20 (5% of pages written),"
+	    " TDP MMU, 16 vCPUs, eager_page_split=Y"),
+	REF("DL-IAS-LEGACY-16-clear1", HELD, "x86-2022",
+	    "dirty-log --vcpus 16 --mem-per-vcpu 1G --backing hugetlb-1g --mmu legacy"
+	    " --eager-split on --initially-all-set --iterations 2", "--vcpus 2",
+	    "iterations[0].clear_dirty_log_s", NAN, "s", REL(0.15),
+	    "dirty_log_perf_test Iteration 1 clear dirty log time, initially-all-set,"
+	    " legacy MMU with the EPS3 series (splitting happens here), 16 vCPUs"),
 	REF("SNP-01-pinned", HELD, "snp",
 	    "lazy-accept --directmap presplit-4k --pin node0", "--guest-mem 64G --worker-mem 320M",
 	    "fault_in_gbps", NAN, "GB/s", REL(0.20),

@@ -20,8 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mmu2d/guest.h>
 #include <mmu2d/kvm.h>
 #include <mmu2d/sim.h>
+
+#include "shadow_fixture.h"
 
 #include "kvm/kvm.h"
 
@@ -144,6 +147,7 @@ static void env_init(struct env *e, enum m2d_kvm_mmu mmu, enum m2d_kvm_vendor ve
 	cfg.mmu = mmu;
 	cfg.vendor = vendor;
 	assert_int_equal(m2d_vm_create(&e->vm, e->sim, &cfg, &fake_ops), 0);
+	shadow_fixture_install(e->vm, mmu);
 	assert_int_equal(m2d_vcpu_create(e->vm, 0, &e->vcpu), 0);
 	m2d_engine_enter(e->sim);
 }
@@ -412,6 +416,127 @@ static void test_kvm_legacy_mmu_page_hash_walks(void **state)
 	assert_int_equal(sum, 1 + 4 + 2048);
 	assert_int_equal(ctr(&e, "tables_allocated"), sum);
 	env_fini(&e);
+}
+
+/*
+ * Shadow paging (ept=N), FNAME(page_fault) with the real guest tables of
+ * lib/guest: a 4-level guest mapping GVA 3 GiB at 4K to GPA 1 GiB, its
+ * tables in slot 0.  Costs are spaced so the clock decodes the counts:
+ * kvm_gpte_read 1, kvm_gpte_cmpxchg 100, kvm_account_shadowed 10000.
+ *   first write at 3G:       walk 4 reads + gpte_changed(top) 1 + one per new
+ *                            shadow page 3 = 8 reads; A on L4, L3, L2 and A|D on
+ *                            the leaf = 4 cmpxchg; 3 new indirect pages.
+ *   write at 3G + 4K:        4 + 1 reads, 1 cmpxchg (the leaf).
+ *   write at 3G + 2M:        4 + 1 + 1 reads, 2 cmpxchg (L2 entry, leaf), 1 page.
+ *   read at 3G + 8K:         4 + 1 reads, 1 cmpxchg (A only): mapped read-only
+ *                            (protect_clean_gpte); the write then faults again
+ *                            (4 + 1 reads, 1 cmpxchg for D) and maps writable.
+ * The guest tables the pages shadow (L3, L2 and the two L1 tables) become
+ * write-tracked, and a write fault on one of them is refused (emulation).
+ */
+static void test_kvm_shadow_fault_counts(void **state)
+{
+	struct m2d_guest_pt *gpt;
+	struct env e;
+	uint64_t hva = 1ull << 40, gva = 3 * G1, gpa = G1, t;
+	const struct m2d_memslot *slot0;
+
+	env_init(&e, M2D_KVM_MMU_SHADOW, M2D_KVM_VENDOR_INTEL);
+	e.mm = (struct fake_mm){ .base = hva, .size = G1 + 4 * M2, .pfn_base = 0x100000,
+				 .writable = true, .level = 1 };
+	add_slot(&e, 0, 0, 4 * M2, hva, 0);
+	add_slot(&e, 1, gpa, 4 * M2, hva + G1, 0);
+	assert_int_equal(m2d_guest_pt_create_map(&gpt, gva, gpa, 4 * M2, M2D_LEVEL_4K, false,
+						 M2), 0);
+	assert_int_equal(m2d_vm_set_guest_walker(e.vm, m2d_guest_pt_walk, gpt), 0);
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_GPTE_READ", 1.0), 0);
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_GPTE_CMPXCHG", 100.0), 0);
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_ACCOUNT_SHADOWED", 10000.0), 0);
+
+	t = m2d_now();
+	assert_int_equal(fault(&e, gva, M2D_ACCESS_WRITE), RET_PF_FIXED);
+	assert_int_equal(m2d_now() - t, 8 + 4 * 100 + 3 * 10000);
+	assert_int_equal(ctr(&e, "tables_allocated"), 3);
+	t = m2d_now();
+	assert_int_equal(fault(&e, gva + K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
+	assert_int_equal(m2d_now() - t, 5 + 100);
+	t = m2d_now();
+	assert_int_equal(fault(&e, gva + M2, M2D_ACCESS_WRITE), RET_PF_FIXED);
+	assert_int_equal(m2d_now() - t, 6 + 2 * 100 + 10000);
+	t = m2d_now();
+	assert_int_equal(fault(&e, gva + 2 * K4, 0), RET_PF_FIXED);
+	assert_int_equal(m2d_now() - t, 5 + 100);
+	assert_false(kvm_tdp_mmu_spte_allows(e.vm, gva + 2 * K4, true));
+	assert_true(kvm_tdp_mmu_spte_allows(e.vm, gva + 2 * K4, false));
+	t = m2d_now();
+	assert_int_equal(fault(&e, gva + 2 * K4, M2D_ACCESS_WRITE | M2D_ACCESS_PRESENT),
+			 RET_PF_FIXED);
+	assert_int_equal(m2d_now() - t, 5 + 100);
+	assert_true(kvm_tdp_mmu_spte_allows(e.vm, gva + 2 * K4, true));
+	assert_int_equal(ctr(&e, "spte_installs_4k"), 4);
+
+	/* The shadowed guest tables: L4 (the root, not accounted), L3, L2, 2 x L1. */
+	slot0 = m2d_gfn_to_memslot(&e.vm->slots, M2 >> 12);
+	assert_int_equal(slot0->gfn_track[(M2 >> 12) + 0], 0);
+	for (unsigned i = 1; i <= 4; i++)
+		assert_int_equal(slot0->gfn_track[(M2 >> 12) + i], 1);
+	assert_true(kvm_gfn_is_write_tracked(slot0, (M2 >> 12) + 3));
+	/* 4 pages hashed by their guest table gfn. */
+	assert_int_equal(e.vm->mmu_page_hash[kvm_page_table_hashfn((M2 >> 12) + 3)] > 0, true);
+	env_fini(&e);
+	m2d_guest_pt_destroy(&gpt);
+}
+
+/*
+ * Dirty logging under shadow paging: no PML without EPT, so enabling it
+ * write-protects every 4K SPTE through the rmaps; the next write to a page
+ * faults (no fast path), maps it writable and sets its bit; GET_DIRTY_LOG
+ * returns it and write-protects it again through its rmap.
+ */
+static void test_kvm_shadow_dirty_log(void **state)
+{
+	struct m2d_guest_pt *gpt;
+	struct env e;
+	uint64_t hva = 1ull << 40, gva = 3 * G1, gpa = G1, bitmap[4 * M2 / K4 / 64];
+	struct m2d_memslot_desc d = { .id = 1, .guest_phys = gpa, .size = 4 * M2,
+				      .userspace_addr = hva + G1 };
+
+	env_init(&e, M2D_KVM_MMU_SHADOW, M2D_KVM_VENDOR_INTEL);
+	assert_false(e.vm->cfg.pml);
+	e.mm = (struct fake_mm){ .base = hva, .size = G1 + 4 * M2, .pfn_base = 0x100000,
+				 .writable = true, .level = 2 };
+	d.mm = &e.mm;
+	add_slot(&e, 0, 0, 4 * M2, hva, 0);
+	assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+	assert_int_equal(m2d_guest_pt_create_map(&gpt, gva, gpa, 4 * M2, M2D_LEVEL_4K, false,
+						 M2), 0);
+	assert_int_equal(m2d_vm_set_guest_walker(e.vm, m2d_guest_pt_walk, gpt), 0);
+	for (uint64_t i = 0; i < 1024; i++)
+		assert_int_equal(fault(&e, gva + i * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
+	/* The host maps 2M, but the shadow leaves are 4K. */
+	assert_int_equal(ctr(&e, "spte_installs_4k"), 1024);
+	d.flags = M2D_MEM_LOG_DIRTY_PAGES;
+	assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+	for (uint64_t i = 0; i < 1024; i++)
+		assert_false(kvm_tdp_mmu_spte_allows(e.vm, gva + i * K4, true));
+	assert_int_equal(fault(&e, gva + 5 * K4, M2D_ACCESS_WRITE | M2D_ACCESS_PRESENT),
+			 RET_PF_FIXED);
+	assert_int_equal(fault(&e, gva + 700 * K4, M2D_ACCESS_WRITE | M2D_ACCESS_PRESENT),
+			 RET_PF_FIXED);
+	assert_true(kvm_tdp_mmu_spte_allows(e.vm, gva + 5 * K4, true));
+	assert_int_equal(m2d_vm_get_dirty_log(e.vm, 1, bitmap), 0);
+	assert_int_equal(bitmap[0], 1ull << 5);
+	assert_int_equal(bitmap[700 / 64], 1ull << (700 % 64));
+	assert_false(kvm_tdp_mmu_spte_allows(e.vm, gva + 5 * K4, true));
+	assert_false(kvm_tdp_mmu_spte_allows(e.vm, gva + 700 * K4, true));
+	assert_true(kvm_tdp_mmu_spte_allows(e.vm, gva + 700 * K4, false));
+	/* Deleting the slot zaps its SPTEs through the rmaps. */
+	d.flags = 0;
+	d.size = 0;
+	assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+	assert_false(kvm_tdp_mmu_spte_allows(e.vm, gva + 5 * K4, false));
+	env_fini(&e);
+	m2d_guest_pt_destroy(&gpt);
 }
 
 /*
@@ -725,7 +850,13 @@ static void test_kvm_fault_precheck_retry(void **state)
 	env_fini(&e);
 }
 
-/* arm64 unmap: per-entry TLBI and, without FWB, a 4K CMO per page; tables freed. */
+/*
+ * arm64 unmap (stage2_unmap_walker): per-entry TLBI and, without FWB, a 4K
+ * CMO per page; each table left empty is cleared with a range TLBI of its
+ * range (kvm_tlb_flush_vmid_range: a whole-VMID flush without
+ * FEAT_TLBIRANGE).  Only with FEAT_TLBIRANGE and FWB are the per-entry
+ * TLBIs deferred to one range TLBI at the end.
+ */
 static void test_kvm_stage2_unmap_costs(void **state)
 {
 	struct env e;
@@ -739,26 +870,34 @@ static void test_kvm_stage2_unmap_costs(void **state)
 		assert_int_equal(fault(&e, p * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
 	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_S2_TLBI", 1.0), 0);
 	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_S2_DCACHE_CMO", 1000.0), 0);
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_S2_TLBI_VMID", 7.0), 0);
 	t0 = m2d_now();
 	m2d_vm_mmu_notifier_invalidate_range_start(e.vm, hva, hva + 4 * M2, true);
 	m2d_vm_mmu_notifier_invalidate_range_end(e.vm, hva, hva + 4 * M2);
-	/* 2048 pages x (1 TLBI + 4 KiB x 1000 ns/KiB) */
-	assert_int_equal(m2d_now() - t0, 2048 * (1 + 4000));
+	/* 2048 pages x (1 TLBI + 4 KiB x 1000 ns/KiB), 4 + 1 + 1 emptied tables x 7 */
+	assert_int_equal(m2d_now() - t0, 2048 * (1 + 4000) + 6 * 7);
 	assert_int_equal(ctr(&e, "spte_zaps"), 2048);
 	/* No VM-wide flush on arm64 unmap. */
 	assert_int_equal(ctr(&e, "remote_tlb_flushes"), 0);
 	m2d_vm_stats_get(e.vm, &st);
 	assert_int_equal(st.pages[1], 0);
 	assert_int_equal(ctr(&e, "tables_freed"), 4 + 1 + 1);
-	/* With FWB: no CMOs, one deferred range TLBI. */
+	/* FWB without TLBIRANGE: no CMOs, the per-entry TLBIs stay. */
 	for (uint64_t p = 0; p < 4 * M2 / K4; p++)
 		assert_int_equal(fault(&e, p * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
 	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_S2_FWB", 1.0), 0);
-	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_S2_TLBI_VMID", 7.0), 0);
 	t0 = m2d_now();
 	m2d_vm_mmu_notifier_invalidate_range_start(e.vm, hva, hva + 4 * M2, true);
 	m2d_vm_mmu_notifier_invalidate_range_end(e.vm, hva, hva + 4 * M2);
-	assert_int_equal(m2d_now() - t0, 7);
+	assert_int_equal(m2d_now() - t0, 2048 + 6 * 7);
+	/* FWB and TLBIRANGE: the per-entry TLBIs deferred to one range TLBI. */
+	for (uint64_t p = 0; p < 4 * M2 / K4; p++)
+		assert_int_equal(fault(&e, p * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_S2_TLBIRANGE", 1.0), 0);
+	t0 = m2d_now();
+	m2d_vm_mmu_notifier_invalidate_range_start(e.vm, hva, hva + 4 * M2, true);
+	m2d_vm_mmu_notifier_invalidate_range_end(e.vm, hva, hva + 4 * M2);
+	assert_int_equal(m2d_now() - t0, 6 * 7 + 7);
 	env_fini(&e);
 }
 
@@ -1846,6 +1985,8 @@ int main(void)
 		cmocka_unit_test(test_kvm_tdp_first_touch_counts),
 		cmocka_unit_test(test_kvm_legacy_first_touch_counts),
 		cmocka_unit_test(test_kvm_legacy_mmu_page_hash_walks),
+		cmocka_unit_test(test_kvm_shadow_fault_counts),
+		cmocka_unit_test(test_kvm_shadow_dirty_log),
 		cmocka_unit_test(test_kvm_dirty_bitmap_alloc_cost),
 		cmocka_unit_test(test_kvm_fault_under_huge_spte),
 		cmocka_unit_test(test_kvm_stage2_first_touch_counts),

@@ -23,6 +23,8 @@
 #include <mmu2d/kvm.h>
 #include <mmu2d/sim.h>
 
+#include "shadow_fixture.h"
+
 #include "core/engine.h"
 #include "kvm/kvm.h"
 
@@ -117,6 +119,7 @@ static void tenv_init_ops(struct tenv *e, enum m2d_kvm_mmu mmu, unsigned nvcpus,
 	m2d_vm_config_default(&vc);
 	vc.mmu = mmu;
 	assert_int_equal(m2d_vm_create(&e->vm, e->sim, &vc, ops), 0);
+	shadow_fixture_install(e->vm, mmu);
 	assert_int_equal(m2d_vm_set_memslot(e->vm, &d), 0);
 	for (unsigned i = 0; i < nvcpus; i++)
 		assert_int_equal(m2d_vcpu_create(e->vm, i, &e->vcpu[i]), 0);

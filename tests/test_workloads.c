@@ -128,6 +128,45 @@ static void check_eager_split_1g(int mmu)
 	m2d_sim_destroy(&sim);
 }
 
+/*
+ * ept=N (shadow paging), 1 vCPU, 1 GiB of 1G HugeTLB, PML unavailable:
+ * the guest maps its memory with 4K pages, so populate takes one fault per
+ * page and installs 262,144 4K SPTEs under 1 + 1 + 512 indirect shadow
+ * pages (the guest's L3, L2 and L1 tables; the root is not counted).
+ * Enabling dirty logging write-protects every SPTE through the rmaps
+ * (walk_slot_rmaps: one head per 4K, 2M and 1G gfn range); every page then
+ * faults again in each iteration (no fast path), and GET_DIRTY_LOG
+ * returns every bit and write-protects them again.  Disabling zaps
+ * nothing: indirect shadow pages are never collapsible.
+ */
+static void test_dirty_log_shadow_paging(void **state)
+{
+	struct m2d_sim *sim = new_sim(2, 1);
+	struct m2d_dirty_log_config cfg;
+	struct m2d_dirty_log_result res;
+
+	(void)state;
+	m2d_dirty_log_config_default(&cfg);
+	cfg.mmu = M2D_DIRTY_LOG_MMU_SHADOW;
+	cfg.initially_all_set = false;
+	assert_int_equal(m2d_sim_set_param(sim, "kvm_rmap_head", 1.0), 0);
+	assert_int_equal(m2d_dirty_log_run(sim, &cfg, &res), 0);
+	assert_int_equal(ctr(sim, "spte_installs_4k"), PAGES_PER_1G);
+	assert_int_equal(ctr(sim, "tables_allocated"), 1 + 1 + PTES);
+	assert_int_equal(ctr(sim, "faults"), 3 * PAGES_PER_1G);
+	assert_int_equal(ctr(sim, "huge_splits"), 0);
+	for (unsigned k = 0; k < 2; k++)
+		assert_int_equal(res.iterations[k].dirty_pages, PAGES_PER_1G);
+	assert_int_equal(res.pages_4k, PAGES_PER_1G);
+	/* enabling: the slot's rmap heads (4K..1G); GET: one head per dirty page */
+	assert_true(res.enable_dirty_logging_s == (PAGES_PER_1G + PTES + 1) / 1e9);
+	for (unsigned k = 0; k < 2; k++) {
+		assert_true(res.iterations[k].get_dirty_log_s == PAGES_PER_1G / 1e9);
+	}
+	m2d_dirty_log_result_free(&res);
+	m2d_sim_destroy(&sim);
+}
+
 static void test_dirty_log_eager_split_1g_tdp(void **state)
 {
 	(void)state;
@@ -222,7 +261,7 @@ static void test_dirty_log_bad_config(void **state)
 }
 
 /*
- * Seeded random configurations (backing, MMU, eager split, write percent
+ * Seeded random configurations (backing, MMU incl. shadow paging, eager split, write percent
  * dividing 100, vCPUs, iterations, initially-all-set) checked against the
  * reference model of the 2022 guest loop: every GET returns
  * nr_vcpus * ceil(pages_per_vcpu / (100 / P)) bits, the leaves left after
@@ -253,7 +292,7 @@ static void test_dirty_log_random(void **state)
 
 		m2d_dirty_log_config_default(&cfg);
 		cfg.backing = (enum m2d_backing)(1 + rand() % 3); /* 1G is covered above */
-		cfg.mmu = rand() % 2;
+		cfg.mmu = rand() % M2D_DIRTY_LOG_MMU_NR;
 		cfg.eager_split = rand() % 2;
 		cfg.write_percent = pcts[rand() % 9];
 		cfg.nr_vcpus = 1 + rand() % 3;
@@ -281,7 +320,9 @@ static void test_dirty_log_random(void **state)
 		uint64_t zap_head = 0, zap_tail = 0;
 		unsigned zap_pass = cfg.initially_all_set ? 1 : 0;
 
+		/* Shadow paging maps the guest's 4K pages: nothing huge to zap. */
 		if (bsz[cfg.backing] != 4096 && !eager_split_effective(&cfg) &&
+		    cfg.mmu != M2D_DIRTY_LOG_MMU_SHADOW &&
 		    (cfg.mmu == M2D_DIRTY_LOG_MMU_LEGACY || !cfg.fault_split_huge)) {
 			for (uint64_t r = 0; r < per_vcpu_pages / PTES; r++) {
 				uint64_t first = (r * PTES + f - 1) / f * f;
@@ -313,7 +354,20 @@ static void test_dirty_log_random(void **state)
 		 * 2M); the legacy MMU only zaps the collapsible 4K leaves
 		 * (kvm_rmap_zap_collapsible_sptes) and nothing faults afterwards
 		 */
-		if (bsz[cfg.backing] == (2ull << 20) && cfg.mmu == M2D_DIRTY_LOG_MMU_LEGACY) {
+		if (cfg.mmu == M2D_DIRTY_LOG_MMU_SHADOW) {
+			assert_int_equal(res.pages_4k, res.guest_pages);
+			assert_int_equal(res.pages_2m + res.pages_1g, 0);
+		} else if (bsz[cfg.backing] == (2ull << 20) && cfg.mmu == M2D_DIRTY_LOG_MMU_LEGACY &&
+			   cfg.initially_all_set && cfg.iterations == 1 &&
+			   !eager_split_effective(&cfg)) {
+			/*
+			 * The only CLEAR write-protected the 2M SPTEs after the only
+			 * pass: nothing faulted them apart, and the rmap zap leaves
+			 * huge leaves alone.
+			 */
+			assert_int_equal(res.pages_2m, res.guest_pages / PTES);
+			assert_int_equal(res.pages_4k, 0);
+		} else if (bsz[cfg.backing] == (2ull << 20) && cfg.mmu == M2D_DIRTY_LOG_MMU_LEGACY) {
 			assert_int_equal(res.pages_2m, 0);
 			assert_int_equal(res.pages_4k, 0);
 		} else if (bsz[cfg.backing] == (2ull << 20)) {
@@ -541,6 +595,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dirty_log_eager_split_1g_tdp),
 		cmocka_unit_test(test_dirty_log_eager_split_1g_legacy),
+		cmocka_unit_test(test_dirty_log_shadow_paging),
 		cmocka_unit_test(test_dirty_log_initially_all_set_2m),
 		cmocka_unit_test(test_dirty_log_write_fraction),
 		cmocka_unit_test(test_dirty_log_bad_config),

@@ -136,6 +136,12 @@ struct m2d_guest_pt;
  */
 M2D_API int m2d_guest_pt_create(struct m2d_guest_pt **out, uint64_t base, uint64_t size,
 				int level, bool arm64, uint64_t table_gpa);
+/*
+ * m2d_guest_pt_create_map() - the same for [@gva, @gva + @size) mapped to
+ * [@gpa, @gpa + @size) (the selftests' virt_map(vm, vaddr, paddr, npages)).
+ */
+M2D_API int m2d_guest_pt_create_map(struct m2d_guest_pt **out, uint64_t gva, uint64_t gpa,
+				    uint64_t size, int level, bool arm64, uint64_t table_gpa);
 M2D_API void m2d_guest_pt_destroy(struct m2d_guest_pt **gpt);
 
 /*
@@ -147,6 +153,14 @@ M2D_API void m2d_guest_pt_destroy(struct m2d_guest_pt **gpt);
  */
 M2D_API int m2d_guest_pt_translate(const struct m2d_guest_pt *gpt, uint64_t gva, uint64_t *gpa,
 				   int *level, uint64_t entry_gpas[5], unsigned *n_entries);
+/*
+ * An m2d_guest_walk_fn over @priv = a struct m2d_guest_pt (x86 format):
+ * FNAME(walk_addr_generic) and FNAME(update_accessed_dirty_bits) for a
+ * shadow-paging VM (m2d_vm_set_guest_walker).
+ */
+struct m2d_guest_walk;
+M2D_API int m2d_guest_pt_walk(void *priv, uint64_t gva, bool write, bool peek,
+			      struct m2d_guest_walk *out);
 /* Guest table pages (4 KiB each). */
 M2D_API uint64_t m2d_guest_pt_tables(const struct m2d_guest_pt *gpt);
 

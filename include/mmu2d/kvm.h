@@ -54,6 +54,9 @@ enum m2d_kvm_mmu {
 	M2D_KVM_MMU_TDP = 0,      /* x86 TDP MMU (kvm.tdp_mmu=Y): read-locked faults */
 	M2D_KVM_MMU_LEGACY = 1,   /* x86 legacy MMU (kvm.tdp_mmu=N): write-locked faults */
 	M2D_KVM_MMU_ARM64_S2 = 2, /* arm64 stage-2 */
+	M2D_KVM_MMU_SHADOW = 3,   /* x86 shadow paging (ept=N / npt=N): the guest's own page
+	                             tables are shadowed (paging_tmpl.h), faults under the write
+	                             lock; needs m2d_vm_set_guest_walker() */
 	M2D_KVM_MMU_NR
 };
 
@@ -90,6 +93,37 @@ struct m2d_vm_config {
 };
 
 M2D_API void m2d_vm_config_default(struct m2d_vm_config *cfg);
+
+/*
+ * Shadow paging (M2D_KVM_MMU_SHADOW): what FNAME(walk_addr) learns from the
+ * guest's page tables, which live in guest memory (the library does not
+ * own them; the guest model does).
+ */
+struct m2d_guest_walk {
+	uint64_t gfn;            /* walker->gfn: the guest-physical page @gva maps to */
+	int level;               /* guest leaf level (1 = 4K) */
+	int root_level;          /* walker->max_level (4 for 4-level paging) */
+	uint64_t table_gfn[5];   /* walker->table_gfn[level - 1]: the guest table read at level */
+	unsigned ad_updates;     /* guest PTEs whose A (or D, on a write) bit this walk set
+	                            (FNAME(update_accessed_dirty_bits): one cmpxchg each) */
+	bool writable;           /* the guest mapping allows writes */
+	bool dirty;              /* the guest leaf's dirty bit (after this walk's update) */
+};
+
+/*
+ * Walk the guest's tables for @gva as the CPU would and, like
+ * FNAME(update_accessed_dirty_bits), set the accessed bits on the way and
+ * the dirty bit of the leaf when @write.  @peek: only report, set nothing.
+ * Return: 0, or -EFAULT if @gva is not mapped (a guest #PF).
+ */
+typedef int (*m2d_guest_walk_fn)(void *priv, uint64_t gva, bool write, bool peek,
+				 struct m2d_guest_walk *out);
+
+/*
+ * The guest page-table walker of a shadow-paging VM (its CR3 contents).
+ * Return: 0, -EINVAL (NULL @kvm or @fn, or the VM does not use shadow paging).
+ */
+M2D_API int m2d_vm_set_guest_walker(struct m2d_vm *kvm, m2d_guest_walk_fn fn, void *priv);
 
 /* What the host gives KVM for one HVA (vma_lookup under mmap_read_lock). */
 struct m2d_kvm_vma_info {

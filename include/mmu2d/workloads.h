@@ -44,6 +44,7 @@ enum m2d_backing {
 enum m2d_dirty_log_mmu {
 	M2D_DIRTY_LOG_MMU_TDP = 0,    /* ept=Y tdp_mmu=Y */
 	M2D_DIRTY_LOG_MMU_LEGACY = 1, /* ept=Y tdp_mmu=N: write-locked faults and splits */
+	M2D_DIRTY_LOG_MMU_SHADOW = 2, /* ept=N: the guest's 4K page tables shadowed, no PML */
 	M2D_DIRTY_LOG_MMU_NR
 };
 

@@ -25,11 +25,19 @@
  *               of the whole slot.
  *   disable     KVM_SET_USER_MEMORY_REGION without the flag (huge page
  *               recovery).  vCPUs are idle (no -e).
+ *
+ * With ept=N (shadow paging) the guest's own page tables matter: the
+ * selftest maps the test memory at DEFAULT_GUEST_TEST_MEM (3 GiB) with 4K
+ * pages (virt_map), its tables allocated from memslot 0 from
+ * KVM_GUEST_PAGE_TABLE_MIN_PADDR; KVM shadows them and the vCPUs' accesses
+ * are walked by GVA.  With EPT the model walks the GPA directly (the
+ * guest dimension of the 2D walk is not what this test measures).
  */
 #include "core/engine.h"
 #include "core/kernel.h"
 #include "core/alloc.h"
 
+#include <mmu2d/guest.h>
 #include <mmu2d/kvm.h>
 #include <mmu2d/mm.h>
 #include <mmu2d/physmem.h>
@@ -41,6 +49,9 @@
 
 #define DLP_SLOT_ID 1              /* PERF_TEST_MEM_SLOT_INDEX */
 #define DLP_PA_BITS 46             /* MAXPHYADDR of the 2022 Intel hosts */
+#define DLP_GUEST_TEST_MEM 0xc0000000ull /* DEFAULT_GUEST_TEST_MEM */
+#define DLP_PT_MIN_PADDR 0x180000ull /* KVM_GUEST_PAGE_TABLE_MIN_PADDR */
+#define DLP_SLOT0_BYTES (512ull << 12) /* DEFAULT_GUEST_PHY_PAGES */
 
 struct dlp;
 
@@ -49,6 +60,7 @@ struct dlp_vcpu {
 	struct m2d_vcpu *vcpu;
 	unsigned idx;
 	uint64_t gpa;                  /* vcpu_args->gpa (partitioned access) */
+	uint64_t addr;                 /* what the vCPU accesses: the GPA (EPT), the GVA (ept=N) */
 	uint64_t pages;                /* vcpu_args->pages */
 	uint64_t rand;                 /* guest_random_state.seed */
 	int last_completed;            /* vcpu_last_completed_iteration[] */
@@ -65,6 +77,8 @@ struct dlp {
 	struct m2d_vm *vm;
 	struct dlp_vcpu *vcpus;
 	struct m2d_memslot_desc slot;
+	struct m2d_memslot_desc slot0; /* ept=N: memslot 0 with the guest page tables */
+	struct m2d_guest_pt *gpt;      /* ept=N: the guest's page tables */
 	uint64_t *bitmap;
 	uint64_t wr_fract;             /* 100 / write_percent when it divides 100, else 0 */
 	int iteration;                 /* the selftest's `iteration` */
@@ -117,11 +131,11 @@ static void guest_code(struct m2d_vcpu *vcpu, void *arg)
 	uint64_t f = v->d->wr_fract;
 
 	if (cfg->write_percent == 100) {
-		m2d_vcpu_access_range(vcpu, v->gpa, v->pages, M2D_PAGE_SIZE, M2D_ACCESS_WRITE);
+		m2d_vcpu_access_range(vcpu, v->addr, v->pages, M2D_PAGE_SIZE, M2D_ACCESS_WRITE);
 		return;
 	}
 	for (uint64_t i = 0; i < v->pages;) {
-		uint64_t gpa = v->gpa + i * M2D_PAGE_SIZE, n;
+		uint64_t gpa = v->addr + i * M2D_PAGE_SIZE, n;
 
 		if (f) {
 			if (i % f == 0) {
@@ -203,6 +217,7 @@ static void progress(struct dlp *d, const char *phase, double f)
 static void teardown(struct dlp *d)
 {
 	m2d_vm_destroy(&d->vm);
+	m2d_guest_pt_destroy(&d->gpt);
 	m2d_mm_destroy(&d->mm);
 	m2d_file_put(&d->file);
 }
@@ -288,6 +303,12 @@ static int setup_backing(struct dlp *d, uint64_t size)
 	m2d_host_config_default(&hc);
 	/* The guest memory plus room for page tables and metadata. */
 	hc.mem_bytes = M2D_ALIGN_UP(size + size / 8 + (1ull << 30), M2D_SZ_1G);
+	/* ept=N: memslot 0 holds the guest's page tables (about 1/512 of the memory). */
+	if (cfg->mmu == M2D_DIRTY_LOG_MMU_SHADOW) {
+		d->slot0.size = M2D_ALIGN_UP(DLP_PT_MIN_PADDR + size / 256 + DLP_SLOT0_BYTES,
+					     M2D_PMD_SIZE);
+		hc.mem_bytes += M2D_ALIGN_UP(d->slot0.size, M2D_SZ_1G);
+	}
 	ret = m2d_host_create(d->sim, &hc, &d->host);
 	if (ret)
 		return ret;
@@ -318,7 +339,35 @@ static int setup_backing(struct dlp *d, uint64_t size)
 	if (ret)
 		return ret;
 	d->slot.userspace_addr = hva;
-	return 0;
+	if (d->slot0.size) {
+		ret = m2d_mm_mmap(d->mm, 0, d->slot0.size, M2D_PROT_READ | M2D_PROT_WRITE,
+				  M2D_MAP_PRIVATE | M2D_MAP_ANONYMOUS, NULL, 0, &hva);
+		d->slot0.userspace_addr = hva;
+	}
+	return ret;
+}
+
+/*
+ * ept=N: memslot 0 and the guest's page tables (kvm_vm_elf_load's slot,
+ * virt_map of the test memory at DEFAULT_GUEST_TEST_MEM with 4K pages),
+ * handed to KVM as the guest's CR3.
+ */
+static int setup_guest_paging(struct dlp *d, uint64_t size)
+{
+	int ret;
+
+	d->slot0.id = 0;
+	d->slot0.guest_phys = 0;
+	d->slot0.mm = d->mm;
+	ret = m2d_vm_set_memslot(d->vm, &d->slot0);
+	if (!ret)
+		ret = m2d_guest_pt_create_map(&d->gpt, DLP_GUEST_TEST_MEM, d->slot.guest_phys, size,
+					      M2D_LEVEL_4K, false, DLP_PT_MIN_PADDR);
+	if (!ret && DLP_PT_MIN_PADDR + m2d_guest_pt_tables(d->gpt) * M2D_PAGE_SIZE > d->slot0.size)
+		ret = -ENOSPC;
+	if (!ret)
+		ret = m2d_vm_set_guest_walker(d->vm, m2d_guest_pt_walk, d->gpt);
+	return ret;
 }
 
 static int setup_vm(struct dlp *d, uint64_t size)
@@ -335,7 +384,8 @@ static int setup_vm(struct dlp *d, uint64_t size)
 
 	m2d_kvm_host_ops_set_mm(&ops);
 	m2d_vm_config_default(&vc);
-	vc.mmu = cfg->mmu == M2D_DIRTY_LOG_MMU_LEGACY ? M2D_KVM_MMU_LEGACY : M2D_KVM_MMU_TDP;
+	vc.mmu = cfg->mmu == M2D_DIRTY_LOG_MMU_LEGACY ? M2D_KVM_MMU_LEGACY :
+		 cfg->mmu == M2D_DIRTY_LOG_MMU_SHADOW ? M2D_KVM_MMU_SHADOW : M2D_KVM_MMU_TDP;
 	vc.vendor = M2D_KVM_VENDOR_INTEL;
 	vc.eager_page_split = cfg->eager_split;
 	vc.pml = cfg->pml;
@@ -356,6 +406,8 @@ static int setup_vm(struct dlp *d, uint64_t size)
 	d->slot.size = size;
 	d->slot.mm = d->mm;
 	ret = m2d_vm_set_memslot(d->vm, &d->slot);
+	if (!ret && cfg->mmu == M2D_DIRTY_LOG_MMU_SHADOW)
+		ret = setup_guest_paging(d, size);
 	if (ret)
 		return ret;
 	for (unsigned i = 0; i < cfg->nr_vcpus; i++) {
@@ -365,6 +417,8 @@ static int setup_vm(struct dlp *d, uint64_t size)
 		v->idx = i;
 		v->pages = cfg->mem_per_vcpu >> M2D_PAGE_SHIFT;
 		v->gpa = d->slot.guest_phys + (uint64_t)i * cfg->mem_per_vcpu;
+		v->addr = cfg->mmu == M2D_DIRTY_LOG_MMU_SHADOW ?
+				  DLP_GUEST_TEST_MEM + (uint64_t)i * cfg->mem_per_vcpu : v->gpa;
 		/* new_guest_random_state(random_seed + vcpu_idx), random_seed from --seed */
 		v->rand = (seed + i) % ((1u << 31) - 1) ?: 1;
 		snprintf(v->name, sizeof(v->name), "vcpu%u", i);

@@ -17,7 +17,10 @@
 
 #include "core/alloc.h"
 
+#include <mmu2d/kvm.h>
 #include <mmu2d/pt.h>
+
+#include "mm/pt.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -61,9 +64,36 @@ static void assign(struct m2d_guest_pt *gpt, const uint64_t *table, int level, u
 	}
 }
 
+/*
+ * The selftests' x86 virt_pg_map writes upper entries as P | W and leaves
+ * as P | W: no accessed or dirty bit until a walk sets them (the pt module
+ * links its tables with A set, as the kernel's _PAGE_TABLE does).
+ */
+static void clear_table_ad(struct m2d_guest_pt *gpt, uint64_t *table, int level)
+{
+	uint64_t ad = pt_ad_bit(gpt->fmt, false) | pt_ad_bit(gpt->fmt, true);
+
+	if (level == M2D_LEVEL_4K)
+		return;
+	for (unsigned i = 0; i < M2D_PT_ENTRIES; i++) {
+		if (!m2d_pte_is_present(gpt->fmt, table[i]) ||
+		    m2d_pte_is_leaf(gpt->fmt, table[i], level))
+			continue;
+		table[i] &= ~ad;
+		clear_table_ad(gpt, m2d_pte_table(gpt->fmt, table[i]), level - 1);
+	}
+}
+
 int m2d_guest_pt_create(struct m2d_guest_pt **out, uint64_t base, uint64_t size, int level,
 			bool arm64, uint64_t table_gpa)
 {
+	return m2d_guest_pt_create_map(out, base, base, size, level, arm64, table_gpa);
+}
+
+int m2d_guest_pt_create_map(struct m2d_guest_pt **out, uint64_t gva, uint64_t gpa, uint64_t size,
+			    int level, bool arm64, uint64_t table_gpa)
+{
+	uint64_t base = gva;
 	struct m2d_pt_config cfg;
 	struct m2d_guest_pt *gpt;
 	uint64_t next = table_gpa, lsz;
@@ -71,7 +101,7 @@ int m2d_guest_pt_create(struct m2d_guest_pt **out, uint64_t base, uint64_t size,
 
 	M2D_VALIDATE_OR_RET(out && level >= M2D_LEVEL_4K && level <= M2D_LEVEL_1G, -EINVAL);
 	lsz = m2d_level_size(level);
-	if (!size || base % lsz || size % lsz || table_gpa % M2D_PAGE_SIZE)
+	if (!size || base % lsz || gpa % lsz || size % lsz || table_gpa % M2D_PAGE_SIZE)
 		return -EINVAL;
 	gpt = m2d_zalloc(M2D_ALLOC_GUEST, sizeof(*gpt));
 	if (!gpt)
@@ -81,7 +111,7 @@ int m2d_guest_pt_create(struct m2d_guest_pt **out, uint64_t base, uint64_t size,
 	gpt->fmt = cfg.format;
 	ret = m2d_pt_create(&gpt->pt, &cfg);
 	if (!ret)
-		ret = m2d_pt_map_range(gpt->pt, base, size, base >> M2D_PAGE_SHIFT, level,
+		ret = m2d_pt_map_range(gpt->pt, base, size, gpa >> M2D_PAGE_SHIFT, level,
 				       M2D_PROT_R | M2D_PROT_W | M2D_PROT_X);
 	if (ret)
 		goto err;
@@ -95,6 +125,8 @@ int m2d_guest_pt_create(struct m2d_guest_pt **out, uint64_t base, uint64_t size,
 	next = table_gpa;
 	assign(gpt, m2d_pt_root(gpt->pt), m2d_pt_root_level(gpt->pt), &next, false);
 	qsort(gpt->tables, gpt->nr_tables, sizeof(*gpt->tables), cmp_table);
+	if (!arm64)
+		clear_table_ad(gpt, m2d_pt_root(gpt->pt), m2d_pt_root_level(gpt->pt));
 	*out = gpt;
 	return 0;
 err:
@@ -152,4 +184,53 @@ int m2d_guest_pt_translate(const struct m2d_guest_pt *gpt, uint64_t gva, uint64_
 uint64_t m2d_guest_pt_tables(const struct m2d_guest_pt *gpt)
 {
 	return gpt->nr_tables;
+}
+
+/*
+ * The walk of x86 FNAME(walk_addr_generic) + FNAME(update_accessed_dirty_bits)
+ * over these tables (an m2d_guest_walk_fn for a shadow-paging VM, @priv =
+ * the m2d_guest_pt): the table gfn read at each level, then, if the walk
+ * succeeds and allows the access, the accessed bit set on every level and
+ * the dirty bit on the leaf for a write, counting the PTEs that changed.
+ */
+int m2d_guest_pt_walk(void *priv, uint64_t gva, bool write, bool peek, struct m2d_guest_walk *out)
+{
+	struct m2d_guest_pt *gpt = priv;
+	uint64_t *table, *ptes[5] = { 0 };
+	uint64_t a = pt_ad_bit(gpt->fmt, false), d = pt_ad_bit(gpt->fmt, true);
+
+	M2D_VALIDATE_OR_RET(gpt && out, -EINVAL);
+	*out = (struct m2d_guest_walk){ .root_level = m2d_pt_root_level(gpt->pt), .writable = true };
+	table = m2d_pt_root(gpt->pt);
+	for (int l = out->root_level; l >= M2D_LEVEL_4K; l--) {
+		unsigned idx = (unsigned)(gva >> (M2D_PAGE_SHIFT + 9 * (l - 1))) & 511;
+		uint64_t pte = table[idx];
+
+		out->table_gfn[l - 1] = table_gpa_of(gpt, table) >> M2D_PAGE_SHIFT;
+		out->level = l;
+		ptes[l - 1] = &table[idx];
+		if (!m2d_pte_is_present(gpt->fmt, pte))
+			return -EFAULT;
+		if (!m2d_pte_is_leaf(gpt->fmt, pte, l)) {
+			table = m2d_pte_table(gpt->fmt, pte);
+			continue;
+		}
+		out->writable = m2d_pte_prot(gpt->fmt, pte, l) & M2D_PROT_W;
+		out->gfn = m2d_pte_pfn(gpt->fmt, pte, l) +
+			   ((gva & (m2d_level_size(l) - 1)) >> M2D_PAGE_SHIFT);
+		out->dirty = pte & d;
+		if (peek || (write && !out->writable))
+			return 0;
+		for (int k = out->root_level; k >= l; k--) {
+			uint64_t set = a | (k == l && write ? d : 0);
+
+			if ((*ptes[k - 1] & set) != set) {
+				*ptes[k - 1] |= set;
+				out->ad_updates++;
+			}
+		}
+		out->dirty = *ptes[l - 1] & d;
+		return 0;
+	}
+	return -EFAULT;
 }

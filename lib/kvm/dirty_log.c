@@ -26,8 +26,8 @@
 static void kvm_mmu_slot_gfn_write_protect(struct m2d_vm *kvm, struct m2d_memslot *slot,
 					   uint64_t gfn, int min_level)
 {
-	if (kvm->cfg.mmu == M2D_KVM_MMU_LEGACY)
-		slot_handle_level_range(kvm, slot, min_level, M2D_LEVEL_1G, gfn, gfn);
+	if (kvm_shadow_mmu(kvm))
+		slot_handle_level_range(kvm, slot, min_level, kvm->cfg.max_level, gfn, gfn);
 	kvm_tdp_mmu_wrprot_range(kvm, gfn, gfn + 1, min_level, false);
 }
 

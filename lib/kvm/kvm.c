@@ -62,6 +62,8 @@ int m2d_vm_create(struct m2d_vm **out, struct m2d_sim *sim, const struct m2d_vm_
 	kvm->ops = *ops;
 	if (cfg->mmu == M2D_KVM_MMU_ARM64_S2)
 		kvm->fmt = M2D_PT_ARM64_S2;
+	else if (cfg->mmu == M2D_KVM_MMU_SHADOW)
+		kvm->fmt = M2D_PT_X86_64; /* shadow PTEs are ordinary x86 PTEs; no PML without EPT */
 	else
 		kvm->fmt = cfg->vendor == M2D_KVM_VENDOR_INTEL ? M2D_PT_EPT : M2D_PT_X86_64;
 	if (kvm->fmt != M2D_PT_EPT)
@@ -569,6 +571,12 @@ static int vm_create_memslot(struct m2d_vm *kvm, const struct m2d_memslot_desc *
 	ret = kvm_alloc_memslot_metadata(slot); /* frees @slot on failure */
 	if (ret)
 		return ret;
+	/* Shadow paging: the 4K rmap and the write-tracking counts (kvm_page_track_create_memslot). */
+	if (kvm_shadow_paging(kvm)) {
+		ret = shadow_alloc_memslot_rmap(slot);
+		if (ret)
+			goto err_free;
+	}
 	if (slot->flags & M2D_MEM_LOG_DIRTY_PAGES) {
 		ret = alloc_dirty_bitmap(slot);
 		if (ret)

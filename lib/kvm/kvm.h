@@ -51,6 +51,14 @@ struct m2d_memslot {
 	struct kvm_lpage_info *lpage_info[KVM_NR_HUGE_LEVELS]; /* [level - 2] */
 	uint64_t nr_lpage[KVM_NR_HUGE_LEVELS];                  /* entries in each */
 	uint64_t *dirty_bitmap;       /* one bit per 4K page while dirty logging */
+	/*
+	 * Shadow paging only (slot->arch.rmap[0], gfn_track): the GVA + 1 of
+	 * the 4K SPTE mapping each gfn (0: none; one alias per gfn, see
+	 * paging_tmpl.c), and the KVM_PAGE_TRACK_WRITE count of each gfn (the
+	 * guest page tables that are shadowed).
+	 */
+	uint64_t *shadow_rmap;
+	uint16_t *gfn_track;
 };
 
 /*
@@ -136,6 +144,10 @@ struct m2d_vm {
 	 * for the TDP MMU, whose pages are never hashed.
 	 */
 	uint32_t *mmu_page_hash;
+	/* Shadow paging: the guest's page-table walker (m2d_vm_set_guest_walker). */
+	m2d_guest_walk_fn guest_walk;
+	void *guest_walk_priv;
+	bool mmu_tearing_down;         /* kvm_mmu_uninit_vm: skip rmap upkeep */
 	uint64_t mmu_pages;            /* tdp_mmu_pages + root */
 	uint64_t remote_tlb_flush_requests;
 	uint64_t remote_tlb_flush;
@@ -238,6 +250,16 @@ static inline bool kvm_eager_split_enabled(const struct m2d_vm *kvm)
 	return kvm->cfg.eager_page_split &&
 	       (kvm->cfg.mmu == M2D_KVM_MMU_TDP || kvm->cfg.legacy_eager_split);
 }
+/* tdp_enabled == false: the second dimension shadows the guest's page tables. */
+static inline bool kvm_shadow_paging(const struct m2d_vm *kvm)
+{
+	return kvm->cfg.mmu == M2D_KVM_MMU_SHADOW;
+}
+/* kvm_memslots_have_rmaps && !tdp_mmu: the shadow MMU (legacy or shadow paging). */
+static inline bool kvm_shadow_mmu(const struct m2d_vm *kvm)
+{
+	return kvm->cfg.mmu == M2D_KVM_MMU_LEGACY || kvm->cfg.mmu == M2D_KVM_MMU_SHADOW;
+}
 static inline bool kvm_slot_has_gmem(const struct m2d_memslot *slot)
 {
 	return slot->flags & M2D_MEM_GUEST_MEMFD;
@@ -275,6 +297,7 @@ struct kvm_page_fault {
 	uint64_t pfn;
 	int pfn_err;             /* 0, or the error pfn (-EFAULT, -EHWPOISON, ...) */
 	bool map_writable;
+	bool guest_clean;        /* shadow paging: FNAME(protect_clean_gpte) removes write access */
 	enum retry_cause retry;
 };
 
@@ -329,6 +352,34 @@ bool kvm_tdp_mmu_spte_allows(struct m2d_vm *kvm, uint64_t gpa, bool write);
 void handle_changed_spte(void *priv, uint64_t addr, uint64_t old_spte, uint64_t new_spte,
 			 int level, bool shared);
 
+/* Shadow paging (paging_tmpl.c). */
+/* FNAME(walk_addr): sets fault->gfn.  Return: RET_PF_CONTINUE or -EFAULT (guest #PF). */
+int paging64_walk_addr(struct m2d_vcpu *vcpu, struct kvm_page_fault *fault);
+bool kvm_gfn_is_write_tracked(const struct m2d_memslot *slot, uint64_t gfn);
+/* True if @gfn already has a shadow SPTE at another GVA (aliases are not modelled). */
+bool shadow_rmap_is_alias(const struct m2d_memslot *slot, uint64_t gfn, uint64_t gva);
+/* sp->gfn of the shadow page linked by the entry at @addr of @level (hash key). */
+uint64_t kvm_mmu_sp_gfn(struct m2d_vm *kvm, uint64_t addr, int level);
+/* account_shadowed for a new indirect shadow page of guest table @gfn. */
+void account_shadowed(struct m2d_vm *kvm, uint64_t gfn);
+void unaccount_shadowed(struct m2d_vm *kvm, uint64_t gfn);
+/* FNAME(gpte_changed): re-read one guest PTE under mmu_lock. */
+void paging64_gpte_changed(struct m2d_vm *kvm);
+/* rmap upkeep for a shadow leaf at @gva: added at install, dropped when it goes away. */
+void shadow_rmap_add(struct m2d_vm *kvm, struct m2d_memslot *slot, uint64_t gfn, uint64_t gva);
+void shadow_rmap_changed(struct m2d_vm *kvm, uint64_t gva, uint64_t old_spte, uint64_t new_spte,
+			 int level);
+/*
+ * The gfn-indexed operations through the rmaps (for_each_rmap_spte over
+ * [@start, @end), or the gfns of *@mask): clear @bit on 4K leaves (write-protect or clean), or
+ * zap them.  mmu_lock held for write.  Return: true if a flush is owed.
+ */
+bool shadow_rmap_clear_bit(struct m2d_vm *kvm, struct m2d_memslot *slot, uint64_t start,
+			   uint64_t end, const uint64_t *mask, unsigned bit);
+bool shadow_rmap_zap_range(struct m2d_vm *kvm, uint64_t start, uint64_t end);
+int shadow_alloc_memslot_rmap(struct m2d_memslot *slot);
+void shadow_free_memslot_rmap(struct m2d_memslot *slot);
+
 /* arm64 stage-2 */
 int user_mem_abort(struct m2d_vcpu *vcpu, struct kvm_page_fault *fault);
 bool kvm_stage2_unmap_range(struct m2d_vm *kvm, uint64_t start, uint64_t end, bool may_block);
@@ -345,6 +396,8 @@ void slot_handle_level_range(struct m2d_vm *kvm, const struct m2d_memslot *slot,
 			     int end_level, uint64_t start, uint64_t end);
 /* tdp_mmu_walk_start: charge one TDP MMU walk from a root (tdp_mmu.c). */
 void tdp_mmu_walk_start(struct m2d_vm *kvm);
+/* rmap_spte_update: the shadow MMU's mmu_spte_update of a leaf found through its rmap. */
+void rmap_spte_update(struct m2d_vm *kvm, struct m2d_pt_iter *iter, uint64_t new_spte);
 void kvm_mmu_slot_apply_flags(struct m2d_vm *kvm, struct m2d_memslot *slot, uint32_t old_flags,
 			      uint32_t new_flags);
 

@@ -97,6 +97,7 @@ void kvm_free_memslot(struct m2d_memslot *slot)
 	if (slot->dirty_bitmap)
 		m2d_free(M2D_ALLOC_KVM, slot->dirty_bitmap,
 			 M2D_DIV_ROUND_UP(slot->npages, 64) * sizeof(uint64_t));
+	shadow_free_memslot_rmap(slot);
 	m2d_free(M2D_ALLOC_KVM, slot, sizeof(*slot));
 }
 

@@ -17,7 +17,10 @@
  *   read_unlock(mmu_lock)
  * The legacy MMU (tdp_mmu=N) does the same under write_lock(mmu_lock).
  *
- * Not modelled: write tracking of shadowed guest tables, MMIO SPTEs (a
+ * Shadow paging (ept=N) enters through paging64_walk_addr (paging_tmpl.c)
+ * and then takes the legacy path without fast_page_fault.
+ *
+ * Not modelled: emulated writes to shadowed guest tables, MMIO SPTEs (a
  * fault outside every memslot exits with -EFAULT), async page faults (the
  * FOLL_NOWAIT probe is replaced by the blocking fault-in it falls back to
  * for guests without async PF, as the selftests' guests are), the NX huge
@@ -46,7 +49,7 @@ int kvm_mmu_init_vm(struct m2d_vm *kvm)
 	ret = m2d_pt_create(&kvm->pt, &cfg);
 	if (ret)
 		return ret;
-	if (kvm->cfg.mmu == M2D_KVM_MMU_LEGACY) {
+	if (kvm_shadow_mmu(kvm)) {
 		kvm->mmu_page_hash = m2d_calloc(M2D_ALLOC_KVM, KVM_NUM_MMU_PAGES,
 						sizeof(*kvm->mmu_page_hash));
 		if (!kvm->mmu_page_hash) {
@@ -71,6 +74,7 @@ void kvm_mmu_uninit_vm(struct m2d_vm *kvm)
 {
 	if (!kvm->pt)
 		return;
+	kvm->mmu_tearing_down = true;
 	rcu_barrier();
 	m2d_pt_destroy(&kvm->pt);
 	if (kvm->mmu_page_hash)
@@ -441,9 +445,22 @@ static int kvm_x86_page_fault(struct m2d_vcpu *vcpu, struct kvm_page_fault *faul
 	struct m2d_vm *kvm = vcpu->vm;
 	int r;
 
-	r = fast_page_fault(vcpu, fault);
-	if (r != RET_PF_INVALID)
-		return r;
+	if (kvm_shadow_paging(kvm)) {
+		/*
+		 * FNAME(page_fault): no fast path.  page_fault_handle_page_track:
+		 * a write to a shadowed guest table is emulated (not modelled),
+		 * and so would be a gfn already mapped at another GVA.
+		 */
+		if ((fault->write && kvm_gfn_is_write_tracked(fault->slot, fault->gfn)) ||
+		    shadow_rmap_is_alias(fault->slot, fault->gfn, fault->addr)) {
+			kvm_mmu_prepare_memory_fault_exit(vcpu, fault, M2D_KVM_EXIT_EFAULT);
+			return -EFAULT;
+		}
+	} else {
+		r = fast_page_fault(vcpu, fault);
+		if (r != RET_PF_INVALID)
+			return r;
+	}
 	mmu_topup_memory_caches(vcpu);
 	r = kvm_mmu_faultin_pfn(vcpu, fault);
 	if (r != RET_PF_CONTINUE)
@@ -488,6 +505,15 @@ int kvm_mmu_page_fault(struct m2d_vcpu *vcpu, uint64_t gpa, unsigned flags,
 
 	m2d_count(M2D_CTR_faults, 1);
 	m2d_delay(M2D_COST_KVM_FAULT_OVERHEAD, 1);
+	if (kvm_shadow_paging(kvm)) {
+		/* FNAME(page_fault): @gpa is a GVA; the guest's tables give the gfn. */
+		r = paging64_walk_addr(vcpu, &fault);
+		if (r < 0) {
+			kvm_mmu_prepare_memory_fault_exit(vcpu, &fault, M2D_KVM_EXIT_EFAULT);
+			*cause = RETRY_NONE;
+			return r;
+		}
+	}
 	fault.slot = kvm_vcpu_gfn_to_memslot(vcpu, fault.gfn);
 	if (!fault.slot) {
 		/* No memslot: MMIO emulation is not modelled; exit like -EFAULT. */
@@ -591,7 +617,7 @@ void kvm_mmu_slot_apply_flags(struct m2d_vm *kvm, struct m2d_memslot *slot, uint
 			      uint32_t new_flags)
 {
 	bool log_dirty_pages = new_flags & M2D_MEM_LOG_DIRTY_PAGES;
-	bool shared = kvm->cfg.mmu != M2D_KVM_MMU_LEGACY;
+	bool shared = !kvm_shadow_mmu(kvm);
 
 	if (!((old_flags ^ new_flags) & M2D_MEM_LOG_DIRTY_PAGES))
 		return;
@@ -636,7 +662,7 @@ void kvm_mmu_slot_apply_flags(struct m2d_vm *kvm, struct m2d_memslot *slot, uint
 	 * (kvm_mmu_slot_remove_write_access(PG_LEVEL_2M)), without PML
 	 * remove_write_access walks 4K..1G: every level once either way.
 	 */
-	if (kvm->cfg.mmu == M2D_KVM_MMU_LEGACY)
+	if (kvm_shadow_mmu(kvm))
 		walk_slot_rmaps(kvm, slot, M2D_LEVEL_4K, kvm->cfg.max_level);
 	if (shared)
 		read_unlock(&kvm->mmu_lock);
@@ -738,6 +764,9 @@ static void kvm_rmap_zap_collapsible_sptes(struct m2d_vm *kvm, struct m2d_memslo
 
 	lockdep_assert_held_write(&kvm->mmu_lock);
 	walk_slot_rmaps(kvm, slot, M2D_LEVEL_4K, M2D_LEVEL_1G - 1);
+	/* Shadow paging: indirect shadow pages are never collapsible (!sp->role.direct). */
+	if (kvm_shadow_paging(kvm))
+		return;
 	rcu_read_lock();
 	m2d_pt_for_each_pte(iter, kvm->pt, start << M2D_PAGE_SHIFT, end << M2D_PAGE_SHIFT) {
 		uint64_t gfn = iter.addr >> M2D_PAGE_SHIFT;
@@ -769,7 +798,7 @@ static void kvm_rmap_zap_collapsible_sptes(struct m2d_vm *kvm, struct m2d_memslo
  */
 void kvm_mmu_recover_huge_pages(struct m2d_vm *kvm, struct m2d_memslot *slot)
 {
-	if (kvm->cfg.mmu == M2D_KVM_MMU_LEGACY) {
+	if (kvm_shadow_mmu(kvm)) {
 		write_lock(&kvm->mmu_lock);
 		kvm_rmap_zap_collapsible_sptes(kvm, slot);
 		write_unlock(&kvm->mmu_lock);

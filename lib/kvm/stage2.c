@@ -17,8 +17,8 @@
  *
  * Unmap (6.2, 6.3): under write_lock(mmu_lock), in 1 GiB chunks with
  * cond_resched_rwlock_write between them; every valid leaf is cleared with
- * a per-entry TLBI (deferred to one range TLBI when the host has FWB, as a
- * FEAT_TLBIRANGE+FWB host does) and, without FWB, a dcache clean+invalidate
+ * a per-entry TLBI (deferred to one range TLBI when the host has both
+ * FEAT_TLBIRANGE and FWB), a range TLBI per table left empty and, without FWB, a dcache clean+invalidate
  * of the whole page/block; tables left empty are freed (RCU).  No VM-wide
  * flush is requested afterwards.
  */
@@ -29,6 +29,16 @@
 static bool has_fwb(void)
 {
 	return m2d_cost(M2D_COST_KVM_S2_FWB) != 0.0;
+}
+
+/*
+ * stage2_unmap_defer_tlb_flush: defer the per-leaf TLBIs of an unmap to
+ * one range TLBI only with FEAT_TLBIRANGE and FWB (without FWB the walker
+ * does CMOs anyway).
+ */
+static bool stage2_unmap_defer_tlb_flush(void)
+{
+	return m2d_cost(M2D_COST_KVM_S2_TLBIRANGE) != 0.0 && has_fwb();
 }
 
 /* The CMO for a mapping of @level (dcache clean+inval to PoC), without FWB. */
@@ -352,8 +362,8 @@ out_unlock:
 static uint64_t kvm_pgtable_stage2_unmap(struct m2d_vm *kvm, uint64_t start, uint64_t end)
 {
 	struct m2d_pt_iter iter;
-	uint64_t zapped = 0, visited = 0;
-	bool fwb = has_fwb();
+	uint64_t zapped = 0, visited = 0, tables = kvm->mmu_pages;
+	bool fwb = has_fwb(), defer = stage2_unmap_defer_tlb_flush();
 
 	m2d_pt_for_each_pte(iter, kvm->pt, start << M2D_PAGE_SHIFT, end << M2D_PAGE_SHIFT) {
 		m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, 1);
@@ -365,15 +375,22 @@ static uint64_t kvm_pgtable_stage2_unmap(struct m2d_vm *kvm, uint64_t start, uin
 		m2d_delay(M2D_COST_KVM_SPTE_WRITE, 1);
 		m2d_pt_iter_set(&iter, 0);
 		zapped++;
-		if (!fwb) {
+		/* stage2_unmap_put_pte: break-before-make unless deferred */
+		if (!defer)
 			m2d_delay(M2D_COST_KVM_S2_TLBI, 1); /* __kvm_tlb_flush_vmid_ipa */
+		if (!fwb)
 			stage2_cmo(iter.level);
-		}
 	}
-	if (fwb && zapped)
-		m2d_delay(M2D_COST_KVM_S2_TLBI_VMID, 1); /* one deferred range TLBI */
-	/* Free the tables left empty (post-order table walk). */
+	/*
+	 * Free the tables left empty (the walk's TABLE_POST visit): each one
+	 * cleared is a kvm_tlb_flush_vmid_range of its range (a whole-VMID
+	 * flush without FEAT_TLBIRANGE).
+	 */
 	m2d_pt_unmap_free_range(kvm->pt, start << M2D_PAGE_SHIFT, (end - start) << M2D_PAGE_SHIFT);
+	m2d_delay(M2D_COST_KVM_S2_TLBI_VMID, tables - kvm->mmu_pages);
+	/* kvm_pgtable_stage2_unmap: the deferred range TLBI, whatever was found */
+	if (defer)
+		m2d_delay(M2D_COST_KVM_S2_TLBI_VMID, 1);
 	m2d_count(M2D_CTR_spte_zaps, zapped);
 	return zapped;
 }

@@ -94,7 +94,7 @@ void tdp_mmu_walk_start(struct m2d_vm *kvm)
  */
 static bool walks_rmaps(const struct m2d_vm *kvm)
 {
-	return kvm->cfg.mmu == M2D_KVM_MMU_LEGACY;
+	return kvm_shadow_mmu(kvm);
 }
 
 /*
@@ -163,13 +163,23 @@ void handle_changed_spte(void *priv, uint64_t addr, uint64_t old_spte, uint64_t 
 		bool was_table = was_present && !was_leaf, is_table = is_present && !is_leaf;
 		bool same = was_table && is_table &&
 			    pt_child(kvm->fmt, old_spte, level) == pt_child(kvm->fmt, new_spte, level);
-		unsigned b = kvm_page_table_hashfn(addr >> M2D_PAGE_SHIFT);
+		uint64_t sp_gfn = (was_table || is_table) && !same ? kvm_mmu_sp_gfn(kvm, addr, level) : 0;
+		unsigned b = kvm_page_table_hashfn(sp_gfn);
 
-		if (was_table && !same)
+		if (was_table && !same) {
 			kvm->mmu_page_hash[b]--;
-		if (is_table && !same)
+			if (kvm_shadow_paging(kvm))
+				unaccount_shadowed(kvm, sp_gfn);
+		}
+		if (is_table && !same) {
 			kvm->mmu_page_hash[b]++;
+			/* Shadow paging: kvm_mmu_get_page -> account_shadowed (!role.direct). */
+			if (kvm_shadow_paging(kvm))
+				account_shadowed(kvm, sp_gfn);
+		}
 	}
+	if (kvm_shadow_paging(kvm) && was_leaf)
+		shadow_rmap_changed(kvm, addr, old_spte, new_spte, level);
 	/*
 	 * Recursively handle child PTs if the change removed a subtree from
 	 * the paging structure (handle_removed_pt: tdp_unaccount_mmu_page,
@@ -302,10 +312,12 @@ static uint64_t make_spte(const struct m2d_vm *kvm, const struct kvm_page_fault 
 	unsigned prot = M2D_PROT_R | M2D_PROT_X | M2D_PROT_U | M2D_PROT_WB | M2D_PROT_A;
 
 	*wrprot = false;
-	if (fault->map_writable) {
+	if (fault->map_writable && !fault->guest_clean) {
 		prot |= M2D_PROT_W | SPTE_HOST_WRITABLE | SPTE_MMU_WRITABLE;
 		if (fault->write)
 			prot |= M2D_PROT_D;
+	} else if (fault->map_writable) {
+		prot |= SPTE_HOST_WRITABLE;
 	}
 	return m2d_pte_make_leaf(kvm->fmt, level, pfn, prot);
 }
@@ -397,6 +409,16 @@ static int tdp_mmu_map_handle_target_level(struct m2d_vcpu *vcpu, struct kvm_pag
 				m2d_delay(M2D_COST_KVM_MMU_SET_SPTE, 1);
 				m2d_delay(M2D_COST_KVM_RMAP_ADD, 1);
 			}
+			if (kvm_shadow_paging(kvm))
+				shadow_rmap_add(kvm, fault->slot, fault->gfn, iter->addr);
+		} else if (kvm_shadow_paging(kvm)) {
+			/*
+			 * FNAME(fetch) -> mmu_set_spte on a present leaf (a write to a
+			 * write-protected page: there is no fast path for shadow paging):
+			 * make_spte and the dirty bit again, then FNAME(pte_prefetch)'s
+			 * scan; no rmap_add (was_rmapped).
+			 */
+			m2d_delay(M2D_COST_KVM_MMU_SET_SPTE, 1);
 		}
 		if (is_shadow_present_pte(kvm, old) && !is_last_spte(kvm, old, iter->level))
 			/* A table was replaced by a huge leaf: kvm_flush_remote_tlbs_gfn. */
@@ -434,6 +456,14 @@ int kvm_tdp_mmu_map(struct m2d_vcpu *vcpu, struct kvm_page_fault *fault, bool sh
 	struct m2d_pt_iter iter;
 	int ret = RET_PF_RETRY;
 
+	/*
+	 * Shadow paging (FNAME(fetch)): the table is indexed by the GVA, and
+	 * the top-level guest PTE is re-read first (FNAME(gpte_changed)).
+	 */
+	if (kvm_shadow_paging(kvm)) {
+		addr = fault->addr & ~(M2D_PAGE_SIZE - 1);
+		paging64_gpte_changed(kvm);
+	}
 	rcu_read_lock();
 	tdp_mmu_walk_start(kvm);
 	m2d_pt_for_each_pte(iter, kvm->pt, addr, addr + M2D_PAGE_SIZE) {
@@ -480,9 +510,15 @@ int kvm_tdp_mmu_map(struct m2d_vcpu *vcpu, struct kvm_page_fault *fault, bool sh
 			ret = -ENOMEM;
 			goto retry;
 		}
-		/* Legacy: kvm_mmu_get_page looks the new page up in its bucket first. */
+		/*
+		 * Legacy: kvm_mmu_get_page looks the new page up in its bucket
+		 * first.  Shadow paging: by the guest table's gfn, and the guest
+		 * PTE of the level below is re-read before linking.
+		 */
 		if (kvm->mmu_page_hash)
-			mmu_page_hash_walk(kvm, iter.addr >> M2D_PAGE_SHIFT);
+			mmu_page_hash_walk(kvm, kvm_mmu_sp_gfn(kvm, iter.addr, iter.level));
+		if (kvm_shadow_paging(kvm))
+			paging64_gpte_changed(kvm);
 		if (is_shadow_present_pte(kvm, iter.old_pte))
 			r = tdp_mmu_split_huge_page(kvm, &iter, spt, shared);
 		else
@@ -568,6 +604,9 @@ bool kvm_tdp_mmu_zap_leafs(struct m2d_vm *kvm, uint64_t start, uint64_t end, boo
 	uint64_t zapped = 0, visited = 0;
 
 	lockdep_assert_held_write(&kvm->mmu_lock);
+	/* Shadow paging: kvm_zap_rmap through the rmaps of the gfns. */
+	if (kvm_shadow_paging(kvm))
+		return shadow_rmap_zap_range(kvm, start, end) || flush;
 	end = M2D_MIN(end, m2d_pt_max_addr(kvm->pt) >> M2D_PAGE_SHIFT);
 	if (start >= end)
 		return flush;
@@ -610,7 +649,7 @@ bool kvm_tdp_mmu_zap_leafs(struct m2d_vm *kvm, uint64_t start, uint64_t end, boo
  * a cleared D bit also calls kvm_set_pfn_dirty on the pfn's struct page.
  * No handle_changed_spte.  Write lock held.
  */
-static void rmap_spte_update(struct m2d_vm *kvm, struct m2d_pt_iter *iter, uint64_t new_spte)
+void rmap_spte_update(struct m2d_vm *kvm, struct m2d_pt_iter *iter, uint64_t new_spte)
 {
 	lockdep_assert_held_write(&kvm->mmu_lock);
 	m2d_delay(M2D_COST_KVM_RMAP_SPTE_UPDATE, 1);
@@ -668,6 +707,17 @@ retry:
 bool kvm_tdp_mmu_wrprot_range(struct m2d_vm *kvm, uint64_t start, uint64_t end, int min_level,
 			     bool shared)
 {
+	if (kvm_shadow_paging(kvm)) {
+		/*
+		 * Shadow leaves are 4K: a walk from 2M up finds nothing (the
+		 * callers charge the rmap heads: walk_slot_rmaps,
+		 * kvm_mmu_slot_gfn_write_protect).
+		 */
+		if (min_level > M2D_LEVEL_4K)
+			return false;
+		return shadow_rmap_clear_bit(kvm, m2d_gfn_to_memslot(&kvm->slots, start), start,
+					     end, NULL, M2D_PROT_W);
+	}
 	return clear_leaf_prot_range(kvm, start, end, min_level, M2D_PROT_W, shared);
 }
 
@@ -690,6 +740,9 @@ bool kvm_tdp_mmu_wrprot_slot(struct m2d_vm *kvm, struct m2d_memslot *slot, int m
  */
 bool kvm_tdp_mmu_clear_dirty_slot(struct m2d_vm *kvm, struct m2d_memslot *slot, bool shared)
 {
+	if (kvm_shadow_paging(kvm))
+		return shadow_rmap_clear_bit(kvm, slot, slot->base_gfn, slot->base_gfn + slot->npages,
+					     NULL, M2D_PROT_D);
 	return clear_leaf_prot_range(kvm, slot->base_gfn, slot->base_gfn + slot->npages,
 				     M2D_LEVEL_4K, M2D_PROT_D, shared);
 }
@@ -714,6 +767,9 @@ bool kvm_tdp_mmu_wrprot_gfns(struct m2d_vm *kvm, struct m2d_memslot *slot, uint6
 	bool spte_set = false;
 
 	lockdep_assert_held_write(&kvm->mmu_lock);
+	/* kvm_mmu_write_protect_pt_masked / kvm_mmu_clear_dirty_pt_masked through the rmaps. */
+	if (kvm_shadow_paging(kvm))
+		return shadow_rmap_clear_bit(kvm, slot, base, base + 64, &mask, clear);
 	if (walks_rmaps(kvm))
 		m2d_delay(M2D_COST_KVM_RMAP_HEAD, (uint64_t)__builtin_popcountll(mask));
 	rcu_read_lock();
@@ -761,11 +817,16 @@ void kvm_tdp_mmu_try_split_huge_pages(struct m2d_vm *kvm, struct m2d_memslot *sl
 	int spt_level = 0;
 
 	/*
-	 * kvm_shadow_mmu_try_split_huge_pages: slot_handle_level_range over
-	 * the rmaps of each level above @target_level, not a walk from a root.
+	 * The shadow MMU (legacy, shadow paging): kvm_shadow_mmu_try_split_huge_pages,
+	 * slot_handle_level_range over the rmaps of each level above
+	 * @target_level, not a walk from a root.  Shadow paging maps 4K only:
+	 * it visits the heads and finds nothing.
 	 */
 	if (walks_rmaps(kvm))
-		slot_handle_level_range(kvm, slot, target_level + 1, M2D_LEVEL_1G, start, end - 1);
+		slot_handle_level_range(kvm, slot, target_level + 1, kvm->cfg.max_level, start,
+					end - 1);
+	if (kvm_shadow_paging(kvm))
+		return;
 	rcu_read_lock();
 	tdp_mmu_walk_start(kvm); /* tdp_mmu_split_huge_pages_root for the one root */
 	m2d_pt_for_each_pte_min_level(iter, kvm->pt, target_level + 1, start << M2D_PAGE_SHIFT,

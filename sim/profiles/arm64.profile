@@ -45,6 +45,7 @@ kvm_s2_tlbi = 200  # fitted (arm64 only)
 kvm_s2_tlbi_vmid = 500  # fitted (arm64 only)
 kvm_s2_dcache_cmo = 300  # fitted (arm64 only; PFN-STOP-arm64-ro bounds TLBI + 4 x CMO per page)
 kvm_s2_fwb = 0  # PFN-STOP-arm64-ro host: no FEAT_FWB (O. Upton)
+kvm_s2_tlbirange = 0  # PFN-STOP-arm64-ro host: no FEAT_FWB (O. Upton), an ARMv8.2 part, so no FEAT_TLBIRANGE (v8.4) either
 kvm_rwlock_needbreak = 0  # fitted: host preemption model voluntary/none (rwlock_needbreak() returns 0)
 kvm_rmap_head = 2  # fitted: sequential scan of 8-byte rmap heads (8 per cache line, prefetched) + the loop and the empty check
 kvm_rmap_add = 10  # fitted: pte_list_add into an empty 4K rmap head (one store; the heads are sequential, prefetched) + rmap lookup
@@ -56,6 +57,9 @@ kvm_mmu_set_spte = 0  # n/a on arm64 (no shadow MMU)
 kvm_split_spte = 60  # fitted (the kvm_spte_write value of this profile; x86 TDP split only)
 kvm_tdp_walk_start = 0  # n/a: charged for the x86 TDP MMU only (arm64 kvm_pgtable_walk is charged per entry)
 kvm_rmap_spte_update = 0  # n/a: x86 shadow MMU (tdp_mmu=N) only
+kvm_gpte_read = 0  # n/a on arm64 (no shadow paging)
+kvm_gpte_cmpxchg = 0  # n/a on arm64 (no shadow paging)
+kvm_account_shadowed = 0  # n/a on arm64 (no shadow paging)
 # mm: physical memory
 buddy_alloc = 150  # fitted
 buddy_free = 100  # fitted

@@ -45,6 +45,7 @@ kvm_s2_tlbi = 200  # fitted (arm64 only)
 kvm_s2_tlbi_vmid = 500  # fitted (arm64 only)
 kvm_s2_dcache_cmo = 300  # fitted (arm64 only; PFN-STOP-arm64-ro bounds TLBI + 4 x CMO per page)
 kvm_s2_fwb = 0  # n/a on x86
+kvm_s2_tlbirange = 0  # n/a on x86
 kvm_rwlock_needbreak = 0  # fitted: host preemption model voluntary/none (rwlock_needbreak() returns 0)
 kvm_rmap_head = 2  # fitted: sequential scan of 8-byte rmap heads (8 per cache line, prefetched) + the loop and the empty check
 kvm_rmap_add = 10  # fitted: pte_list_add into an empty 4K rmap head (one store; the heads are sequential, prefetched) + rmap lookup
@@ -56,6 +57,9 @@ kvm_mmu_set_spte = 300  # fitted (the x86-2022 value; legacy MMU only)
 kvm_split_spte = 60  # fitted (the kvm_spte_write value of this profile; no x86 reference point isolates splits)
 kvm_tdp_walk_start = 46.97  # fitted (no reference point of this host isolates it; the x86-2022 value): for_each_tdp_mmu_root step + rcu_read_lock + tdp_iter_start
 kvm_rmap_spte_update = 25.70  # fitted (no reference point of this host isolates it; the x86-2022 value): for_each_rmap_spte step + mmu_spte_update store + kvm_set_pfn_dirty
+kvm_gpte_read = 40  # fitted (no reference point measures ept=N): memslot lookup + __get_user of a guest PTE
+kvm_gpte_cmpxchg = 60  # fitted (no reference point measures ept=N): user-space cmpxchg of a guest PTE + mark_page_dirty
+kvm_account_shadowed = 150  # fitted (no reference point measures ept=N): page-track count, two lpage_info updates, rmap write-protect lookups
 # mm: physical memory
 buddy_alloc = 150  # fitted
 buddy_free = 100  # fitted

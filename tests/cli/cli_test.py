@@ -103,7 +103,6 @@ EXPERIMENT_BAD_INPUT = [
     ("dirty-log", ["--mem-per-vcpu", "3M", "--vcpus", "1"], "--mem-per-vcpu"),
     ("dirty-log", ["--backing", "hugetlb-4k"], "--backing"),
     ("dirty-log", ["--mmu", "ept"], "--mmu"),
-    ("dirty-log", ["--mmu", "shadow"], "--mmu"),
     ("dirty-log", ["--eager-split", "yes"], "--eager-split"),
     ("dirty-log", ["--write-percent", "0"], "--write-percent"),
     ("dirty-log", ["--write-percent", "101"], "--write-percent"),
