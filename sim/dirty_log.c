@@ -34,12 +34,14 @@ struct dirty_log_opts {
 	bool initially_all_set;
 	uint64_t iterations;
 	unsigned fault_split;
+	unsigned split_alloc;
 };
 
 static const char *const backing_names[] = { "hugetlb-1g", "hugetlb-2m", "thp", "anon", NULL };
 static const char *const mmu_names[] = { "tdp", "legacy", "shadow", NULL };
 static const char *const on_off[] = { "on", "off", NULL };
 static const char *const auto_on_off[] = { "auto", "on", "off", NULL };
+static const char *const split_alloc_names[] = { "auto", "nowait", "unlocked", NULL };
 
 #define MAX_VCPUS 1023 /* the engine's 1024 host CPUs, one for the main thread */
 
@@ -65,6 +67,11 @@ static const struct cli_option dirty_log_options[] = {
 		     auto_on_off,
 		     "TDP faults under a huge SPTE split it in place (6.2+) or zap it (off); "
 		     "auto: off for the x86-2022 profile, else on"),
+	CLI_OPT_ENUM("split-alloc", struct dirty_log_opts, split_alloc, "auto|nowait|unlocked",
+		     "auto", split_alloc_names,
+		     "TDP eager split page-table allocation: GFP_NOWAIT under mmu_lock first "
+		     "(5.18-6.9) or always after dropping it (6.10+); auto: nowait for the "
+		     "x86-2022 profile, else unlocked"),
 	CLI_OPT_END
 };
 
@@ -125,6 +132,8 @@ static int dirty_log_run(struct run_ctx *ctx, const void *opts)
 	cfg.iterations = (unsigned)o->iterations;
 	cfg.fault_split_huge = o->fault_split == 0 ? !profile_is_2022(ctx->common->profile)
 						    : o->fault_split == 1;
+	cfg.split_alloc_nowait = o->split_alloc == 0 ? profile_is_2022(ctx->common->profile)
+						     : o->split_alloc == 1;
 	cfg.progress = progress_report;
 	cfg.progress_arg = ctx->progress;
 	progress_phase(ctx->progress, "populate");
@@ -133,6 +142,7 @@ static int dirty_log_run(struct run_ctx *ctx, const void *opts)
 		return ret;
 
 	json_bool(ctx->json, "fault_split_huge", cfg.fault_split_huge);
+	json_bool(ctx->json, "split_alloc_nowait", cfg.split_alloc_nowait);
 	json_double(ctx->json, "populate_s", res.populate_s);
 	json_double(ctx->json, "enable_dirty_logging_s", res.enable_dirty_logging_s);
 	json_array_begin(ctx->json, "iterations");

@@ -89,7 +89,11 @@ struct m2d_vm_config {
 	                               (kvm_shadow_mmu_try_split_huge_pages, the unmerged 2022
 	                               "Extend Eager Page Splitting to the shadow MMU" series);
 	                               upstream splits only TDP MMU SPTEs.  Default false */
-	uint8_t reserved[30];
+	bool split_alloc_nowait;    /* TDP MMU eager split: try GFP_NOWAIT under mmu_lock before
+	                               dropping it to allocate (tdp_mmu_alloc_sp_for_split,
+	                               5.18 .. 6.9); false = 6.10+: always drop the lock and
+	                               restart the walk.  Default false */
+	uint8_t reserved[29];
 };
 
 M2D_API void m2d_vm_config_default(struct m2d_vm_config *cfg);

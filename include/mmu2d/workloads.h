@@ -70,7 +70,10 @@ struct m2d_dirty_log_config {
 	bool legacy_eager_split;  /* m2d_vm_config.legacy_eager_split: replay the "Extend Eager
 	                             Page Splitting to the shadow MMU" series (EPS3) with the
 	                             legacy MMU; default false (not upstream) */
-	uint8_t reserved[30];
+	bool split_alloc_nowait;  /* m2d_vm_config.split_alloc_nowait: eager split allocates
+	                             with GFP_NOWAIT under mmu_lock first (5.18 .. 6.9); true for
+	                             2022 kernels; default false */
+	uint8_t reserved[29];
 };
 
 struct m2d_dirty_log_iteration {

@@ -392,6 +392,7 @@ static int setup_vm(struct dlp *d, uint64_t size)
 	vc.manual_protect = cfg->initially_all_set;
 	vc.initially_all_set = cfg->initially_all_set;
 	vc.fault_split_huge = cfg->fault_split_huge;
+	vc.split_alloc_nowait = cfg->split_alloc_nowait;
 	vc.legacy_eager_split = cfg->legacy_eager_split;
 	ret = m2d_vm_create(&d->vm, d->sim, &vc, &ops);
 	if (ret)

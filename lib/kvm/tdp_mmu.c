@@ -843,21 +843,26 @@ retry:
 			tdp_mmu_free_sp(kvm, spt);
 			spt = NULL;
 		}
-		if (!spt && kvm->cfg.mmu == M2D_KVM_MMU_LEGACY) {
+		if (!spt && (kvm->cfg.mmu == M2D_KVM_MMU_LEGACY || kvm->cfg.split_alloc_nowait)) {
 			/*
 			 * Shadow MMU eager split (kvm_shadow_mmu_try_split_huge_pages):
 			 * the page comes from a split cache under the write lock.
+			 * TDP MMU, 5.18 .. 6.9 (tdp_mmu_alloc_sp_for_split): first
+			 * GFP_NOWAIT | __GFP_ACCOUNT under mmu_lock, which EPS1-06
+			 * saw never fail; only a failure drops the lock.
 			 */
 			spt_level = iter.level - 1;
 			m2d_delay(M2D_COST_KVM_MMU_PAGE_ALLOC, 1);
 			spt = m2d_pt_alloc_table(kvm->pt, spt_level);
-			if (!spt)
+			if (spt)
+				m2d_count(M2D_CTR_tables_allocated, 1);
+			else if (kvm->cfg.mmu == M2D_KVM_MMU_LEGACY)
 				break;
-			m2d_count(M2D_CTR_tables_allocated, 1);
 		}
 		if (!spt) {
 			/*
-			 * tdp_mmu_alloc_sp_for_split: allocate with GFP_KERNEL_ACCOUNT
+			 * tdp_mmu_alloc_sp_for_split (6.10+: always; before: after a
+			 * GFP_NOWAIT failure): allocate with GFP_KERNEL_ACCOUNT
 			 * after dropping mmu_lock and RCU, then restart the walk.
 			 */
 			spt_level = iter.level - 1;
