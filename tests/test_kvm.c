@@ -540,6 +540,75 @@ static void test_kvm_shadow_dirty_log(void **state)
 }
 
 /*
+ * A walker over lib/guest's tables with two extra guest mappings: GVA
+ * ALIAS_GVA maps the same gfn as GVA 3 GiB (a second alias, refused: the
+ * rmap keeps one SPTE per gfn), and PT_GVA maps the guest's own L2 table
+ * (write-tracked once shadowed: a write is emulated, refused here).
+ */
+#define ALIAS_GVA (5 * G1)
+#define PT_GVA (6 * G1)
+static int alias_walk(void *priv, uint64_t gva, bool write, bool peek, struct m2d_guest_walk *out)
+{
+	int r;
+
+	if (gva >> 30 != ALIAS_GVA >> 30 && gva >> 30 != PT_GVA >> 30)
+		return m2d_guest_pt_walk(priv, gva, write, peek, out);
+	r = m2d_guest_pt_walk(priv, 3 * G1, write, peek, out);
+	if (!r && gva >> 30 == PT_GVA >> 30)
+		out->gfn = out->table_gfn[1] + ((gva - PT_GVA) >> 12); /* the L2 table onward */
+	return r;
+}
+
+/*
+ * Shadow paging: an mmu_notifier invalidation zaps through the rmaps (the
+ * gfns of the HVA range, whatever GVA maps them) and the next access
+ * faults again; a write to a shadowed guest table and a second alias of a
+ * gfn exit -EFAULT (emulation and pte_list chains are not modelled).
+ */
+static void test_kvm_shadow_rmap_zap_and_refusals(void **state)
+{
+	struct m2d_guest_pt *gpt;
+	struct env e;
+	uint64_t hva = 1ull << 40, gva = 3 * G1, gpa = G1;
+
+	env_init(&e, M2D_KVM_MMU_SHADOW, M2D_KVM_VENDOR_INTEL);
+	e.mm = (struct fake_mm){ .base = hva, .size = G1 + 4 * M2, .pfn_base = 0x100000,
+				 .writable = true, .level = 1 };
+	add_slot(&e, 0, 0, 4 * M2, hva, 0);
+	add_slot(&e, 1, gpa, 4 * M2, hva + G1, 0);
+	assert_int_equal(m2d_guest_pt_create_map(&gpt, gva, gpa, 4 * M2, M2D_LEVEL_4K, false,
+						 M2), 0);
+	assert_int_equal(m2d_vm_set_guest_walker(e.vm, alias_walk, gpt), 0);
+	for (uint64_t i = 0; i < 1024; i++)
+		assert_int_equal(fault(&e, gva + i * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
+	/* Invalidate the HVAs of gfns 512..767 (GVA 3G + 2M ..): 256 SPTEs go. */
+	m2d_vm_mmu_notifier_invalidate_range_start(e.vm, hva + G1 + M2, hva + G1 + M2 + M2 / 2,
+						   true);
+	m2d_vm_mmu_notifier_invalidate_range_end(e.vm, hva + G1 + M2, hva + G1 + M2 + M2 / 2);
+	assert_int_equal(ctr(&e, "spte_zaps"), 256);
+	assert_true(kvm_tdp_mmu_spte_allows(e.vm, gva + 511 * K4, true));
+	assert_false(kvm_tdp_mmu_spte_allows(e.vm, gva + 512 * K4, false));
+	assert_false(kvm_tdp_mmu_spte_allows(e.vm, gva + 767 * K4, false));
+	assert_true(kvm_tdp_mmu_spte_allows(e.vm, gva + 768 * K4, true));
+	assert_int_equal(fault(&e, gva + 600 * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
+	assert_int_equal(ctr(&e, "spte_installs_4k"), 1025);
+	/* gfn of GVA 3G is mapped there already: a second GVA for it is refused. */
+	assert_int_equal(fault(&e, ALIAS_GVA, M2D_ACCESS_WRITE), -EFAULT);
+	/*
+	 * Reading the guest's own (shadowed, write-tracked) L2 table maps it
+	 * read-only; writing it would be emulated.  The page after it (an L1
+	 * table, also shadowed) likewise.
+	 */
+	assert_int_equal(fault(&e, PT_GVA, 0), RET_PF_FIXED);
+	assert_true(kvm_tdp_mmu_spte_allows(e.vm, PT_GVA, false));
+	assert_false(kvm_tdp_mmu_spte_allows(e.vm, PT_GVA, true));
+	assert_int_equal(fault(&e, PT_GVA, M2D_ACCESS_WRITE | M2D_ACCESS_PRESENT), -EFAULT);
+	assert_int_equal(fault(&e, PT_GVA + K4, M2D_ACCESS_WRITE), -EFAULT);
+	env_fini(&e);
+	m2d_guest_pt_destroy(&gpt);
+}
+
+/*
  * Enabling dirty logging on an empty slot: kvm_alloc_dirty_bitmap is
  * kvzalloc(2 * ALIGN(npages, 64) / 8): kmalloc (one buddy allocation) up to
  * KMALLOC_MAX_SIZE = 4 MiB, else vmalloc (a page and a PTE per 4K); every
@@ -1987,6 +2056,7 @@ int main(void)
 		cmocka_unit_test(test_kvm_legacy_mmu_page_hash_walks),
 		cmocka_unit_test(test_kvm_shadow_fault_counts),
 		cmocka_unit_test(test_kvm_shadow_dirty_log),
+		cmocka_unit_test(test_kvm_shadow_rmap_zap_and_refusals),
 		cmocka_unit_test(test_kvm_dirty_bitmap_alloc_cost),
 		cmocka_unit_test(test_kvm_fault_under_huge_spte),
 		cmocka_unit_test(test_kvm_stage2_first_touch_counts),

@@ -297,7 +297,8 @@ struct kvm_page_fault {
 	uint64_t pfn;
 	int pfn_err;             /* 0, or the error pfn (-EFAULT, -EHWPOISON, ...) */
 	bool map_writable;
-	bool guest_clean;        /* shadow paging: FNAME(protect_clean_gpte) removes write access */
+	bool map_wrprot;         /* shadow paging: map without write access (FNAME(protect_clean_gpte),
+	                            or a write-tracked gfn: mmu_try_to_unsync_pages -> -EPERM) */
 	enum retry_cause retry;
 };
 

@@ -456,6 +456,9 @@ static int kvm_x86_page_fault(struct m2d_vcpu *vcpu, struct kvm_page_fault *faul
 			kvm_mmu_prepare_memory_fault_exit(vcpu, fault, M2D_KVM_EXIT_EFAULT);
 			return -EFAULT;
 		}
+		/* make_spte -> mmu_try_to_unsync_pages: a tracked gfn maps read-only. */
+		if (kvm_gfn_is_write_tracked(fault->slot, fault->gfn))
+			fault->map_wrprot = true;
 	} else {
 		r = fast_page_fault(vcpu, fault);
 		if (r != RET_PF_INVALID)

@@ -108,7 +108,7 @@ int paging64_walk_addr(struct m2d_vcpu *vcpu, struct kvm_page_fault *fault)
 	 * FNAME(protect_clean_gpte): a read through a clean guest PTE maps
 	 * read-only, so that the first write faults and sets the guest's D.
 	 */
-	fault->guest_clean = !fault->write && !w.dirty;
+	fault->map_wrprot = !fault->write && !w.dirty;
 	/* The shadow leaf is 4K (see the top of the file). */
 	fault->max_level = M2D_LEVEL_4K;
 	return RET_PF_CONTINUE;

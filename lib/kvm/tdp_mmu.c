@@ -312,7 +312,7 @@ static uint64_t make_spte(const struct m2d_vm *kvm, const struct kvm_page_fault 
 	unsigned prot = M2D_PROT_R | M2D_PROT_X | M2D_PROT_U | M2D_PROT_WB | M2D_PROT_A;
 
 	*wrprot = false;
-	if (fault->map_writable && !fault->guest_clean) {
+	if (fault->map_writable && !fault->map_wrprot) {
 		prot |= M2D_PROT_W | SPTE_HOST_WRITABLE | SPTE_MMU_WRITABLE;
 		if (fault->write)
 			prot |= M2D_PROT_D;
