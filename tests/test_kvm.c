@@ -306,7 +306,9 @@ static void test_kvm_memslot_lpage_info(void **state)
 /*
  * First touch in an empty 4-level tree (root present): 4K = 3 table
  * allocations + 3 link exchanges + 1 leaf exchange; 2M = 2 + 2 + 1;
- * 1G = 1 + 1 + 1 (MECHANISMS.md 4.2).
+ * 1G = 1 + 1 + 1 (MECHANISMS.md 4.2).  The legacy MMU's 4K fault then
+ * prefetches the other 7 SPTEs of the 8-aligned group (direct_pte_prefetch:
+ * the host pages are there), 2 runs around the faulting page 3.
  */
 static void check_first_touch(enum m2d_kvm_mmu mmu, enum m2d_kvm_vendor vendor, int host_level,
 			      int want_tables, const char *install_ctr)
@@ -314,6 +316,7 @@ static void check_first_touch(enum m2d_kvm_mmu mmu, enum m2d_kvm_vendor vendor, 
 	struct env e;
 	uint64_t hva = 1ull << 40, t0;
 	const char *cost = mmu == M2D_KVM_MMU_LEGACY ? "KVM_SPTE_WRITE" : "KVM_SPTE_CMPXCHG";
+	unsigned prefetched = mmu == M2D_KVM_MMU_LEGACY && host_level == 1 ? 7 : 0;
 	struct m2d_vm_stats st;
 
 	env_init(&e, mmu, vendor);
@@ -324,12 +327,12 @@ static void check_first_touch(enum m2d_kvm_mmu mmu, enum m2d_kvm_vendor vendor, 
 	t0 = cmpxchg_clock();
 	assert_int_equal(fault(&e, 5 * G1 + 3 * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
 	assert_int_equal(ctr(&e, "tables_allocated"), want_tables);
-	assert_int_equal(cmpxchg_clock() - t0, want_tables + 1);
-	assert_int_equal(ctr(&e, install_ctr), 1);
+	assert_int_equal(cmpxchg_clock() - t0, want_tables + 1 + prefetched);
+	assert_int_equal(ctr(&e, install_ctr), 1 + prefetched);
 	assert_int_equal(ctr(&e, "remote_tlb_flushes"), 0);
 	m2d_vm_stats_get(e.vm, &st);
 	assert_int_equal(st.mmu_pages, 1 + want_tables);
-	assert_int_equal(st.pages[4 - want_tables], 1);
+	assert_int_equal(st.pages[4 - want_tables], 1 + prefetched);
 	/* A second access: spurious, no new exchange. */
 	t0 = cmpxchg_clock();
 	assert_int_equal(fault(&e, 5 * G1 + 3 * K4, M2D_ACCESS_WRITE), RET_PF_SPURIOUS);
@@ -386,8 +389,9 @@ static void test_kvm_legacy_mmu_page_hash_walks(void **state)
 	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_MMU_PAGE_HASH_NODE", 1.0), 0);
 	t0 = m2d_now();
 	for (uint64_t i = 0; i < 6000; i++) {
-		uint64_t r2m = i * 7919 % 2048; /* distinct pages: r2m cycles, the offset steps */
-		uint64_t gpa = base + r2m * M2 + (i / 2048) * K4, gfn = gpa / K4;
+		/* distinct 8-page groups: r2m cycles, the offset steps by a group */
+		uint64_t r2m = i * 7919 % 2048;
+		uint64_t gpa = base + r2m * M2 + (i / 2048) * 8 * K4, gfn = gpa / K4;
 		uint64_t b512g = gfn & ~((1ull << 27) - 1), b1g = gfn & ~((1ull << 18) - 1);
 		uint64_t b2m = gfn & ~511ull;
 
@@ -404,6 +408,9 @@ static void test_kvm_legacy_mmu_page_hash_walks(void **state)
 			have_2m[r2m] = 1;
 		}
 		want += bucket[ref_page_table_hashfn(gfn)];
+		/* direct_pte_prefetch maps gfn + 1 .. gfn + 7, each walking its bucket */
+		for (uint64_t g = gfn + 1; g < gfn + 8; g++)
+			want += bucket[ref_page_table_hashfn(g)];
 		assert_int_equal(fault(&e, gpa, M2D_ACCESS_WRITE), RET_PF_FIXED);
 	}
 	assert_int_equal(m2d_now() - t0, want);
@@ -609,6 +616,57 @@ static void test_kvm_shadow_rmap_zap_and_refusals(void **state)
 }
 
 /*
+ * direct_pte_prefetch (legacy MMU, 4K): after a fault, the not-present
+ * SPTEs of the 8-aligned group are mapped run by run from the host pages
+ * GUP-fast finds.  A present SPTE splits the runs; a run stops at the
+ * first host page GUP-fast does not find (here: past the VMA); nothing is
+ * prefetched for a slot that logs dirty pages, nor by the TDP MMU.
+ */
+static void test_kvm_legacy_direct_pte_prefetch(void **state)
+{
+	struct env e;
+	uint64_t hva = 1ull << 40;
+	struct m2d_memslot_desc d = { .id = 1, .guest_phys = 0, .size = 2 * M2,
+				      .userspace_addr = hva };
+
+	env_init(&e, M2D_KVM_MMU_LEGACY, M2D_KVM_VENDOR_INTEL);
+	/* the VMA ends 3 pages into the group at 16 */
+	e.mm = (struct fake_mm){ .base = hva, .size = 19 * K4, .writable = true, .level = 1 };
+	d.mm = &e.mm;
+	assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+	/* group 0..7: fault 5 after 2: 2 maps 0,1,3..7; 5 is then spurious */
+	assert_int_equal(fault(&e, 2 * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
+	assert_int_equal(ctr(&e, "spte_installs_4k"), 8);
+	assert_int_equal(fault(&e, 5 * K4, M2D_ACCESS_WRITE), RET_PF_SPURIOUS);
+	assert_int_equal(ctr(&e, "faults"), 2);
+	/* group 16..23: only 16..18 have host pages: fault 17 prefetches 16 and 18 */
+	assert_int_equal(fault(&e, 17 * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
+	assert_int_equal(ctr(&e, "spte_installs_4k"), 8 + 3);
+	assert_false(kvm_tdp_mmu_spte_allows(e.vm, 19 * K4, false));
+	env_fini(&e);
+
+	/* dirty logging: gfn_to_memslot_dirty_bitmap refuses the prefetch */
+	env_init(&e, M2D_KVM_MMU_LEGACY, M2D_KVM_VENDOR_INTEL);
+	e.mm = (struct fake_mm){ .base = hva, .size = 2 * M2, .writable = true, .level = 1 };
+	d.mm = &e.mm;
+	d.flags = M2D_MEM_LOG_DIRTY_PAGES;
+	assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+	assert_int_equal(fault(&e, 2 * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
+	assert_int_equal(ctr(&e, "spte_installs_4k"), 1);
+	env_fini(&e);
+
+	/* the TDP MMU has no prefetch */
+	env_init(&e, M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_INTEL);
+	e.mm = (struct fake_mm){ .base = hva, .size = 2 * M2, .writable = true, .level = 1 };
+	d.mm = &e.mm;
+	d.flags = 0;
+	assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+	assert_int_equal(fault(&e, 2 * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
+	assert_int_equal(ctr(&e, "spte_installs_4k"), 1);
+	env_fini(&e);
+}
+
+/*
  * Enabling dirty logging on an empty slot: kvm_alloc_dirty_bitmap is
  * kvzalloc(2 * ALIGN(npages, 64) / 8): kmalloc (one buddy allocation) up to
  * KMALLOC_MAX_SIZE = 4 MiB, else vmalloc (a page and a PTE per 4K); every
@@ -679,7 +737,8 @@ static void test_kvm_stage2_first_touch_counts(void **state)
  * (spurious).  TDP before 6.2 (tdp_mmu_zap_spte_atomic) and the legacy MMU
  * (__link_shadow_page -> drop_large_spte(flush)): zap the huge SPTE, one
  * remote flush, link an empty table, install only the faulting leaf; the
- * 511 neighbours are unmapped.
+ * 511 neighbours are unmapped (the legacy MMU then prefetches the other 7
+ * of the faulting page's 8-aligned group: direct_pte_prefetch).
  */
 static void check_fault_under_huge(enum m2d_kvm_mmu mmu, bool split)
 {
@@ -687,6 +746,7 @@ static void check_fault_under_huge(enum m2d_kvm_mmu mmu, bool split)
 	uint64_t hva = 1ull << 40;
 	struct m2d_vm_stats st;
 	struct m2d_pt_walk w;
+	unsigned prefetched = mmu == M2D_KVM_MMU_LEGACY ? 7 : 0;
 
 	env_init(&e, mmu, M2D_KVM_VENDOR_INTEL);
 	assert_true(e.vm->cfg.fault_split_huge); /* the default */
@@ -708,19 +768,23 @@ static void check_fault_under_huge(enum m2d_kvm_mmu mmu, bool split)
 		assert_int_equal(fault(&e, 5 * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
 		assert_int_equal(ctr(&e, "huge_splits"), 0);
 		assert_int_equal(ctr(&e, "remote_tlb_flushes"), 1);
-		assert_int_equal(ctr(&e, "spte_installs_4k"), 1);
+		assert_int_equal(ctr(&e, "spte_installs_4k"), prefetched + 1);
 	}
 	assert_int_equal(ctr(&e, "tables_allocated"), 3);
 	assert_int_equal(ctr(&e, "tables_freed"), 0);
 	m2d_vm_stats_get(e.vm, &st);
 	assert_int_equal(st.pages[2], 0);
-	assert_int_equal(st.pages[1], split ? 512 : 1);
+	assert_int_equal(st.pages[1], split ? 512 : 1 + prefetched);
 	assert_int_equal(st.mmu_pages, 4);
 	m2d_pt_walk(e.vm->pt, 5 * K4, &w);
 	assert_true(w.present);
 	assert_int_equal(w.level, M2D_LEVEL_4K);
 	assert_int_equal(w.pfn, 0x80000 + 5);
 	m2d_pt_walk(e.vm->pt, 6 * K4, &w);
+	assert_int_equal(w.present, split || prefetched);
+	if (w.present)
+		assert_int_equal(w.pfn, 0x80000 + 6);
+	m2d_pt_walk(e.vm->pt, 8 * K4, &w);
 	assert_int_equal(w.present, split);
 	env_fini(&e);
 }
@@ -1744,9 +1808,10 @@ static void test_kvm_legacy_zap_collapsible(void **state)
 
 /*
  * handle_removed_pt in exclusive mode (legacy fault replacing a table by a
- * 2M SPTE): each of the 512 children is read, each of the 3 present ones
- * written (FROZEN_SPTE).  With KVM_SPTE_WRITE = 1 and KVM_TDP_ITER_STEP =
- * 1000: 1 + 3 writes, 3 walk steps + 512 reads.
+ * 2M SPTE): each of the 512 children is read, each of the 24 present ones
+ * written (FROZEN_SPTE; 3 faults in 3 8-page groups, each prefetching the
+ * other 7).  With KVM_SPTE_WRITE = 1 and KVM_TDP_ITER_STEP = 1000: 1 + 24
+ * writes, 3 walk steps + 512 reads.
  */
 static void test_kvm_removed_pt_exclusive_counts(void **state)
 {
@@ -1757,13 +1822,14 @@ static void test_kvm_removed_pt_exclusive_counts(void **state)
 	e.mm = (struct fake_mm){ .base = hva, .size = 2 * M2, .writable = true, .level = 1 };
 	add_slot(&e, 1, 0, 2 * M2, hva, 0);
 	for (uint64_t p = 0; p < 3; p++)
-		assert_int_equal(fault(&e, p * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
+		assert_int_equal(fault(&e, p * 8 * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
+	assert_int_equal(ctr(&e, "spte_installs_4k"), 24);
 	e.mm.level = 2;
 	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_SPTE_WRITE", 1.0), 0);
 	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_TDP_ITER_STEP", 1000.0), 0);
 	t0 = m2d_now();
 	assert_int_equal(fault(&e, 100 * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
-	assert_int_equal(m2d_now() - t0, 1 + 3 + 1000 * (3 + 512));
+	assert_int_equal(m2d_now() - t0, 1 + 24 + 1000 * (3 + 512));
 	assert_int_equal(ctr(&e, "spte_installs_2m"), 1);
 	assert_int_equal(ctr(&e, "tables_freed"), 1);
 	env_fini(&e);
@@ -2054,6 +2120,7 @@ int main(void)
 		cmocka_unit_test(test_kvm_tdp_first_touch_counts),
 		cmocka_unit_test(test_kvm_legacy_first_touch_counts),
 		cmocka_unit_test(test_kvm_legacy_mmu_page_hash_walks),
+		cmocka_unit_test(test_kvm_legacy_direct_pte_prefetch),
 		cmocka_unit_test(test_kvm_shadow_fault_counts),
 		cmocka_unit_test(test_kvm_shadow_dirty_log),
 		cmocka_unit_test(test_kvm_shadow_rmap_zap_and_refusals),

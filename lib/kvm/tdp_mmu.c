@@ -369,6 +369,95 @@ static void kvm_update_page_stats_line(struct m2d_vm *kvm)
 		m2d_cacheline_rmw(&kvm->stat_pages_line);
 }
 
+#define PTE_PREFETCH_NUM 8
+
+/*
+ * direct_pte_prefetch_many: map the run of gfns [@gfn, @gfn + @nr) of
+ * @slot whose host pages are already there (gfn_to_page_many_atomic:
+ * GUP-fast, stopping at the first page that is not), each with a prefetch
+ * mmu_set_spte (not accessed; rmap_add).  Return: false to stop
+ * prefetching (nothing could be mapped).
+ */
+static bool direct_pte_prefetch_many(struct m2d_vm *kvm, struct m2d_memslot *slot, uint64_t gfn,
+				     unsigned nr)
+{
+	uint64_t pfns[PTE_PREFETCH_NUM];
+	struct m2d_pt_iter iter;
+	unsigned n = 0;
+
+	/* __gfn_to_hva_many: the whole run must lie in the slot. */
+	if (gfn < slot->base_gfn || gfn + nr > slot->base_gfn + slot->npages)
+		return false;
+	m2d_delay(M2D_COST_KVM_GUP_FAST, 1);
+	for (; n < nr; n++) {
+		bool writable;
+
+		if (!kvm->ops.gup_fast(slot->mm, gfn_to_hva_memslot(slot, gfn + n), true, &pfns[n],
+				       &writable))
+			break;
+	}
+	if (!n)
+		return false;
+	m2d_pt_for_each_pte(iter, kvm->pt, gfn << M2D_PAGE_SHIFT, (gfn + n) << M2D_PAGE_SHIFT) {
+		uint64_t spte;
+
+		if (iter.level != M2D_LEVEL_4K || is_shadow_present_pte(kvm, iter.old_pte))
+			continue;
+		spte = m2d_pte_make_leaf(kvm->fmt, M2D_LEVEL_4K,
+					 pfns[(iter.addr >> M2D_PAGE_SHIFT) - gfn],
+					 M2D_PROT_R | M2D_PROT_W | M2D_PROT_X | M2D_PROT_U |
+						 M2D_PROT_WB | SPTE_HOST_WRITABLE | SPTE_MMU_WRITABLE);
+		mmu_page_hash_walk(kvm, iter.addr >> M2D_PAGE_SHIFT);
+		tdp_mmu_set_spte(kvm, &iter, spte, false);
+		count_install(M2D_LEVEL_4K);
+		kvm_update_page_stats_line(kvm);
+		m2d_delay(M2D_COST_KVM_MMU_SET_SPTE, 1);
+		m2d_delay(M2D_COST_KVM_RMAP_ADD, 1);
+	}
+	if (kvm->ops.put_page)
+		for (unsigned i = 0; i < n; i++)
+			kvm->ops.put_page(pfns[i]);
+	return true;
+}
+
+/*
+ * direct_pte_prefetch (mmu.c; the legacy MMU's direct pages, every
+ * kernel version): after a 4K fault, the other not-present SPTEs of its
+ * PTE_PREFETCH_NUM-aligned group are mapped run by run from the host
+ * pages GUP-fast finds, without faults.  Not while an invalidation is in
+ * progress, and not for a slot that logs dirty pages
+ * (gfn_to_memslot_dirty_bitmap refuses a writable prefetch there).  The
+ * TDP MMU never prefetches.
+ */
+static void direct_pte_prefetch(struct m2d_vm *kvm, struct kvm_page_fault *fault)
+{
+	uint64_t first = fault->gfn & ~(uint64_t)(PTE_PREFETCH_NUM - 1), run = 0;
+	struct m2d_pt_iter iter;
+	unsigned nr = 0;
+
+	if (READ_ONCE(kvm->mmu_invalidate_in_progress) ||
+	    kvm_slot_dirty_track_enabled(fault->slot))
+		return;
+	/* __direct_pte_prefetch: runs of non-present SPTEs, split by present ones. */
+	m2d_pt_for_each_pte(iter, kvm->pt, first << M2D_PAGE_SHIFT,
+			    (first + PTE_PREFETCH_NUM) << M2D_PAGE_SHIFT) {
+		uint64_t gfn = iter.addr >> M2D_PAGE_SHIFT;
+
+		if (iter.level != M2D_LEVEL_4K)
+			continue;
+		if (is_shadow_present_pte(kvm, iter.old_pte) || gfn == fault->gfn) {
+			if (nr && !direct_pte_prefetch_many(kvm, fault->slot, run, nr))
+				return;
+			nr = 0;
+			continue;
+		}
+		if (!nr++)
+			run = gfn;
+	}
+	if (nr)
+		direct_pte_prefetch_many(kvm, fault->slot, run, nr);
+}
+
 /* tdp_mmu_map_handle_target_level */
 static int tdp_mmu_map_handle_target_level(struct m2d_vcpu *vcpu, struct kvm_page_fault *fault,
 					   struct m2d_pt_iter *iter, bool shared)
@@ -426,6 +515,8 @@ static int tdp_mmu_map_handle_target_level(struct m2d_vcpu *vcpu, struct kvm_pag
 	}
 	if (is_writable_pte(kvm, new_spte, iter->level) && kvm_slot_dirty_track_enabled(fault->slot))
 		mark_page_dirty_in_slot(kvm, fault->slot, fault->gfn);
+	if (ret == RET_PF_FIXED && iter->level == M2D_LEVEL_4K && kvm->cfg.mmu == M2D_KVM_MMU_LEGACY)
+		direct_pte_prefetch(kvm, fault);
 	return ret;
 }
 
