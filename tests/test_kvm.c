@@ -569,7 +569,8 @@ static int alias_walk(void *priv, uint64_t gva, bool write, bool peek, struct m2
 /*
  * Shadow paging: an mmu_notifier invalidation zaps through the rmaps (the
  * gfns of the HVA range, whatever GVA maps them) and the next access
- * faults again; a write to a shadowed guest table and a second alias of a
+ * faults again, prefetching the rest of its 8-page group (the guest PTEs
+ * are accessed); a write to a shadowed guest table and a second alias of a
  * gfn exit -EFAULT (emulation and pte_list chains are not modelled).
  */
 static void test_kvm_shadow_rmap_zap_and_refusals(void **state)
@@ -597,8 +598,15 @@ static void test_kvm_shadow_rmap_zap_and_refusals(void **state)
 	assert_false(kvm_tdp_mmu_spte_allows(e.vm, gva + 512 * K4, false));
 	assert_false(kvm_tdp_mmu_spte_allows(e.vm, gva + 767 * K4, false));
 	assert_true(kvm_tdp_mmu_spte_allows(e.vm, gva + 768 * K4, true));
+	/*
+	 * The re-fault maps 600 and FNAME(pte_prefetch) maps 601..607 again:
+	 * their guest PTEs are accessed (and dirty: writable).
+	 */
 	assert_int_equal(fault(&e, gva + 600 * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
-	assert_int_equal(ctr(&e, "spte_installs_4k"), 1025);
+	assert_int_equal(ctr(&e, "spte_installs_4k"), 1024 + 8);
+	assert_true(kvm_tdp_mmu_spte_allows(e.vm, gva + 607 * K4, true));
+	assert_false(kvm_tdp_mmu_spte_allows(e.vm, gva + 608 * K4, false));
+	assert_false(kvm_tdp_mmu_spte_allows(e.vm, gva + 599 * K4, false));
 	/* gfn of GVA 3G is mapped there already: a second GVA for it is refused. */
 	assert_int_equal(fault(&e, ALIAS_GVA, M2D_ACCESS_WRITE), -EFAULT);
 	/*

@@ -112,6 +112,7 @@ struct m2d_guest_walk {
 	                            (FNAME(update_accessed_dirty_bits): one cmpxchg each) */
 	bool writable;           /* the guest mapping allows writes */
 	bool dirty;              /* the guest leaf's dirty bit (after this walk's update) */
+	bool accessed;           /* the guest leaf's accessed bit (after this walk's update) */
 };
 
 /*

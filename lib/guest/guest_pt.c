@@ -219,6 +219,7 @@ int m2d_guest_pt_walk(void *priv, uint64_t gva, bool write, bool peek, struct m2
 		out->gfn = m2d_pte_pfn(gpt->fmt, pte, l) +
 			   ((gva & (m2d_level_size(l) - 1)) >> M2D_PAGE_SHIFT);
 		out->dirty = pte & d;
+		out->accessed = pte & a;
 		if (peek || (write && !out->writable))
 			return 0;
 		for (int k = out->root_level; k >= l; k--) {
@@ -230,6 +231,7 @@ int m2d_guest_pt_walk(void *priv, uint64_t gva, bool write, bool peek, struct m2
 			}
 		}
 		out->dirty = *ptes[l - 1] & d;
+		out->accessed = *ptes[l - 1] & a;
 		return 0;
 	}
 	return -EFAULT;

@@ -364,6 +364,11 @@ uint64_t kvm_mmu_sp_gfn(struct m2d_vm *kvm, uint64_t addr, int level);
 /* account_shadowed for a new indirect shadow page of guest table @gfn. */
 void account_shadowed(struct m2d_vm *kvm, uint64_t gfn);
 void unaccount_shadowed(struct m2d_vm *kvm, uint64_t gfn);
+/* FNAME(pte_prefetch) after a 4K shadow leaf was set (mmu_lock held for write). */
+void paging64_pte_prefetch(struct m2d_vm *kvm, struct kvm_page_fault *fault);
+/* mmu_set_spte of a prefetched 4K SPTE at @iter (tdp_mmu.c). */
+void kvm_mmu_prefetch_spte(struct m2d_vm *kvm, struct m2d_pt_iter *iter, uint64_t gfn,
+			   uint64_t pfn, bool writable);
 /* FNAME(gpte_changed): re-read one guest PTE under mmu_lock. */
 void paging64_gpte_changed(struct m2d_vm *kvm);
 /* rmap upkeep for a shadow leaf at @gva: added at install, dropped when it goes away. */

@@ -39,9 +39,6 @@
  *   - emulated writes to shadowed guest tables (page_fault_handle_page_track
  *     exits -EFAULT), unsync shadow pages, guest #PF injection (an unmapped
  *     GVA exits -EFAULT);
- *   - FNAME(pte_prefetch): it maps only neighbours whose guest PTE is
- *     already accessed, i.e. pages whose SPTE was zapped since the guest
- *     touched them;
  *   - make_mmu_pages_available: the selftest VMs stay far below
  *     n_max_mmu_pages (20 per mille of guest memory).
  */
@@ -188,6 +185,57 @@ void account_shadowed(struct m2d_vm *kvm, uint64_t gfn)
 void unaccount_shadowed(struct m2d_vm *kvm, uint64_t gfn)
 {
 	update_gfn_track(kvm, gfn, -1);
+}
+
+/*
+ * FNAME(pte_prefetch) after a 4K shadow leaf: the other not-present SPTEs
+ * of its PTE_PREFETCH_NUM-aligned group, in order, from the guest PTEs
+ * FNAME(gpte_changed) already read.  FNAME(prefetch_gpte) stops at the
+ * first guest PTE that is not present or not accessed (a page the guest
+ * has not touched since the SPTE went away), at a gfn outside every slot
+ * or whose host page GUP-fast does not find (gfn_to_pfn_memslot_atomic),
+ * and at a writable one in a slot that logs dirty pages
+ * (gfn_to_memslot_dirty_bitmap); a clean guest PTE maps read-only
+ * (protect_clean_gpte), a write-tracked gfn too.  Here a gfn already
+ * mapped at another GVA also stops it (one rmap entry per gfn).  Not while
+ * an invalidation is in progress.
+ */
+void paging64_pte_prefetch(struct m2d_vm *kvm, struct kvm_page_fault *fault)
+{
+	uint64_t first = M2D_ALIGN_DOWN(fault->addr, 8 * M2D_PAGE_SIZE);
+	struct m2d_pt_iter iter;
+
+	if (READ_ONCE(kvm->mmu_invalidate_in_progress) || !kvm->guest_walk)
+		return;
+	m2d_pt_for_each_pte(iter, kvm->pt, first, first + 8 * M2D_PAGE_SIZE) {
+		struct m2d_guest_walk w = { 0 };
+		struct m2d_memslot *slot;
+		uint64_t pfn;
+		bool writable, host_writable;
+
+		if (iter.level != M2D_LEVEL_4K ||
+		    iter.addr == (fault->addr & ~(M2D_PAGE_SIZE - 1)) ||
+		    is_shadow_present_pte(kvm, iter.old_pte))
+			continue;
+		if (kvm->guest_walk(kvm->guest_walk_priv, iter.addr, false, true, &w) ||
+		    w.level != M2D_LEVEL_4K || !w.accessed)
+			return;
+		slot = m2d_gfn_to_memslot(&kvm->slots, w.gfn);
+		writable = w.writable && w.dirty;
+		if (!slot || (writable && kvm_slot_dirty_track_enabled(slot)) ||
+		    kvm_slot_has_gmem(slot) || shadow_rmap_is_alias(slot, w.gfn, iter.addr))
+			return;
+		m2d_delay(M2D_COST_KVM_GUP_FAST, 1);
+		if (!kvm->ops.gup_fast(slot->mm, gfn_to_hva_memslot(slot, w.gfn), true, &pfn,
+				       &host_writable))
+			return;
+		if (kvm_gfn_is_write_tracked(slot, w.gfn))
+			writable = false;
+		kvm_mmu_prefetch_spte(kvm, &iter, w.gfn, pfn, writable);
+		shadow_rmap_add(kvm, slot, w.gfn, iter.addr);
+		if (kvm->ops.put_page)
+			kvm->ops.put_page(pfn);
+	}
 }
 
 /* ---- rmaps ------------------------------------------------------------------------ */

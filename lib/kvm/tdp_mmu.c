@@ -372,6 +372,27 @@ static void kvm_update_page_stats_line(struct m2d_vm *kvm)
 #define PTE_PREFETCH_NUM 8
 
 /*
+ * mmu_set_spte of a prefetched 4K SPTE (no fault): present, not accessed,
+ * writable if @writable (then mmu_try_to_unsync_pages walks @gfn's
+ * bucket); rmap_add.  mmu_lock held for write.
+ */
+void kvm_mmu_prefetch_spte(struct m2d_vm *kvm, struct m2d_pt_iter *iter, uint64_t gfn,
+			   uint64_t pfn, bool writable)
+{
+	unsigned prot = M2D_PROT_R | M2D_PROT_X | M2D_PROT_U | M2D_PROT_WB | SPTE_HOST_WRITABLE;
+
+	if (writable) {
+		prot |= M2D_PROT_W | SPTE_MMU_WRITABLE;
+		mmu_page_hash_walk(kvm, gfn);
+	}
+	tdp_mmu_set_spte(kvm, iter, m2d_pte_make_leaf(kvm->fmt, M2D_LEVEL_4K, pfn, prot), false);
+	count_install(M2D_LEVEL_4K);
+	kvm_update_page_stats_line(kvm);
+	m2d_delay(M2D_COST_KVM_MMU_SET_SPTE, 1);
+	m2d_delay(M2D_COST_KVM_RMAP_ADD, 1);
+}
+
+/*
  * direct_pte_prefetch_many: map the run of gfns [@gfn, @gfn + @nr) of
  * @slot whose host pages are already there (gfn_to_page_many_atomic:
  * GUP-fast, stopping at the first page that is not), each with a prefetch
@@ -399,20 +420,10 @@ static bool direct_pte_prefetch_many(struct m2d_vm *kvm, struct m2d_memslot *slo
 	if (!n)
 		return false;
 	m2d_pt_for_each_pte(iter, kvm->pt, gfn << M2D_PAGE_SHIFT, (gfn + n) << M2D_PAGE_SHIFT) {
-		uint64_t spte;
-
 		if (iter.level != M2D_LEVEL_4K || is_shadow_present_pte(kvm, iter.old_pte))
 			continue;
-		spte = m2d_pte_make_leaf(kvm->fmt, M2D_LEVEL_4K,
-					 pfns[(iter.addr >> M2D_PAGE_SHIFT) - gfn],
-					 M2D_PROT_R | M2D_PROT_W | M2D_PROT_X | M2D_PROT_U |
-						 M2D_PROT_WB | SPTE_HOST_WRITABLE | SPTE_MMU_WRITABLE);
-		mmu_page_hash_walk(kvm, iter.addr >> M2D_PAGE_SHIFT);
-		tdp_mmu_set_spte(kvm, &iter, spte, false);
-		count_install(M2D_LEVEL_4K);
-		kvm_update_page_stats_line(kvm);
-		m2d_delay(M2D_COST_KVM_MMU_SET_SPTE, 1);
-		m2d_delay(M2D_COST_KVM_RMAP_ADD, 1);
+		kvm_mmu_prefetch_spte(kvm, &iter, iter.addr >> M2D_PAGE_SHIFT,
+				      pfns[(iter.addr >> M2D_PAGE_SHIFT) - gfn], true);
 	}
 	if (kvm->ops.put_page)
 		for (unsigned i = 0; i < n; i++)
@@ -517,6 +528,8 @@ static int tdp_mmu_map_handle_target_level(struct m2d_vcpu *vcpu, struct kvm_pag
 		mark_page_dirty_in_slot(kvm, fault->slot, fault->gfn);
 	if (ret == RET_PF_FIXED && iter->level == M2D_LEVEL_4K && kvm->cfg.mmu == M2D_KVM_MMU_LEGACY)
 		direct_pte_prefetch(kvm, fault);
+	if (ret == RET_PF_FIXED && iter->level == M2D_LEVEL_4K && kvm_shadow_paging(kvm))
+		paging64_pte_prefetch(kvm, fault);
 	return ret;
 }
 
