@@ -27,7 +27,8 @@
  *     leaf: kvm_mmu_get_page(table_gfn, direct = 0) (a bucket walk; a new
  *     page is accounted), FNAME(gpte_changed) of the level below, link;
  *     then mmu_set_spte (rmap_add, mmu_try_to_unsync_pages' bucket walk,
- *     mark_page_dirty_in_slot)
+ *     mark_page_dirty_in_slot), then FNAME(pte_prefetch) of the rest of
+ *     the 8-aligned group while the guest PTEs are accessed
  * There is no fast_page_fault for shadow paging, and no PML without EPT:
  * with dirty logging every first write to a page in each pass takes this
  * whole path under the write lock.
