@@ -35,6 +35,10 @@ struct dirty_log_opts {
 	uint64_t iterations;
 	unsigned fault_split;
 	unsigned split_alloc;
+	unsigned arch;
+	uint64_t stride;
+	unsigned s2_fault_lock;
+	unsigned s2_relax_tlbi;
 };
 
 static const char *const backing_names[] = { "hugetlb-1g", "hugetlb-2m", "thp", "anon", NULL };
@@ -42,6 +46,9 @@ static const char *const mmu_names[] = { "tdp", "legacy", "shadow", NULL };
 static const char *const on_off[] = { "on", "off", NULL };
 static const char *const auto_on_off[] = { "auto", "on", "off", NULL };
 static const char *const split_alloc_names[] = { "auto", "nowait", "unlocked", NULL };
+static const char *const arch_names[] = { "auto", "x86", "arm64", NULL };
+static const char *const fault_lock_names[] = { "read", "write", NULL };
+static const char *const relax_tlbi_names[] = { "auto", "is", "nsh", NULL };
 
 #define MAX_VCPUS 1023 /* the engine's 1024 host CPUs, one for the main thread */
 
@@ -72,6 +79,21 @@ static const struct cli_option dirty_log_options[] = {
 		     "TDP eager split page-table allocation: GFP_NOWAIT under mmu_lock first "
 		     "(5.18-6.9) or always after dropping it (6.10+); auto: nowait for the "
 		     "x86-2022 profile, else unlocked"),
+	CLI_OPT_ENUM("arch", struct dirty_log_opts, arch, "auto|x86|arm64", "auto", arch_names,
+		     "host: x86 (the --mmu MMUs), arm64 (stage-2, -m 2: 48-bit IPA, 4K); auto: "
+		     "arm64 when the profile is an arm64 one (default profile: x86-2022, "
+		     "arm64-2023 for --arch arm64)"),
+	CLI_OPT_SIZE("stride", struct dirty_log_opts, stride, "4K", 4096, 1ull << 40, 4096,
+		     "distance between the pages a vCPU accesses (2M: the sparse variant, "
+		     "dirty_log_perf_test_sparse)"),
+	CLI_OPT_ENUM("s2-fault-lock", struct dirty_log_opts, s2_fault_lock, "read|write", "read",
+		     fault_lock_names,
+		     "arm64 stage-2 faults take mmu_lock for read (6.2+) or for write except "
+		     "dirty-logging 4K write permission faults (5.18-6.1)"),
+	CLI_OPT_ENUM("s2-relax-tlbi", struct dirty_log_opts, s2_relax_tlbi, "auto|is|nsh", "auto",
+		     relax_tlbi_names,
+		     "arm64 permission relaxation invalidates with a broadcast (is) or local (nsh) "
+		     "TLBI; auto: is for the arm64-2023 profile, else nsh"),
 	CLI_OPT_END
 };
 
@@ -84,6 +106,12 @@ static int dirty_log_validate(const void *opts, struct cli_error *err)
 		return cli_error_set(err, "--mem-per-vcpu: expected --vcpus x SIZE to be a multiple "
 					  "of the %s page size, got %" PRIu64 " x %" PRIu64,
 				     backing_names[o->backing], o->vcpus, o->mem_per_vcpu);
+	if (o->stride > o->mem_per_vcpu)
+		return cli_error_set(err, "--stride: expected at most --mem-per-vcpu (%" PRIu64
+					  "), got %" PRIu64, o->mem_per_vcpu, o->stride);
+	if (o->arch == 2 && o->mmu != 0)
+		return cli_error_set(err, "--mmu: expected tdp with --arch arm64 (the stage-2 MMU), "
+					  "got %s", mmu_names[o->mmu]);
 	if (o->mem_per_vcpu * o->vcpus > (1ull << 42))
 		return cli_error_set(err, "--mem-per-vcpu: expected --vcpus x SIZE at most 4T, got "
 					  "%" PRIu64 " x %" PRIu64, o->vcpus, o->mem_per_vcpu);
@@ -111,6 +139,41 @@ static bool profile_is_2022(const char *profile)
 	return !strcmp(base, "x86-2022") || !strcmp(base, "x86-2022.profile");
 }
 
+/* The arm64 profiles (arm64, arm64-2023, or files named so). */
+static bool profile_is_arm64(const char *profile)
+{
+	const char *base = strrchr(profile, '/');
+
+	base = base ? base + 1 : profile;
+	return !strncmp(base, "arm64", 5);
+}
+
+/* arm64-2023: the 6.1/6.2 hosts of the arm64 dirty-log measurements. */
+static bool profile_is_arm64_2023(const char *profile)
+{
+	const char *base = strrchr(profile, '/');
+
+	base = base ? base + 1 : profile;
+	return !strcmp(base, "arm64-2023") || !strcmp(base, "arm64-2023.profile");
+}
+
+static int dirty_log_validate_profile(const void *opts, const char *profile,
+				      struct cli_error *err)
+{
+	const struct dirty_log_opts *o = opts;
+
+	if (o->arch == 0 && o->mmu != 0 && profile_is_arm64(profile))
+		return cli_error_set(err, "--mmu: expected tdp with the arm64 profile %s (the "
+					  "stage-2 MMU), got %s", profile, mmu_names[o->mmu]);
+	return 0;
+}
+
+/* --arch arm64 runs the arm64-2023 profile by default. */
+static const char *dirty_log_profile_for(const void *opts)
+{
+	return ((const struct dirty_log_opts *)opts)->arch == 2 ? "arm64-2023" : "x86-2022";
+}
+
 static int dirty_log_run(struct run_ctx *ctx, const void *opts)
 {
 	const struct dirty_log_opts *o = opts;
@@ -134,6 +197,11 @@ static int dirty_log_run(struct run_ctx *ctx, const void *opts)
 						    : o->fault_split == 1;
 	cfg.split_alloc_nowait = o->split_alloc == 0 ? profile_is_2022(ctx->common->profile)
 						     : o->split_alloc == 1;
+	cfg.arm64 = o->arch == 2 || (o->arch == 0 && profile_is_arm64(ctx->common->profile));
+	cfg.stride = o->stride;
+	cfg.s2_fault_write_lock = o->s2_fault_lock == 1;
+	cfg.s2_relax_tlbi_is = o->s2_relax_tlbi == 0 ? profile_is_arm64_2023(ctx->common->profile)
+						     : o->s2_relax_tlbi == 1;
 	cfg.progress = progress_report;
 	cfg.progress_arg = ctx->progress;
 	progress_phase(ctx->progress, "populate");
@@ -141,8 +209,14 @@ static int dirty_log_run(struct run_ctx *ctx, const void *opts)
 	if (ret)
 		return ret;
 
-	json_bool(ctx->json, "fault_split_huge", cfg.fault_split_huge);
-	json_bool(ctx->json, "split_alloc_nowait", cfg.split_alloc_nowait);
+	json_string(ctx->json, "arch", cfg.arm64 ? "arm64" : "x86");
+	if (cfg.arm64)
+		json_bool(ctx->json, "s2_relax_tlbi_is", cfg.s2_relax_tlbi_is);
+
+	if (!cfg.arm64) {
+		json_bool(ctx->json, "fault_split_huge", cfg.fault_split_huge);
+		json_bool(ctx->json, "split_alloc_nowait", cfg.split_alloc_nowait);
+	}
 	json_double(ctx->json, "populate_s", res.populate_s);
 	json_double(ctx->json, "enable_dirty_logging_s", res.enable_dirty_logging_s);
 	json_array_begin(ctx->json, "iterations");
@@ -166,7 +240,8 @@ static int dirty_log_run(struct run_ctx *ctx, const void *opts)
 
 	run_printf(ctx, "dirty-log: %" PRIu64 " vCPUs x %" PRIu64 " MiB, %s, mmu %s, eager split "
 			"%s, %" PRIu64 "%% writes%s\n",
-		   o->vcpus, o->mem_per_vcpu >> 20, backing_names[o->backing], mmu_names[o->mmu],
+		   o->vcpus, o->mem_per_vcpu >> 20, backing_names[o->backing],
+		   cfg.arm64 ? "arm64 stage-2" : mmu_names[o->mmu],
 		   on_off[o->eager_split], o->write_percent,
 		   o->initially_all_set ? ", initially-all-set" : "");
 	run_printf(ctx, "Populate memory time: %.9fs\n", res.populate_s);
@@ -209,6 +284,8 @@ const struct replayer dirty_log_replayer = {
 	.options = dirty_log_options,
 	.opts_size = sizeof(struct dirty_log_opts),
 	.default_profile = "x86-2022",
+	.profile_for = dirty_log_profile_for,
+	.validate_profile = dirty_log_validate_profile,
 	.validate = dirty_log_validate,
 	.configure = dirty_log_configure,
 	.run = dirty_log_run,

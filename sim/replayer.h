@@ -35,6 +35,8 @@ struct replayer {
 	/* The profile when --profile is not given, from the options (may be NULL:
 	 * default_profile). */
 	const char *(*profile_for)(const void *opts);
+	/* Checks that need the resolved profile name (may be NULL); 0 or cli_error_set(). */
+	int (*validate_profile)(const void *opts, const char *profile, struct cli_error *err);
 	/*
 	 * Cross-option checks on the parsed options (sizes that must divide,
 	 * more vCPUs than host CPUs ...).  Return 0, or -EINVAL with a message

@@ -270,6 +270,8 @@ int replay_exec(const struct replayer *r, int argc, char **argv, enum exec_mode 
 	/* No --profile given: the replayer may pick one from its options. */
 	if (r->profile_for && common.profile == r->default_profile)
 		common.profile = r->profile_for(opts);
+	if (r->validate_profile && r->validate_profile(opts, common.profile, err))
+		goto out;
 	if (create_sim(r, opts, &common, &sim, &status, err))
 		goto out;
 	if (common.json && output_open(&json_out, "json", common.json, err))

@@ -94,8 +94,18 @@ static int fake_vma_lookup(void *p, uint64_t hva, struct m2d_kvm_vma_info *out)
 	return 0;
 }
 
+/* The VM whose mmu_lock fake_host_level records (NULL: none). */
+static struct m2d_vm *lock_probe_vm;
+static int lock_probe_write, lock_probe_read;
+
 static int fake_host_level(void *p, uint64_t hva)
 {
+	(void)hva;
+	/* arm64 transparent_hugepage_adjust runs under mmu_lock: which side? */
+	if (lock_probe_vm) {
+		lock_probe_write += lock_probe_vm->mmu_lock.writer != NULL;
+		lock_probe_read += lock_probe_vm->mmu_lock.readers != 0;
+	}
 	return ((struct fake_mm *)p)->level;
 }
 
@@ -1909,6 +1919,7 @@ static void test_kvm_arm64_relax_perms(void **state)
 				      .userspace_addr = hva };
 
 	env_init(&e, M2D_KVM_MMU_ARM64_S2, M2D_KVM_VENDOR_INTEL);
+	e.vm->cfg.eager_page_split = false; /* no KVM_CAP_ARM_EAGER_SPLIT_CHUNK_SIZE */
 	e.mm = (struct fake_mm){ .base = hva, .size = 4 * M2, .writable = true, .level = 1 };
 	d.mm = &e.mm;
 	assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
@@ -1934,6 +1945,114 @@ static void test_kvm_arm64_relax_perms(void **state)
 			 RET_PF_FIXED);
 	assert_int_equal(m2d_now() - t0, 2 * 1000000 + 1000 + 4 * 100000);
 	env_fini(&e);
+}
+
+/*
+ * arm64 eager page splitting (kvm_mmu_split_huge_pages, chunk PMD_SIZE).
+ * Without INITIALLY_SET, enabling dirty logging write-protects the slot
+ * (one broadcast flush, kvm_flush_remote_tlbs_memslot) and splits every
+ * 2M block: one table and one broadcast TLBI (break-before-make of the
+ * valid block) each, the 512 children write-protected with the block's
+ * pfns.  With INITIALLY_SET nothing happens until a CLEAR, which splits
+ * only the blocks its [__ffs, __fls] range touches.
+ */
+static void test_kvm_arm64_eager_split_counts(void **state)
+{
+	const unsigned nblocks = 8;
+	uint64_t hva = 1ull << 40, tables, tlbis, bits[1] = { 1ull << 3 };
+
+	(void)state;
+	for (int ias = 0; ias < 2; ias++) {
+		struct env e;
+		struct m2d_memslot_desc d = { .id = 1, .guest_phys = 0, .size = nblocks * M2,
+					      .userspace_addr = hva };
+
+		env_init(&e, M2D_KVM_MMU_ARM64_S2, M2D_KVM_VENDOR_INTEL);
+		e.vm->cfg.manual_protect = e.vm->cfg.initially_all_set = ias;
+		e.mm = (struct fake_mm){ .base = hva, .size = nblocks * M2, .writable = true,
+					 .level = 2 };
+		d.mm = &e.mm;
+		assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+		for (unsigned b = 0; b < nblocks; b++)
+			assert_int_equal(fault(&e, b * M2, M2D_ACCESS_WRITE), RET_PF_FIXED);
+		assert_int_equal(ctr(&e, "spte_installs_2m"), nblocks);
+		tables = ctr(&e, "tables_allocated");
+		tlbis = ctr(&e, "s2_tlbi_broadcast");
+		d.flags = M2D_MEM_LOG_DIRTY_PAGES;
+		assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+		if (!ias) {
+			assert_int_equal(ctr(&e, "huge_splits"), nblocks);
+			assert_int_equal(ctr(&e, "tables_allocated") - tables, nblocks);
+			assert_int_equal(ctr(&e, "s2_tlbi_broadcast") - tlbis, nblocks + 1);
+			for (uint64_t p = 0; p < nblocks * 512; p += 97) {
+				struct m2d_pt_walk w;
+
+				m2d_pt_walk(e.vm->pt, p * K4, &w);
+				assert_true(w.present);
+				assert_int_equal(w.level, M2D_LEVEL_4K);
+				assert_false(kvm_tdp_mmu_spte_allows(e.vm, p * K4, true));
+			}
+		} else {
+			assert_int_equal(ctr(&e, "huge_splits"), 0);
+			assert_int_equal(ctr(&e, "s2_tlbi_broadcast"), tlbis);
+			/*
+			 * CLEAR of page 3 of block 5: stage2_wp_range write-protects
+			 * the block that maps it (all of it), then that block alone
+			 * is split, its children inheriting the protection.
+			 */
+			assert_int_equal(m2d_vm_clear_dirty_log(e.vm, 1, 5 * 512, 64, bits), 0);
+			assert_int_equal(ctr(&e, "huge_splits"), 1);
+			assert_int_equal(ctr(&e, "tables_allocated") - tables, 1);
+			assert_false(kvm_tdp_mmu_spte_allows(e.vm, 5 * M2 + 3 * K4, true));
+			assert_false(kvm_tdp_mmu_spte_allows(e.vm, 5 * M2 + 400 * K4, true));
+			assert_true(kvm_tdp_mmu_spte_allows(e.vm, 4 * M2, true));
+			/* block break + kvm_flush_remote_tlbs after the CLEAR */
+			assert_int_equal(ctr(&e, "s2_tlbi_broadcast") - tlbis, 2);
+		}
+		env_fini(&e);
+	}
+}
+
+/*
+ * arm64 fault locking (user_mem_abort): 6.2+ takes mmu_lock for read for
+ * every fault; 5.18 .. 6.1 (s2_fault_write_lock) for write, except a
+ * write permission fault on a 4K leaf while dirty logging.  With 6.1 and
+ * a broadcast relax TLBI (s2_relax_tlbi_is), the relax costs one broadcast.
+ */
+static void test_kvm_arm64_fault_lock_versions(void **state)
+{
+	uint64_t hva = 1ull << 40;
+
+	(void)state;
+	for (int old = 0; old < 2; old++) {
+		struct env e;
+		struct m2d_memslot_desc d = { .id = 1, .guest_phys = 0, .size = 2 * M2,
+					      .userspace_addr = hva };
+		uint64_t tlbis;
+
+		env_init(&e, M2D_KVM_MMU_ARM64_S2, M2D_KVM_VENDOR_INTEL);
+		e.vm->cfg.s2_fault_write_lock = old;
+		e.vm->cfg.s2_relax_tlbi_is = old;
+		e.mm = (struct fake_mm){ .base = hva, .size = 2 * M2, .writable = true,
+					 .level = 1 };
+		d.mm = &e.mm;
+		assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+		lock_probe_vm = e.vm;
+		lock_probe_write = lock_probe_read = 0;
+		for (uint64_t p = 0; p < 4; p++)
+			assert_int_equal(fault(&e, p * K4, M2D_ACCESS_WRITE), RET_PF_FIXED);
+		lock_probe_vm = NULL;
+		assert_int_equal(lock_probe_write, old ? 4 : 0);
+		assert_int_equal(lock_probe_read, old ? 0 : 4);
+		d.flags = M2D_MEM_LOG_DIRTY_PAGES;
+		assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+		tlbis = ctr(&e, "s2_tlbi_broadcast");
+		assert_int_equal(fault(&e, 2 * K4, M2D_ACCESS_WRITE | M2D_ACCESS_PRESENT),
+				 RET_PF_FIXED);
+		assert_true(kvm_tdp_mmu_spte_allows(e.vm, 2 * K4, true));
+		assert_int_equal(ctr(&e, "s2_tlbi_broadcast") - tlbis, old ? 1 : 0);
+		env_fini(&e);
+	}
 }
 
 /* ---- randomized model test ---------------------------------------------------------------------- */
@@ -2158,6 +2277,8 @@ int main(void)
 		cmocka_unit_test(test_kvm_enable_dirty_log_flush),
 		cmocka_unit_test(test_kvm_arm64_dirty_log_wp_range),
 		cmocka_unit_test(test_kvm_arm64_relax_perms),
+		cmocka_unit_test(test_kvm_arm64_eager_split_counts),
+		cmocka_unit_test(test_kvm_arm64_fault_lock_versions),
 		cmocka_unit_test(test_kvm_random_model),
 	};
 

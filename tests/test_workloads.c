@@ -167,6 +167,81 @@ static void test_dirty_log_shadow_paging(void **state)
 	m2d_sim_destroy(&sim);
 }
 
+/*
+ * arm64 (stage-2), the ARMEPS configuration at 2 vCPUs x 64 MiB of 2M
+ * HugeTLB, INITIALLY_SET, 3 iterations (zero-cost profile):
+ * - populate: one 2M block per 2M (32 faults per vCPU, dense or sparse);
+ * - iteration 1 writes through the still-writable blocks: no fault;
+ * - its CLEAR write-protects everything; with eager splitting it splits
+ *   all 64 blocks (one broadcast TLBI each), after which iterations 2 and
+ *   3 take one relax-perms fault per written page;
+ * - without, iteration 2's first write into each block breaks it (one
+ *   broadcast TLBI) and maps one 4K page into a new table: the sparse
+ *   pattern (--stride 2M) faults once per block per iteration; the dense
+ *   pattern (-f 10) faults on every page of iteration 2 (the reads map the
+ *   rest of each block read-only), then only on the written pages.
+ */
+static void check_arm64_dirty_log(bool eager, uint64_t stride, unsigned write_percent)
+{
+	struct m2d_sim *sim = new_sim(3, 1);
+	struct m2d_dirty_log_config cfg;
+	struct m2d_dirty_log_result res;
+	const uint64_t blocks = 2 * 32, pages = blocks * 512;
+	const uint64_t f = 100 / write_percent, slice = pages / 2;
+	uint64_t per_iter = stride ? blocks : 2 * ((slice + f - 1) / f), faults, lead = 0;
+
+	m2d_dirty_log_config_default(&cfg);
+	cfg.arm64 = true;
+	cfg.nr_vcpus = 2;
+	cfg.mem_per_vcpu = 64ull << 20;
+	cfg.backing = M2D_BACKING_HUGETLB_2M;
+	cfg.initially_all_set = true;
+	cfg.iterations = 3;
+	cfg.eager_split = eager;
+	cfg.s2_relax_tlbi_is = true;
+	cfg.stride = stride;
+	cfg.write_percent = write_percent;
+	assert_int_equal(m2d_dirty_log_run(sim, &cfg, &res), 0);
+	assert_int_equal(ctr(sim, "spte_installs_2m"), blocks);
+	assert_int_equal(res.iterations[0].dirty_pages, pages); /* the all-set bitmap */
+	for (unsigned k = 1; k < 3; k++)
+		assert_int_equal(res.iterations[k].dirty_pages, per_iter);
+	if (eager) {
+		faults = blocks + 2 * per_iter;
+		assert_int_equal(ctr(sim, "huge_splits"), blocks);
+		/* block breaks + the relax TLBIs + one flush per CLEAR */
+		assert_int_equal(ctr(sim, "s2_tlbi_broadcast"), blocks + 2 * per_iter + 3);
+	} else if (stride) {
+		faults = blocks + 2 * per_iter;
+		assert_int_equal(ctr(sim, "huge_splits"), 0);
+		assert_int_equal(ctr(sim, "s2_tlbi_broadcast"), blocks + per_iter + 3);
+	} else {
+		/*
+		 * Reads before a block's first write go through the protected
+		 * block; the write breaks it, so they fault in iteration 3.
+		 */
+		for (uint64_t b = 0; b < slice / 512; b++)
+			lead += 2 * ((f - (512 * b) % f) % f);
+		faults = blocks + (pages - lead) + (per_iter + lead);
+		assert_int_equal(ctr(sim, "spte_installs_4k"), pages);
+		assert_int_equal(ctr(sim, "s2_tlbi_broadcast"), blocks + per_iter + 3);
+	}
+	assert_int_equal(ctr(sim, "faults"), faults);
+	/* arm64 leaves the 4K mappings in place when logging stops */
+	assert_int_equal(res.pages_2m, 0);
+	m2d_dirty_log_result_free(&res);
+	m2d_sim_destroy(&sim);
+}
+
+static void test_dirty_log_arm64(void **state)
+{
+	(void)state;
+	check_arm64_dirty_log(true, 2ull << 20, 100);
+	check_arm64_dirty_log(false, 2ull << 20, 100);
+	check_arm64_dirty_log(true, 0, 10);
+	check_arm64_dirty_log(false, 0, 10);
+}
+
 static void test_dirty_log_eager_split_1g_tdp(void **state)
 {
 	(void)state;
@@ -597,6 +672,7 @@ int main(void)
 		cmocka_unit_test(test_dirty_log_eager_split_1g_legacy),
 		cmocka_unit_test(test_dirty_log_shadow_paging),
 		cmocka_unit_test(test_dirty_log_initially_all_set_2m),
+		cmocka_unit_test(test_dirty_log_arm64),
 		cmocka_unit_test(test_dirty_log_write_fraction),
 		cmocka_unit_test(test_dirty_log_bad_config),
 		cmocka_unit_test(test_dirty_log_random),

@@ -93,7 +93,15 @@ struct m2d_vm_config {
 	                               dropping it to allocate (tdp_mmu_alloc_sp_for_split,
 	                               5.18 .. 6.9); false = 6.10+: always drop the lock and
 	                               restart the walk.  Default false */
-	uint8_t reserved[29];
+	bool s2_fault_write_lock;   /* arm64: user_mem_abort takes mmu_lock for write, except for
+	                               a write permission fault on a 4K leaf while dirty logging
+	                               (use_read_lock, 5.18 .. 6.1: before "KVM: arm64: Parallel
+	                               stage-2 fault handling", 6.2).  Default false */
+	bool s2_relax_tlbi_is;      /* arm64: kvm_pgtable_stage2_relax_perms invalidates with the
+	                               broadcast __kvm_tlb_flush_vmid_ipa (kernels before "KVM:
+	                               arm64: Use local TLBI on permission relaxation") instead of
+	                               the local _nsh variant.  Default false */
+	uint8_t reserved[27];
 };
 
 M2D_API void m2d_vm_config_default(struct m2d_vm_config *cfg);

@@ -73,7 +73,15 @@ struct m2d_dirty_log_config {
 	bool split_alloc_nowait;  /* m2d_vm_config.split_alloc_nowait: eager split allocates
 	                             with GFP_NOWAIT under mmu_lock first (5.18 .. 6.9); true for
 	                             2022 kernels; default false */
-	uint8_t reserved[29];
+	bool arm64;               /* arm64 host: the stage-2 MMU (mmu must be TDP) and a 48-bit
+	                             IPA (-m 2, VM_MODE_P48V48_4K); default false (x86) */
+	bool s2_fault_write_lock; /* m2d_vm_config.s2_fault_write_lock (arm64, before 6.2) */
+	bool s2_relax_tlbi_is;    /* m2d_vm_config.s2_relax_tlbi_is (arm64) */
+	uint8_t pad_[2];
+	uint64_t stride;          /* bytes between the pages a vCPU accesses (a multiple of 4K;
+	                             0 = 4K, every page); 2M = the "sparse" variant
+	                             dirty_log_perf_test_sparse (one page per 2M) */
+	uint8_t reserved[16];
 };
 
 struct m2d_dirty_log_iteration {

@@ -278,6 +278,25 @@ void m2d_cacheline_init(struct m2d_cacheline *line);
 /* One atomic RMW on @line by the current thread (see above). */
 void m2d_cacheline_rmw(struct m2d_cacheline *line);
 
+/*
+ * A hardware path that serves one request at a time, system-wide: the
+ * interconnect's DVM path that carries broadcast TLB maintenance (arm64
+ * TLBI ...IS completes only when every PE has acknowledged it, and an
+ * interconnect handles one such sync at a time).  A request waits until
+ * the path is free (charged to "wait:<name>"), then occupies it for its
+ * cost.  Every use is a synchronisation point, so uses are served in
+ * virtual-time order.
+ */
+struct m2d_serial {
+	m2d_vtime_t free_at;          /* busy until, ns */
+	const char *name;             /* wait category suffix */
+	unsigned cat;
+	uint64_t sim_gen;             /* reset when reused by another sim */
+};
+void m2d_serial_init(struct m2d_serial *s, const char *name);
+/* Occupy @s for @count units of cost @id (charged to @id) after waiting for it. */
+void m2d_serial_delay(struct m2d_serial *s, enum m2d_cost id, uint64_t count);
+
 /* Initialise a lock of class @name (classes are per sim, created on first use). */
 void m2d_spin_lock_init(struct m2d_spinlock *l, const char *name, enum m2d_lock_rank rank);
 void m2d_rwlock_init(struct m2d_rwlock *l, const char *name, enum m2d_lock_rank rank);

@@ -224,6 +224,40 @@ void m2d_cacheline_rmw(struct m2d_cacheline *line)
 	line_rmw(t, &line->free_at, &line->cpu, 0, line->cat);
 }
 
+void m2d_serial_init(struct m2d_serial *s, const char *name)
+{
+	memset(s, 0, sizeof(*s));
+	s->name = name;
+}
+
+void m2d_serial_delay(struct m2d_serial *s, enum m2d_cost id, uint64_t count)
+{
+	struct m2d_thread *t = cur_ctx();
+	struct m2d_sim *sim = t->sim;
+	m2d_vtime_t now, start;
+
+	if (!count)
+		return;
+	if (t->hot.thread)
+		m2d_sched_point();
+	if (s->sim_gen != sim->gen || !s->cat) {
+		s->free_at = 0;
+		s->cat = m2d_category_get(sim, "wait:", s->name ? s->name : "serial");
+		s->sim_gen = sim->gen;
+	}
+	now = t->hot.clock;
+	start = M2D_MAX(now, s->free_at);
+	if (start > now) {
+		if (M2D_TRACE_ON(sim))
+			m2d_trace_record(sim, ctx_tid(t), 'X', sim->cats[s->cat].name, now,
+					 start - now);
+		m2d_thread_charge_cat(t, s->cat, (double)(start - now));
+		t->hot.clock = start;
+	}
+	m2d_delay(id, count);
+	s->free_at = t->hot.clock;
+}
+
 void m2d_spin_lock_init(struct m2d_spinlock *l, const char *name, enum m2d_lock_rank rank)
 {
 	memset(l, 0, sizeof(*l));

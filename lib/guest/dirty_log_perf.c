@@ -49,6 +49,7 @@
 
 #define DLP_SLOT_ID 1              /* PERF_TEST_MEM_SLOT_INDEX */
 #define DLP_PA_BITS 46             /* MAXPHYADDR of the 2022 Intel hosts */
+#define DLP_PA_BITS_ARM64 48       /* -m 2: VM_MODE_P48V48_4K */
 #define DLP_GUEST_TEST_MEM 0xc0000000ull /* DEFAULT_GUEST_TEST_MEM */
 #define DLP_PT_MIN_PADDR 0x180000ull /* KVM_GUEST_PAGE_TABLE_MIN_PADDR */
 #define DLP_SLOT0_BYTES (512ull << 12) /* DEFAULT_GUEST_PHY_PAGES */
@@ -81,6 +82,7 @@ struct dlp {
 	struct m2d_guest_pt *gpt;      /* ept=N: the guest's page tables */
 	uint64_t *bitmap;
 	uint64_t wr_fract;             /* 100 / write_percent when it divides 100, else 0 */
+	uint64_t stride;               /* bytes between accessed pages (4K: every page) */
 	int iteration;                 /* the selftest's `iteration` */
 	bool host_quit;
 	unsigned nr_done;              /* vCPUs whose last_completed == iteration */
@@ -128,14 +130,15 @@ static void guest_code(struct m2d_vcpu *vcpu, void *arg)
 {
 	struct dlp_vcpu *v = arg;
 	const struct m2d_dirty_log_config *cfg = v->d->cfg;
-	uint64_t f = v->d->wr_fract;
+	uint64_t f = v->d->wr_fract, stride = v->d->stride;
+	uint64_t pages = M2D_DIV_ROUND_UP(v->pages * M2D_PAGE_SIZE, stride);
 
 	if (cfg->write_percent == 100) {
-		m2d_vcpu_access_range(vcpu, v->addr, v->pages, M2D_PAGE_SIZE, M2D_ACCESS_WRITE);
+		m2d_vcpu_access_range(vcpu, v->addr, pages, stride, M2D_ACCESS_WRITE);
 		return;
 	}
-	for (uint64_t i = 0; i < v->pages;) {
-		uint64_t gpa = v->addr + i * M2D_PAGE_SIZE, n;
+	for (uint64_t i = 0; i < pages;) {
+		uint64_t gpa = v->addr + i * stride, n;
 
 		if (f) {
 			if (i % f == 0) {
@@ -143,8 +146,8 @@ static void guest_code(struct m2d_vcpu *vcpu, void *arg)
 				i++;
 				continue;
 			}
-			n = M2D_MIN(f - i % f, v->pages - i);
-			m2d_vcpu_access_range(vcpu, gpa, n, M2D_PAGE_SIZE, 0);
+			n = M2D_MIN(f - i % f, pages - i);
+			m2d_vcpu_access_range(vcpu, gpa, n, stride, 0);
 			i += n;
 			continue;
 		}
@@ -378,7 +381,7 @@ static int setup_vm(struct dlp *d, uint64_t size)
 	const struct m2d_dirty_log_config *cfg = d->cfg;
 	struct m2d_kvm_host_ops ops = { 0 };
 	struct m2d_vm_config vc;
-	uint64_t region_end = 1ull << DLP_PA_BITS;
+	uint64_t region_end = 1ull << (cfg->arm64 ? DLP_PA_BITS_ARM64 : DLP_PA_BITS);
 	uint64_t seed = m2d_rand() % ((1u << 31) - 1);
 	int ret;
 
@@ -386,9 +389,14 @@ static int setup_vm(struct dlp *d, uint64_t size)
 	m2d_vm_config_default(&vc);
 	vc.mmu = cfg->mmu == M2D_DIRTY_LOG_MMU_LEGACY ? M2D_KVM_MMU_LEGACY :
 		 cfg->mmu == M2D_DIRTY_LOG_MMU_SHADOW ? M2D_KVM_MMU_SHADOW : M2D_KVM_MMU_TDP;
+	if (cfg->arm64)
+		vc.mmu = M2D_KVM_MMU_ARM64_S2;
 	vc.vendor = M2D_KVM_VENDOR_INTEL;
+	/* arm64: eager splitting = KVM_CAP_ARM_EAGER_SPLIT_CHUNK_SIZE set by the VMM */
 	vc.eager_page_split = cfg->eager_split;
-	vc.pml = cfg->pml;
+	vc.pml = cfg->pml && !cfg->arm64;
+	vc.s2_fault_write_lock = cfg->s2_fault_write_lock;
+	vc.s2_relax_tlbi_is = cfg->s2_relax_tlbi_is;
 	vc.manual_protect = cfg->initially_all_set;
 	vc.initially_all_set = cfg->initially_all_set;
 	vc.fault_split_huge = cfg->fault_split_huge;
@@ -436,7 +444,8 @@ static int dlp_check(const struct m2d_dirty_log_config *cfg)
 	    cfg->iterations > 100000 || !cfg->write_percent || cfg->write_percent > 100 ||
 	    cfg->backing >= M2D_BACKING_NR || cfg->mmu >= M2D_DIRTY_LOG_MMU_NR ||
 	    !cfg->mem_per_vcpu || cfg->mem_per_vcpu % M2D_PAGE_SIZE ||
-	    cfg->mem_per_vcpu > (1ull << 40))
+	    cfg->mem_per_vcpu > (1ull << 40) || cfg->stride % M2D_PAGE_SIZE ||
+	    cfg->stride > cfg->mem_per_vcpu || (cfg->arm64 && cfg->mmu != M2D_DIRTY_LOG_MMU_TDP))
 		return -EINVAL;
 	/* The backing's page size must divide the memory (vm_userspace_mem_region_add). */
 	if (cfg->backing == M2D_BACKING_HUGETLB_1G && (cfg->mem_per_vcpu * cfg->nr_vcpus) % M2D_SZ_1G)
@@ -462,6 +471,7 @@ int m2d_dirty_log_run(struct m2d_sim *sim, const struct m2d_dirty_log_config *cf
 	size = cfg->mem_per_vcpu * cfg->nr_vcpus;
 	if (100 % cfg->write_percent == 0)
 		d.wr_fract = 100 / cfg->write_percent;
+	d.stride = cfg->stride ? cfg->stride : M2D_PAGE_SIZE;
 	out->nr_iterations = cfg->iterations;
 	out->guest_pages = size >> M2D_PAGE_SHIFT;
 	out->iterations = m2d_calloc(M2D_ALLOC_GUEST, cfg->iterations, sizeof(*out->iterations));

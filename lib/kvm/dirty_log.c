@@ -54,14 +54,19 @@ static void kvm_arch_mmu_enable_log_dirty_pt_masked(struct m2d_vm *kvm, struct m
 	}
 	if (kvm->cfg.mmu == M2D_KVM_MMU_ARM64_S2) {
 		/*
-		 * arm64 kvm_mmu_write_protect_pt_masked: kvm_stage2_wp_range over
-		 * [__ffs(mask), __fls(mask)], every page in between included.
+		 * arm64 kvm_arch_mmu_enable_log_dirty_pt_masked: stage2_wp_range
+		 * over [__ffs(mask), __fls(mask)], every page in between
+		 * included; then, with manual protect and INITIALLY_SET (enabling
+		 * dirty logging split nothing), kvm_mmu_split_huge_pages of the
+		 * same range.
 		 */
 		uint64_t base = slot->base_gfn + gfn_offset;
+		uint64_t start = base + (uint64_t)__builtin_ctzll(mask);
+		uint64_t end = base + 64 - (uint64_t)__builtin_clzll(mask);
 
-		kvm_tdp_mmu_wrprot_range(kvm, base + (uint64_t)__builtin_ctzll(mask),
-					 base + 64 - (uint64_t)__builtin_clzll(mask), M2D_LEVEL_4K,
-					 false);
+		kvm_tdp_mmu_wrprot_range(kvm, start, end, M2D_LEVEL_4K, false);
+		if (kvm->cfg.manual_protect && kvm->cfg.initially_all_set)
+			kvm_mmu_split_huge_pages(kvm, start, end);
 		return;
 	}
 	/* Now handle 4K PTEs: clear D (PML) or write-protect. */

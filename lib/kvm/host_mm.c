@@ -139,7 +139,10 @@ static void kvm_mmu_notifier_release(struct m2d_mmu_notifier *mn, struct m2d_mm 
 {
 	struct m2d_vm *kvm = mmu_notifier_to_kvm(mn);
 
-	kvm_zap_gfn_range(kvm, 0, m2d_pt_max_addr(kvm->pt) >> M2D_PAGE_SHIFT);
+	if (kvm->cfg.mmu == M2D_KVM_MMU_ARM64_S2)
+		kvm_free_stage2_pgd(kvm); /* kvm_arch_flush_shadow_all */
+	else
+		kvm_zap_gfn_range(kvm, 0, m2d_pt_max_addr(kvm->pt) >> M2D_PAGE_SHIFT);
 	kvm->mmu_notifier_mm = NULL;
 }
 

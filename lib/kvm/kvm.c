@@ -73,6 +73,7 @@ int m2d_vm_create(struct m2d_vm **out, struct m2d_sim *sim, const struct m2d_vm_
 	mutex_init(&kvm->slots_lock, "slots_lock", M2D_RANK_SLOTS_LOCK);
 	rwlock_init(&kvm->mmu_lock, "mmu_lock", M2D_RANK_MMU_LOCK);
 	m2d_cacheline_init(&kvm->stat_pages_line);
+	m2d_serial_init(&kvm->s2_dvm, "dvm");
 	spin_lock_init(&kvm->mn_invalidate_lock, "mn_invalidate_lock", M2D_RANK_MN_INVALIDATE);
 	m2d_waitqueue_init(&kvm->mmu_invalidate_wq, "mmu_invalidate_retry");
 	m2d_waitqueue_init(&kvm->mn_memslots_update_wq, "mn_memslots_update");
@@ -267,7 +268,7 @@ void kvm_flush_remote_tlbs(struct m2d_vm *kvm)
 	m2d_delay(M2D_COST_KVM_REMOTE_FLUSH_REQ, 1);
 	if (kvm->cfg.mmu == M2D_KVM_MMU_ARM64_S2) {
 		/* kvm_arch_flush_remote_tlbs: broadcast TLBI VMALLS12E1IS, no IPIs. */
-		m2d_delay(M2D_COST_KVM_S2_TLBI_VMID, 1);
+		kvm_stage2_tlbi(kvm, M2D_COST_KVM_S2_TLBI_VMID, 1);
 		kvm->remote_tlb_flush++;
 		return;
 	}

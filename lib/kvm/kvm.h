@@ -148,6 +148,14 @@ struct m2d_vm {
 	m2d_guest_walk_fn guest_walk;
 	void *guest_walk_priv;
 	bool mmu_tearing_down;         /* kvm_mmu_uninit_vm: skip rmap upkeep */
+	/*
+	 * arm64: the host interconnect's DVM path, which serialises broadcast
+	 * TLB maintenance (one VM per simulated host), and
+	 * kvm->arch.mmu.split_page_cache (objects available) for eager
+	 * splitting.
+	 */
+	struct m2d_serial s2_dvm;
+	int split_cache_nobjs;
 	uint64_t mmu_pages;            /* tdp_mmu_pages + root */
 	uint64_t remote_tlb_flush_requests;
 	uint64_t remote_tlb_flush;
@@ -389,6 +397,9 @@ void shadow_free_memslot_rmap(struct m2d_memslot *slot);
 /* arm64 stage-2 */
 int user_mem_abort(struct m2d_vcpu *vcpu, struct kvm_page_fault *fault);
 bool kvm_stage2_unmap_range(struct m2d_vm *kvm, uint64_t start, uint64_t end, bool may_block);
+void kvm_stage2_tlbi(struct m2d_vm *kvm, enum m2d_cost id, uint64_t n);
+void kvm_free_stage2_pgd(struct m2d_vm *kvm);
+void kvm_mmu_split_huge_pages(struct m2d_vm *kvm, uint64_t start, uint64_t end);
 
 /* Memory attributes (x86 hooks). */
 void kvm_arch_post_set_memory_attributes(struct m2d_vm *kvm, struct kvm_gfn_range *range);

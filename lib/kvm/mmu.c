@@ -635,13 +635,20 @@ void kvm_mmu_slot_apply_flags(struct m2d_vm *kvm, struct m2d_memslot *slot, uint
 	if (kvm->cfg.mmu == M2D_KVM_MMU_ARM64_S2) {
 		/*
 		 * arm64 kvm_arch_commit_memory_region: kvm_mmu_wp_memory_region
-		 * under the write lock (eager split only with
-		 * KVM_CAP_ARM_EAGER_SPLIT_CHUNK_SIZE, not modelled).
+		 * (stage2_wp_range under the write lock, then
+		 * kvm_flush_remote_tlbs_memslot), then kvm_mmu_split_memory_region
+		 * (kvm_mmu_split_huge_pages under the write lock; a no-op unless
+		 * the VMM set KVM_CAP_ARM_EAGER_SPLIT_CHUNK_SIZE, cfg.eager_page_split).
 		 */
 		write_lock(&kvm->mmu_lock);
 		kvm_tdp_mmu_wrprot_slot(kvm, slot, M2D_LEVEL_4K, false);
 		write_unlock(&kvm->mmu_lock);
 		kvm_flush_remote_tlbs(kvm); /* kvm_flush_remote_tlbs_memslot */
+		if (kvm->cfg.eager_page_split) {
+			write_lock(&kvm->mmu_lock);
+			kvm_mmu_split_huge_pages(kvm, slot->base_gfn, slot->base_gfn + slot->npages);
+			write_unlock(&kvm->mmu_lock);
+		}
 		return;
 	}
 	if (shared)

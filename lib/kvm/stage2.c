@@ -41,6 +41,21 @@ static bool stage2_unmap_defer_tlb_flush(void)
 	return m2d_cost(M2D_COST_KVM_S2_TLBIRANGE) != 0.0 && has_fwb();
 }
 
+/*
+ * kvm_stage2_tlbi: @n broadcast TLB invalidations (__kvm_tlb_flush_vmid_ipa:
+ * TLBI IPAS2E1IS + DSB ISH, then TLBI VMALLE1IS + DSB ISH; or
+ * __kvm_tlb_flush_vmid).  Each completes only once every PE in the
+ * inner-shareable domain has acknowledged it, and the interconnect's DVM
+ * path handles one such sync at a time: concurrent broadcasts queue
+ * (kvm->s2_dvm).  Local (NSH) invalidations do not go through it.
+ */
+void kvm_stage2_tlbi(struct m2d_vm *kvm, enum m2d_cost id, uint64_t n)
+{
+	m2d_count(M2D_CTR_s2_tlbi_broadcast, n);
+	for (uint64_t i = 0; i < n; i++)
+		m2d_serial_delay(&kvm->s2_dvm, id, 1);
+}
+
 /* The CMO for a mapping of @level (dcache clean+inval to PoC), without FWB. */
 static void stage2_cmo(int level)
 {
@@ -106,9 +121,9 @@ static int stage2_try_set_pte(struct m2d_vm *kvm, struct m2d_pt_iter *iter, uint
 		return -EAGAIN;
 	if (m2d_pte_is_present(kvm->fmt, old)) {
 		if (m2d_pte_is_leaf(kvm->fmt, old, iter->level))
-			m2d_delay(M2D_COST_KVM_S2_TLBI, 1);      /* __kvm_tlb_flush_vmid_ipa */
+			kvm_stage2_tlbi(kvm, M2D_COST_KVM_S2_TLBI, 1);      /* __kvm_tlb_flush_vmid_ipa */
 		else
-			m2d_delay(M2D_COST_KVM_S2_TLBI_VMID, 1); /* __kvm_tlb_flush_vmid */
+			kvm_stage2_tlbi(kvm, M2D_COST_KVM_S2_TLBI_VMID, 1); /* __kvm_tlb_flush_vmid */
 	}
 	return 0;
 }
@@ -180,7 +195,10 @@ static int kvm_pgtable_stage2_map(struct m2d_vcpu *vcpu, uint64_t ipa, int level
  * mapping @ipa in place (stage2_update_leaf_attrs: one cmpxchg, no
  * break-before-make, no cache maintenance), then invalidate the IPA in the
  * local TLB only (__kvm_tlb_flush_vmid_ipa_nsh), also when the cmpxchg lost
- * (-EAGAIN).  Return: 0, -EAGAIN, or -ENOENT if no leaf maps @ipa.
+ * (-EAGAIN).  Kernels before "KVM: arm64: Use local TLBI on permission
+ * relaxation" (cfg.s2_relax_tlbi_is) broadcast instead, on success only:
+ * `if (!ret) kvm_call_hyp(__kvm_tlb_flush_vmid_ipa, ...)`.
+ * Return: 0, -EAGAIN, or -ENOENT if no leaf maps @ipa.
  */
 static int kvm_pgtable_stage2_relax_perms(struct m2d_vm *kvm, uint64_t ipa, unsigned prot)
 {
@@ -204,9 +222,141 @@ static int kvm_pgtable_stage2_relax_perms(struct m2d_vm *kvm, uint64_t ipa, unsi
 			ret = -EAGAIN;
 		break;
 	}
-	if (!ret || ret == -EAGAIN)
+	if (kvm->cfg.s2_relax_tlbi_is) {
+		if (!ret)
+			kvm_stage2_tlbi(kvm, M2D_COST_KVM_S2_TLBI, 1);
+	} else if (!ret || ret == -EAGAIN) {
 		m2d_delay(M2D_COST_KVM_S2_TLBI_NSH, 1);
+	}
 	return ret;
+}
+
+/* ---- eager page splitting (6.4+, KVM_CAP_ARM_EAGER_SPLIT_CHUNK_SIZE) ---------------- */
+
+/*
+ * The split chunk (kvm->arch.mmu.split_page_chunk_size).  The capability
+ * takes any supported block size; the model uses the smallest, PMD_SIZE.
+ */
+#define KVM_S2_SPLIT_CHUNK M2D_PMD_SIZE
+
+/*
+ * kvm_mmu_split_nr_page_tables: tables needed to split @range down to
+ * PTEs: one per PUD (KVM_PGTABLE_MIN_BLOCK_LEVEL is 1 with 4K pages) plus
+ * one per PMD.
+ */
+static int kvm_mmu_split_nr_page_tables(uint64_t range)
+{
+	return (int)(M2D_DIV_ROUND_UP(range, M2D_PUD_SIZE) + M2D_DIV_ROUND_UP(range, M2D_PMD_SIZE));
+}
+
+/* stage2_block_get_nr_page_tables: tables under a block of @level split to PTEs. */
+static int stage2_block_get_nr_page_tables(int level)
+{
+	return level == M2D_LEVEL_1G ? 1 + M2D_PT_ENTRIES : 1;
+}
+
+/*
+ * stage2_split_walker over [@addr, @addr + @size) (exclusive walk, write
+ * lock): every valid block is replaced by a table built unlinked
+ * (kvm_pgtable_stage2_create_unlinked with SKIP_BBM_TLBI | SKIP_CMO: the
+ * memory is already mapped) and installed with break-before-make, so the
+ * old block costs one broadcast TLBI.  A 1G block whose tables the cache
+ * cannot cover in full is split one level only (force_pte = false: one
+ * table of 2M blocks), and the walk then visits those blocks.
+ * Return: 0, or -ENOMEM when the split cache ran dry.
+ */
+static int kvm_pgtable_stage2_split(struct m2d_vm *kvm, uint64_t addr, uint64_t size)
+{
+	struct m2d_pt_iter iter;
+
+	m2d_pt_for_each_pte(iter, kvm->pt, addr, addr + size) {
+		uint64_t old = iter.old_pte, *childp;
+		int nr_pages, child = iter.level - 1;
+
+		m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, 1);
+		/* No huge-pages exist at the last level; only split valid blocks. */
+		if (iter.level == M2D_LEVEL_4K || !m2d_pte_is_present(kvm->fmt, old) ||
+		    !m2d_pte_is_leaf(kvm->fmt, old, iter.level))
+			continue;
+		nr_pages = stage2_block_get_nr_page_tables(iter.level);
+		/*
+		 * With fewer objects than a full split needs, don't force PTEs:
+		 * one table of the next level (the walk then splits its blocks).
+		 * The model splits one level per visit either way: a full 1G
+		 * split needs 513 objects and the 2M chunk's cache holds 2.
+		 */
+		if (kvm->split_cache_nobjs < nr_pages)
+			nr_pages = 1;
+		if (kvm->split_cache_nobjs < nr_pages)
+			return -ENOMEM;
+		childp = m2d_pt_alloc_table(kvm->pt, child);
+		if (!childp)
+			return -ENOMEM;
+		kvm->split_cache_nobjs--;
+		m2d_count(M2D_CTR_tables_allocated, 1);
+		for (unsigned i = 0; i < M2D_PT_ENTRIES; i++)
+			childp[i] = m2d_pte_make_leaf(kvm->fmt, child,
+						      m2d_pte_pfn(kvm->fmt, old, iter.level) +
+							      (uint64_t)i * KVM_PAGES_PER_HPAGE(child),
+						      m2d_pte_prot(kvm->fmt, old, iter.level));
+		m2d_delay(M2D_COST_KVM_SPLIT_SPTE, M2D_PT_ENTRIES);
+		/* stage2_try_break_pte (TLBI of the valid block) + stage2_make_pte */
+		if (stage2_try_set_pte(kvm, &iter, m2d_pte_make_table(kvm->fmt, childp))) {
+			m2d_pt_free_table(kvm->pt, childp);
+			m2d_count(M2D_CTR_tables_freed, 1);
+			return -EAGAIN;
+		}
+		kvm->mmu_pages++;
+		m2d_count(M2D_CTR_huge_splits, 1);
+	}
+	return 0;
+}
+
+/*
+ * need_split_memcache_topup_or_resched: drop the lock on need_resched (or
+ * waiters, where rwlock_needbreak can report them), or when the split
+ * cache holds less than one chunk's worth of tables.
+ */
+static bool need_split_memcache_topup_or_resched(struct m2d_vm *kvm, int min)
+{
+	if (m2d_need_resched() || (m2d_cost(M2D_COST_KVM_RWLOCK_NEEDBREAK) != 0.0 &&
+				   rwlock_needbreak(&kvm->mmu_lock)))
+		return true;
+	return kvm->split_cache_nobjs < min;
+}
+
+/*
+ * kvm_mmu_split_huge_pages: split the blocks mapping gfns [@start, @end)
+ * chunk by chunk under the write lock; the split cache is topped up (to
+ * one chunk's worth, __kvm_mmu_topup_memory_cache with GFP_KERNEL) with
+ * the lock dropped.  Eager splitting is best-effort: the first failure
+ * ends it.  A no-op when the VMM did not set a chunk size.
+ */
+void kvm_mmu_split_huge_pages(struct m2d_vm *kvm, uint64_t start, uint64_t end)
+{
+	int cache_capacity = kvm_mmu_split_nr_page_tables(KVM_S2_SPLIT_CHUNK);
+	uint64_t addr = start << M2D_PAGE_SHIFT, stop = end << M2D_PAGE_SHIFT, next;
+
+	lockdep_assert_held_write(&kvm->mmu_lock);
+	if (!kvm->cfg.eager_page_split || addr >= stop)
+		return;
+	do {
+		if (need_split_memcache_topup_or_resched(kvm, cache_capacity)) {
+			write_unlock(&kvm->mmu_lock);
+			m2d_sched_point(); /* cond_resched */
+			if (kvm->split_cache_nobjs < cache_capacity) {
+				m2d_delay(M2D_COST_KVM_MMU_PAGE_ALLOC,
+					  (uint64_t)(cache_capacity - kvm->split_cache_nobjs));
+				kvm->split_cache_nobjs = cache_capacity;
+			}
+			write_lock(&kvm->mmu_lock);
+		}
+		/* __stage2_range_addr_end */
+		next = M2D_MIN(M2D_ALIGN_DOWN(addr, KVM_S2_SPLIT_CHUNK) + KVM_S2_SPLIT_CHUNK, stop);
+		if (kvm_pgtable_stage2_split(kvm, addr, next - addr))
+			break;
+		addr = next;
+	} while (addr != stop);
 }
 
 /* The level of the leaf mapping @ipa (the fault granule of a permission fault), or 0. */
@@ -235,7 +385,7 @@ int user_mem_abort(struct m2d_vcpu *vcpu, struct kvm_page_fault *fault)
 	struct m2d_memslot *memslot = fault->slot;
 	const struct m2d_kvm_host_ops *ops = &kvm->ops;
 	bool logging_active = kvm_slot_dirty_track_enabled(memslot);
-	bool force_pte = logging_active, writable = false;
+	bool force_pte = logging_active, writable = false, use_read_lock;
 	struct m2d_kvm_vma_info vma;
 	uint64_t fault_ipa = fault->addr & ~(M2D_PAGE_SIZE - 1), ipa = fault_ipa;
 	uint64_t hva = fault->hva, vma_pagesize, mmu_seq, pfn, gfn;
@@ -305,7 +455,20 @@ int user_mem_abort(struct m2d_vcpu *vcpu, struct kvm_page_fault *fault)
 	if (logging_active && !fault->write)
 		writable = false;
 
-	read_lock(&kvm->mmu_lock); /* kvm_fault_lock */
+	/*
+	 * 6.2+: every fault takes the read lock (kvm_fault_lock).  Before
+	 * (cfg.s2_fault_write_lock), "to reduce MMU contentions and enhance
+	 * concurrency during dirty logging, only acquire read lock for
+	 * permission relaxation": use_read_lock = logging_active &&
+	 * fault_status == FSC_PERM && write_fault && fault_granule == PAGE_SIZE.
+	 */
+	use_read_lock = !kvm->cfg.s2_fault_write_lock ||
+			(logging_active && fault->present && fault->write &&
+			 stage2_leaf_level(kvm, fault_ipa) == M2D_LEVEL_4K);
+	if (use_read_lock)
+		read_lock(&kvm->mmu_lock);
+	else
+		write_lock(&kvm->mmu_lock);
 	if (mmu_invalidate_retry(kvm, mmu_seq)) {
 		fault->retry = kvm->mmu_invalidate_in_progress ? RETRY_INVALIDATION : RETRY_RACE;
 		ret = RET_PF_RETRY;
@@ -346,7 +509,10 @@ int user_mem_abort(struct m2d_vcpu *vcpu, struct kvm_page_fault *fault)
 		ret = RET_PF_FIXED;
 	}
 out_unlock:
-	read_unlock(&kvm->mmu_lock);
+	if (use_read_lock)
+		read_unlock(&kvm->mmu_lock);
+	else
+		write_unlock(&kvm->mmu_lock);
 	if (ops->put_page)
 		ops->put_page(pfn);
 	/* Mark the page dirty only if the fault is handled successfully */
@@ -377,7 +543,7 @@ static uint64_t kvm_pgtable_stage2_unmap(struct m2d_vm *kvm, uint64_t start, uin
 		zapped++;
 		/* stage2_unmap_put_pte: break-before-make unless deferred */
 		if (!defer)
-			m2d_delay(M2D_COST_KVM_S2_TLBI, 1); /* __kvm_tlb_flush_vmid_ipa */
+			kvm_stage2_tlbi(kvm, M2D_COST_KVM_S2_TLBI, 1); /* __kvm_tlb_flush_vmid_ipa */
 		if (!fwb)
 			stage2_cmo(iter.level);
 	}
@@ -387,10 +553,10 @@ static uint64_t kvm_pgtable_stage2_unmap(struct m2d_vm *kvm, uint64_t start, uin
 	 * flush without FEAT_TLBIRANGE).
 	 */
 	m2d_pt_unmap_free_range(kvm->pt, start << M2D_PAGE_SHIFT, (end - start) << M2D_PAGE_SHIFT);
-	m2d_delay(M2D_COST_KVM_S2_TLBI_VMID, tables - kvm->mmu_pages);
+	kvm_stage2_tlbi(kvm, M2D_COST_KVM_S2_TLBI_VMID, tables - kvm->mmu_pages);
 	/* kvm_pgtable_stage2_unmap: the deferred range TLBI, whatever was found */
 	if (defer)
-		m2d_delay(M2D_COST_KVM_S2_TLBI_VMID, 1);
+		kvm_stage2_tlbi(kvm, M2D_COST_KVM_S2_TLBI_VMID, 1);
 	m2d_count(M2D_CTR_spte_zaps, zapped);
 	return zapped;
 }
@@ -422,4 +588,25 @@ bool kvm_stage2_unmap_range(struct m2d_vm *kvm, uint64_t start, uint64_t end, bo
 			(void)cond_resched_rwlock_write(&kvm->mmu_lock);
 	}
 	return false;
+}
+
+/*
+ * kvm_free_stage2_pgd -> kvm_pgtable_stage2_destroy (stage2_free_walker):
+ * what arm64's kvm_arch_flush_shadow_all does when the mm goes away or the
+ * VM is destroyed.  Every entry is dropped and every table freed with no
+ * TLB or cache maintenance (the VMID is not reused before a full flush).
+ */
+void kvm_free_stage2_pgd(struct m2d_vm *kvm)
+{
+	uint64_t end = m2d_pt_max_addr(kvm->pt);
+	struct m2d_pt_iter iter;
+
+	write_lock(&kvm->mmu_lock);
+	m2d_pt_for_each_pte(iter, kvm->pt, 0, end) {
+		m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, 1);
+		if (m2d_pte_is_leaf(kvm->fmt, iter.old_pte, iter.level))
+			m2d_pt_iter_set(&iter, 0);
+	}
+	m2d_pt_unmap_free_range(kvm->pt, 0, end);
+	write_unlock(&kvm->mmu_lock);
 }
