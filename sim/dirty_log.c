@@ -93,7 +93,7 @@ static const struct cli_option dirty_log_options[] = {
 	CLI_OPT_ENUM("s2-relax-tlbi", struct dirty_log_opts, s2_relax_tlbi, "auto|is|nsh", "auto",
 		     relax_tlbi_names,
 		     "arm64 permission relaxation invalidates with a broadcast (is) or local (nsh) "
-		     "TLBI; auto: is for the arm64-2023 profile, else nsh"),
+		     "TLBI; auto: is for the arm64-2022/arm64-2023 profiles, else nsh"),
 	CLI_OPT_END
 };
 
@@ -148,13 +148,16 @@ static bool profile_is_arm64(const char *profile)
 	return !strncmp(base, "arm64", 5);
 }
 
-/* arm64-2023: the 6.1/6.2 hosts of the arm64 dirty-log measurements. */
-static bool profile_is_arm64_2023(const char *profile)
+/*
+ * arm64-2022 / arm64-2023: the 6.1 / 6.2 hosts of the arm64 dirty-log
+ * measurements, before "KVM: arm64: Use local TLBI on permission relaxation".
+ */
+static bool profile_is_arm64_pre_local_tlbi(const char *profile)
 {
 	const char *base = strrchr(profile, '/');
 
 	base = base ? base + 1 : profile;
-	return !strcmp(base, "arm64-2023") || !strcmp(base, "arm64-2023.profile");
+	return !strncmp(base, "arm64-2022", 10) || !strncmp(base, "arm64-2023", 10);
 }
 
 static int dirty_log_validate_profile(const void *opts, const char *profile,
@@ -200,8 +203,9 @@ static int dirty_log_run(struct run_ctx *ctx, const void *opts)
 	cfg.arm64 = o->arch == 2 || (o->arch == 0 && profile_is_arm64(ctx->common->profile));
 	cfg.stride = o->stride;
 	cfg.s2_fault_write_lock = o->s2_fault_lock == 1;
-	cfg.s2_relax_tlbi_is = o->s2_relax_tlbi == 0 ? profile_is_arm64_2023(ctx->common->profile)
-						     : o->s2_relax_tlbi == 1;
+	cfg.s2_relax_tlbi_is = o->s2_relax_tlbi == 0 ?
+				       profile_is_arm64_pre_local_tlbi(ctx->common->profile) :
+				       o->s2_relax_tlbi == 1;
 	cfg.progress = progress_report;
 	cfg.progress_arg = ctx->progress;
 	progress_phase(ctx->progress, "populate");

@@ -383,6 +383,63 @@ static void test_engine_cacheline_rmw_remote(void **state)
 	m2d_sim_destroy(&sim);
 }
 
+struct serial_arg {
+	struct m2d_serial *s;
+	int iters;
+	bool overlap;
+};
+
+static void serial_loop_fn(void *p)
+{
+	struct serial_arg *a = p;
+
+	for (int i = 0; i < a->iters; i++) {
+		if (a->overlap)
+			m2d_serial_overlap(a->s, M2D_COST_KVM_S2_DCACHE_CMO, 1,
+					   M2D_COST_KVM_S2_CMO_MEMBW, 1);
+		else
+			m2d_serial_delay(a->s, M2D_COST_KVM_S2_TLBI, 1);
+		m2d_thread_work(100);
+	}
+}
+
+/*
+ * m2d_serial: N threads each use the path k times with 100 ns of own work
+ * in between.  m2d_serial_delay holds it for its whole cost (200 ns): with
+ * 4 threads the path is the bottleneck, 4 x k x 200 ns (+ the last 100 ns
+ * of work).  m2d_serial_overlap: own work 300 ns while occupying the path
+ * 50 ns: 2 threads never wait (k x 400 ns); 16 threads are paced by the
+ * path (16 x k x 50 ns, + the tail of one thread's own work).
+ */
+static void test_engine_serial_path(void **state)
+{
+	const int k = 50;
+
+	(void)state;
+	for (int c = 0; c < 3; c++) {
+		unsigned n = c == 0 ? 4 : c == 1 ? 2 : 16;
+		struct m2d_sim *sim = new_sim(n, 1, 1);
+		struct m2d_serial path;
+		struct serial_arg a = { &path, k, c > 0 };
+
+		set(sim, "kvm_s2_tlbi", 200);
+		set(sim, "kvm_s2_dcache_cmo", 300);
+		set(sim, "kvm_s2_cmo_membw", 50);
+		m2d_serial_init(&path, "dvm");
+		for (unsigned i = 0; i < n; i++)
+			assert_int_equal(m2d_sim_spawn(sim, (int)i, "t", serial_loop_fn, &a), 0);
+		assert_int_equal(m2d_sim_run(sim), 0);
+		if (c == 0)
+			assert_int_equal(m2d_sim_time(sim), 4 * k * 200 + 100);
+		else if (c == 1)
+			assert_int_equal(m2d_sim_time(sim), k * 400);
+		else
+			assert_true(m2d_sim_time(sim) >= 16 * k * 50 &&
+				    m2d_sim_time(sim) <= 16 * k * 50 + 400);
+		m2d_sim_destroy(&sim);
+	}
+}
+
 /* A stream of overlapping readers does not starve a writer. */
 struct starve_arg {
 	struct m2d_rwlock *l;
@@ -1215,6 +1272,7 @@ int main(void)
 		cmocka_unit_test(test_engine_rwlock_reader_line_bounce),
 		cmocka_unit_test(test_engine_rwlock_single_reader_line_local),
 		cmocka_unit_test(test_engine_cacheline_rmw_remote),
+		cmocka_unit_test(test_engine_serial_path),
 		cmocka_unit_test(test_engine_rwlock_writer_not_starved),
 		cmocka_unit_test(test_engine_mutex_wakeup_latency),
 		cmocka_unit_test(test_engine_rwsem_writer_after_readers),

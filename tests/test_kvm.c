@@ -1931,7 +1931,8 @@ static void test_kvm_arm64_relax_perms(void **state)
 	assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
 	assert_false(kvm_tdp_mmu_spte_allows(e.vm, 3 * K4, true));
 	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_SPTE_CMPXCHG", 1e6), 0);
-	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_S2_TLBI", 1000), 0);
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_S2_TLBI", 1e7), 0);
+	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_S2_TLBI_BLOCK", 1000), 0);
 	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_S2_TLBI_NSH", 1), 0);
 	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_S2_TLBI_VMID", 1e9), 0);
 	assert_int_equal(m2d_sim_set_param(e.sim, "KVM_S2_DCACHE_CMO", 1e5), 0);
@@ -1939,7 +1940,7 @@ static void test_kvm_arm64_relax_perms(void **state)
 	assert_int_equal(fault(&e, 3 * K4, M2D_ACCESS_WRITE | M2D_ACCESS_PRESENT), RET_PF_FIXED);
 	assert_int_equal(m2d_now() - t0, 1000000 + 1);
 	assert_true(kvm_tdp_mmu_spte_allows(e.vm, 3 * K4, true));
-	/* 2M block: break it (1 broadcast TLBI), link a table, map the 4K page (+ CMO). */
+	/* 2M block: break it (1 broadcast block TLBI), link a table, map the 4K page (+ CMO). */
 	t0 = m2d_now();
 	assert_int_equal(fault(&e, M2 + K4, M2D_ACCESS_WRITE | M2D_ACCESS_PRESENT),
 			 RET_PF_FIXED);

@@ -25,7 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const shipped[] = { "x86", "arm64", "snp", "x86-2022", "arm64-2023" };
+static const char *const shipped[] = { "x86", "arm64", "snp", "x86-2022", "arm64-2022", "arm64-2023" };
 
 static int create_with(const char *profile, struct m2d_sim **sim)
 {

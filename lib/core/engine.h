@@ -296,6 +296,14 @@ struct m2d_serial {
 void m2d_serial_init(struct m2d_serial *s, const char *name);
 /* Occupy @s for @count units of cost @id (charged to @id) after waiting for it. */
 void m2d_serial_delay(struct m2d_serial *s, enum m2d_cost id, uint64_t count);
+/*
+ * Work that the CPU does itself (@local_n units of @local) while it keeps
+ * @s busy for @occ_n units of @occ (a transfer the path serves in FIFO
+ * order): the thread finishes at the later of its own work and the end of
+ * its turn on @s.  Time beyond its own work goes to "wait:<name>".
+ */
+void m2d_serial_overlap(struct m2d_serial *s, enum m2d_cost local, uint64_t local_n,
+			enum m2d_cost occ, uint64_t occ_n);
 
 /* Initialise a lock of class @name (classes are per sim, created on first use). */
 void m2d_spin_lock_init(struct m2d_spinlock *l, const char *name, enum m2d_lock_rank rank);

@@ -230,6 +230,39 @@ void m2d_serial_init(struct m2d_serial *s, const char *name)
 	s->name = name;
 }
 
+static void serial_reset(struct m2d_serial *s, struct m2d_sim *sim)
+{
+	if (s->sim_gen != sim->gen || !s->cat) {
+		s->free_at = 0;
+		s->cat = m2d_category_get(sim, "wait:", s->name ? s->name : "serial");
+		s->sim_gen = sim->gen;
+	}
+}
+
+void m2d_serial_overlap(struct m2d_serial *s, enum m2d_cost local, uint64_t local_n,
+			enum m2d_cost occ, uint64_t occ_n)
+{
+	struct m2d_thread *t = cur_ctx();
+	struct m2d_sim *sim = t->sim;
+	m2d_vtime_t now, start, end;
+
+	if (t->hot.thread)
+		m2d_sched_point();
+	serial_reset(s, sim);
+	now = t->hot.clock;
+	start = M2D_MAX(now, s->free_at);
+	end = start + (m2d_vtime_t)(sim->cost_ns[occ] * (double)occ_n);
+	s->free_at = end;
+	m2d_delay(local, local_n);
+	if (end > t->hot.clock) {
+		if (M2D_TRACE_ON(sim))
+			m2d_trace_record(sim, ctx_tid(t), 'X', sim->cats[s->cat].name, t->hot.clock,
+					 end - t->hot.clock);
+		m2d_thread_charge_cat(t, s->cat, (double)(end - t->hot.clock));
+		t->hot.clock = end;
+	}
+}
+
 void m2d_serial_delay(struct m2d_serial *s, enum m2d_cost id, uint64_t count)
 {
 	struct m2d_thread *t = cur_ctx();
@@ -240,11 +273,7 @@ void m2d_serial_delay(struct m2d_serial *s, enum m2d_cost id, uint64_t count)
 		return;
 	if (t->hot.thread)
 		m2d_sched_point();
-	if (s->sim_gen != sim->gen || !s->cat) {
-		s->free_at = 0;
-		s->cat = m2d_category_get(sim, "wait:", s->name ? s->name : "serial");
-		s->sim_gen = sim->gen;
-	}
+	serial_reset(s, sim);
 	now = t->hot.clock;
 	start = M2D_MAX(now, s->free_at);
 	if (start > now) {

@@ -26,6 +26,11 @@
  *   disable     KVM_SET_USER_MEMORY_REGION without the flag (huge page
  *               recovery).  vCPUs are idle (no -e).
  *
+ * arm64 (cfg.arm64): the stage-2 MMU with the selftest's -m 2
+ * (VM_MODE_P48V48_4K: the slot at the top of a 48-bit IPA space); PML does
+ * not exist, so dirty logging write-protects.  cfg.stride > 4K accesses one
+ * page per stride (the "sparse" variant the ARMEPS measurements used).
+ *
  * With ept=N (shadow paging) the guest's own page tables matter: the
  * selftest maps the test memory at DEFAULT_GUEST_TEST_MEM (3 GiB) with 4K
  * pages (virt_map), its tables allocated from memslot 0 from

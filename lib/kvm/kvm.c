@@ -74,6 +74,7 @@ int m2d_vm_create(struct m2d_vm **out, struct m2d_sim *sim, const struct m2d_vm_
 	rwlock_init(&kvm->mmu_lock, "mmu_lock", M2D_RANK_MMU_LOCK);
 	m2d_cacheline_init(&kvm->stat_pages_line);
 	m2d_serial_init(&kvm->s2_dvm, "dvm");
+	m2d_serial_init(&kvm->s2_membw, "dram_write");
 	spin_lock_init(&kvm->mn_invalidate_lock, "mn_invalidate_lock", M2D_RANK_MN_INVALIDATE);
 	m2d_waitqueue_init(&kvm->mmu_invalidate_wq, "mmu_invalidate_retry");
 	m2d_waitqueue_init(&kvm->mn_memslots_update_wq, "mn_memslots_update");

@@ -155,6 +155,7 @@ struct m2d_vm {
 	 * splitting.
 	 */
 	struct m2d_serial s2_dvm;
+	struct m2d_serial s2_membw;    /* the host's DRAM write path (CMO write-backs) */
 	int split_cache_nobjs;
 	uint64_t mmu_pages;            /* tdp_mmu_pages + root */
 	uint64_t remote_tlb_flush_requests;

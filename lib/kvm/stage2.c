@@ -56,11 +56,36 @@ void kvm_stage2_tlbi(struct m2d_vm *kvm, enum m2d_cost id, uint64_t n)
 		m2d_serial_delay(&kvm->s2_dvm, id, 1);
 }
 
-/* The CMO for a mapping of @level (dcache clean+inval to PoC), without FWB. */
-static void stage2_cmo(int level)
+/*
+ * The cost of __kvm_tlb_flush_vmid_ipa for a leaf of @level: a block's
+ * invalidation (TLBI IPAS2E1IS at level 1/2, then VMALLE1IS) makes every
+ * PE drop all the translations the block covers, which implementations
+ * take longer to complete than a page's (kvm_s2_tlbi_block).
+ */
+static enum m2d_cost stage2_tlbi_cost(int level)
 {
-	if (!has_fwb())
-		m2d_delay(M2D_COST_KVM_S2_DCACHE_CMO, m2d_level_size(level) / M2D_SZ_1K);
+	return level > M2D_LEVEL_4K ? M2D_COST_KVM_S2_TLBI_BLOCK : M2D_COST_KVM_S2_TLBI;
+}
+
+/*
+ * The CMO for a mapping of @level (dcache clean+inval to PoC), without
+ * FWB: the CPU's own cost (kvm_s2_dcache_cmo per KiB), and the write-back
+ * of the dirty lines to memory, which shares the host's DRAM write path
+ * with every other CPU's (kvm->s2_membw, kvm_s2_cmo_membw per KiB; 0 =
+ * unlimited): under load the CMO completes when its write-back has been
+ * served.
+ */
+static void stage2_cmo(struct m2d_vm *kvm, int level)
+{
+	uint64_t kib = m2d_level_size(level) / M2D_SZ_1K;
+
+	if (has_fwb())
+		return;
+	if (m2d_cost(M2D_COST_KVM_S2_CMO_MEMBW) != 0.0)
+		m2d_serial_overlap(&kvm->s2_membw, M2D_COST_KVM_S2_DCACHE_CMO, kib,
+				   M2D_COST_KVM_S2_CMO_MEMBW, kib);
+	else
+		m2d_delay(M2D_COST_KVM_S2_DCACHE_CMO, kib);
 }
 
 /* fault_supports_stage2_huge_mapping */
@@ -121,7 +146,7 @@ static int stage2_try_set_pte(struct m2d_vm *kvm, struct m2d_pt_iter *iter, uint
 		return -EAGAIN;
 	if (m2d_pte_is_present(kvm->fmt, old)) {
 		if (m2d_pte_is_leaf(kvm->fmt, old, iter->level))
-			kvm_stage2_tlbi(kvm, M2D_COST_KVM_S2_TLBI, 1);      /* __kvm_tlb_flush_vmid_ipa */
+			kvm_stage2_tlbi(kvm, stage2_tlbi_cost(iter->level), 1); /* _vmid_ipa */
 		else
 			kvm_stage2_tlbi(kvm, M2D_COST_KVM_S2_TLBI_VMID, 1); /* __kvm_tlb_flush_vmid */
 	}
@@ -155,7 +180,7 @@ static int kvm_pgtable_stage2_map(struct m2d_vcpu *vcpu, uint64_t ipa, int level
 			 * match the granule went to relax_perms): no CMO.
 			 */
 			if (!was_leaf || m2d_pte_pfn(kvm->fmt, iter.old_pte, level) != pfn)
-				stage2_cmo(level);
+				stage2_cmo(kvm, level);
 			ret = stage2_try_set_pte(kvm, &iter, new_pte);
 			if (!ret && !was_leaf) {
 				static const enum m2d_counter ctr[] = {
@@ -508,6 +533,9 @@ int user_mem_abort(struct m2d_vcpu *vcpu, struct kvm_page_fault *fault)
 	} else if (!ret) {
 		ret = RET_PF_FIXED;
 	}
+	/* Mark the page dirty only if the fault is handled successfully (under mmu_lock). */
+	if (writable && ret == RET_PF_FIXED)
+		mark_page_dirty_in_slot(kvm, memslot, fault->gfn);
 out_unlock:
 	if (use_read_lock)
 		read_unlock(&kvm->mmu_lock);
@@ -515,9 +543,6 @@ out_unlock:
 		write_unlock(&kvm->mmu_lock);
 	if (ops->put_page)
 		ops->put_page(pfn);
-	/* Mark the page dirty only if the fault is handled successfully */
-	if (writable && ret == RET_PF_FIXED)
-		mark_page_dirty_in_slot(kvm, memslot, fault->gfn);
 	return ret;
 }
 
@@ -542,10 +567,10 @@ static uint64_t kvm_pgtable_stage2_unmap(struct m2d_vm *kvm, uint64_t start, uin
 		m2d_pt_iter_set(&iter, 0);
 		zapped++;
 		/* stage2_unmap_put_pte: break-before-make unless deferred */
-		if (!defer)
-			kvm_stage2_tlbi(kvm, M2D_COST_KVM_S2_TLBI, 1); /* __kvm_tlb_flush_vmid_ipa */
+		if (!defer) /* __kvm_tlb_flush_vmid_ipa */
+			kvm_stage2_tlbi(kvm, stage2_tlbi_cost(iter.level), 1);
 		if (!fwb)
-			stage2_cmo(iter.level);
+			stage2_cmo(kvm, iter.level);
 	}
 	/*
 	 * Free the tables left empty (the walk's TABLE_POST visit): each one
