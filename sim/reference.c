@@ -7,7 +7,11 @@
  * SNP-01 and SNP-03, EPS1-01..05, and the two ends (2 and 64 vCPUs) of the
  * EPS3 vCPU sweeps.  The EPS3 points in between (4..32 vCPUs) are validation
  * points: the shape of the scaling curve must come from the mechanisms
- * (mmu_lock contention of the legacy MMU), never from a fit.  HGM-02 is an
+ * (mmu_lock contention of the legacy MMU), never from a fit.  The arm64
+ * dirty-log tables (ARMEPS on arm64-2023, ARMPF on arm64-2022) calibrate
+ * one point per fitted value (1-vCPU points for per-fault costs, the
+ * largest configurations for the shared paths, T1-128-base for the block
+ * TLBI plateau); every other point of the sweeps validates.  HGM-02 is an
  * operation count, exact from the mechanism.  Tolerances are DESIGN.md
  * section 7's: +-10% (dirty-log +-15%), with the run2 phase +-25% and the
  * reset phase a factor of 3 (a usleep(100) rendezvous: timer slack
@@ -588,6 +592,18 @@ static const struct ref_entry builtin[] = {
 	    "iterations[0].clear_dirty_log_s", NAN, "s", REL(0.15),
 	    "dirty_log_perf_test Iteration 1 clear dirty log time, initially-all-set,"
 	    " legacy MMU with the EPS3 series (splitting happens here), 16 vCPUs"),
+	REF("DL-ARM64-EPS-16-enable", HELD, "arm64-2023",
+	    "dirty-log --arch arm64 --vcpus 16 --mem-per-vcpu 1G --backing hugetlb-2m"
+	    " --eager-split on --iterations 2", "--mem-per-vcpu 64M",
+	    "enable_dirty_logging_s", NAN, "s", REL(0.15),
+	    "arm64 enabling dirty logging time without INITIALLY_SET (write-protect, then eager"
+	    " split of 8192 2M blocks in 2M chunks under the write lock), 16 vCPUs"),
+	REF("DL-ARM64-EPS-16-clear1", HELD, "arm64-2023",
+	    "dirty-log --arch arm64 --vcpus 16 --mem-per-vcpu 1G --backing hugetlb-2m"
+	    " --initially-all-set --eager-split on --iterations 2", "--mem-per-vcpu 64M",
+	    "iterations[0].clear_dirty_log_s", NAN, "s", REL(0.15),
+	    "arm64 Iteration 1 clear dirty log time, INITIALLY_SET (the first CLEAR write-protects"
+	    " and splits every block), 16 vCPUs"),
 	REF("SNP-01-pinned", HELD, "snp",
 	    "lazy-accept --directmap presplit-4k --pin node0", "--guest-mem 64G --worker-mem 320M",
 	    "fault_in_gbps", NAN, "GB/s", REL(0.20),
