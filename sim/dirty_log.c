@@ -39,6 +39,7 @@ struct dirty_log_opts {
 	uint64_t stride;
 	unsigned s2_fault_lock;
 	unsigned s2_relax_tlbi;
+	unsigned s2_split_chunk;
 };
 
 static const char *const backing_names[] = { "hugetlb-1g", "hugetlb-2m", "thp", "anon", NULL };
@@ -49,6 +50,7 @@ static const char *const split_alloc_names[] = { "auto", "nowait", "unlocked", N
 static const char *const arch_names[] = { "auto", "x86", "arm64", NULL };
 static const char *const fault_lock_names[] = { "read", "write", NULL };
 static const char *const relax_tlbi_names[] = { "auto", "is", "nsh", NULL };
+static const char *const split_chunk_names[] = { "2M", "1G", NULL };
 
 #define MAX_VCPUS 1023 /* the engine's 1024 host CPUs, one for the main thread */
 
@@ -94,6 +96,10 @@ static const struct cli_option dirty_log_options[] = {
 		     relax_tlbi_names,
 		     "arm64 permission relaxation invalidates with a broadcast (is) or local (nsh) "
 		     "TLBI; auto: is for the arm64-2022/arm64-2023 profiles, else nsh"),
+	CLI_OPT_ENUM("s2-split-chunk", struct dirty_log_opts, s2_split_chunk, "2M|1G", "2M",
+		     split_chunk_names,
+		     "arm64 eager split chunk (KVM_CAP_ARM_EAGER_SPLIT_CHUNK_SIZE): the range split "
+		     "per split-cache top-up; a 1G chunk splits a 1G block to PTEs at once"),
 	CLI_OPT_END
 };
 
@@ -203,6 +209,7 @@ static int dirty_log_run(struct run_ctx *ctx, const void *opts)
 	cfg.arm64 = o->arch == 2 || (o->arch == 0 && profile_is_arm64(ctx->common->profile));
 	cfg.stride = o->stride;
 	cfg.s2_fault_write_lock = o->s2_fault_lock == 1;
+	cfg.s2_split_chunk_kib = o->s2_split_chunk == 1 ? 1048576 : 2048;
 	cfg.s2_relax_tlbi_is = o->s2_relax_tlbi == 0 ?
 				       profile_is_arm64_pre_local_tlbi(ctx->common->profile) :
 				       o->s2_relax_tlbi == 1;

@@ -39,6 +39,7 @@ struct fake_mm {
 	uint64_t pfn_base;    /* frame of @base */
 	bool writable;        /* VM_WRITE */
 	int level;            /* host mapping level of every page */
+	int vma_page_shift;   /* a hugetlb VMA's page shift (arm64 vma_shift); 0 = 12 */
 	unsigned gup_fast, gup_slow, mmap_locks, vma_lookups;
 };
 
@@ -90,7 +91,7 @@ static int fake_vma_lookup(void *p, uint64_t hva, struct m2d_kvm_vma_info *out)
 	if (!in_vma(mm, hva))
 		return -ENOENT;
 	*out = (struct m2d_kvm_vma_info){ .readable = true, .writable = mm->writable,
-					  .page_shift = 12 };
+					  .page_shift = mm->vma_page_shift ? mm->vma_page_shift : 12 };
 	return 0;
 }
 
@@ -2015,6 +2016,63 @@ static void test_kvm_arm64_eager_split_counts(void **state)
 }
 
 /*
+ * arm64 eager splitting of 1G blocks (two 1G hugetlb blocks, no
+ * INITIALLY_SET).  With the 2M chunk the cache holds 2 objects, so a 1G
+ * block is split one level (force_pte = false), then each of its 2M blocks
+ * in turn: 1 + 512 splits, tables and block TLBIs per GiB.  With the 1G
+ * chunk the cache holds 513 and the block is split to PTEs at once: one
+ * split, 513 tables and one block TLBI per GiB.  Either way every page ends
+ * up a write-protected 4K PTE with its block's pfn.
+ */
+static void test_kvm_arm64_eager_split_1g_chunks(void **state)
+{
+	uint64_t hva = 1ull << 40;
+
+	(void)state;
+	for (int big = 0; big < 2; big++) {
+		struct env e;
+		struct m2d_memslot_desc d = { .id = 1, .guest_phys = 0, .size = 2 * G1,
+					      .userspace_addr = hva };
+		uint64_t tables, tlbis, per = big ? 1 : 1 + 512, tbl = big ? 513 : 1 + 512;
+
+		env_init(&e, M2D_KVM_MMU_ARM64_S2, M2D_KVM_VENDOR_INTEL);
+		e.vm->cfg.s2_split_chunk_kib = big ? 1048576 : 2048;
+		e.mm = (struct fake_mm){ .base = hva, .size = 2 * G1, .writable = true,
+					 .level = 3, .vma_page_shift = 30 };
+		d.mm = &e.mm;
+		assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+		for (unsigned b = 0; b < 2; b++)
+			assert_int_equal(fault(&e, b * G1, M2D_ACCESS_WRITE), RET_PF_FIXED);
+		assert_int_equal(ctr(&e, "spte_installs_1g"), 2);
+		tables = ctr(&e, "tables_allocated");
+		tlbis = ctr(&e, "s2_tlbi_broadcast");
+		d.flags = M2D_MEM_LOG_DIRTY_PAGES;
+		assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0);
+		assert_int_equal(ctr(&e, "huge_splits"), 2 * per);
+		assert_int_equal(ctr(&e, "tables_allocated") - tables, 2 * tbl);
+		assert_int_equal(ctr(&e, "s2_tlbi_broadcast") - tlbis, 2 * per + 1);
+		{
+			struct m2d_vm_stats st;
+
+			m2d_vm_stats_get(e.vm, &st);
+			assert_int_equal(st.pages[1], 2 * 512 * 512);
+			assert_int_equal(st.pages[2] + st.pages[3], 0);
+			assert_int_equal(st.mmu_pages, 1 + 1 + 2 * 513); /* root, L1 table, splits */
+		}
+		for (uint64_t p = 0; p < 2 * 512 * 512; p += 4099) {
+			struct m2d_pt_walk w;
+
+			m2d_pt_walk(e.vm->pt, p * K4, &w);
+			assert_true(w.present);
+			assert_int_equal(w.level, M2D_LEVEL_4K);
+			assert_int_equal(w.pfn, p);
+			assert_false(kvm_tdp_mmu_spte_allows(e.vm, p * K4, true));
+		}
+		env_fini(&e);
+	}
+}
+
+/*
  * arm64 fault locking (user_mem_abort): 6.2+ takes mmu_lock for read for
  * every fault; 5.18 .. 6.1 (s2_fault_write_lock) for write, except a
  * write permission fault on a 4K leaf while dirty logging.  With 6.1 and
@@ -2279,6 +2337,7 @@ int main(void)
 		cmocka_unit_test(test_kvm_arm64_dirty_log_wp_range),
 		cmocka_unit_test(test_kvm_arm64_relax_perms),
 		cmocka_unit_test(test_kvm_arm64_eager_split_counts),
+		cmocka_unit_test(test_kvm_arm64_eager_split_1g_chunks),
 		cmocka_unit_test(test_kvm_arm64_fault_lock_versions),
 		cmocka_unit_test(test_kvm_random_model),
 	};

@@ -101,7 +101,11 @@ struct m2d_vm_config {
 	                               broadcast __kvm_tlb_flush_vmid_ipa (kernels before "KVM:
 	                               arm64: Use local TLBI on permission relaxation") instead of
 	                               the local _nsh variant.  Default false */
-	uint8_t reserved[27];
+	uint8_t pad_;
+	uint32_t s2_split_chunk_kib; /* arm64 eager split chunk (KVM_CAP_ARM_EAGER_SPLIT_CHUNK_SIZE),
+	                               KiB: 2048 (2M) or 1048576 (1G); 0 = 2M.  Used when
+	                               eager_page_split is set */
+	uint8_t reserved[24];
 };
 
 M2D_API void m2d_vm_config_default(struct m2d_vm_config *cfg);

@@ -81,7 +81,9 @@ struct m2d_dirty_log_config {
 	uint64_t stride;          /* bytes between the pages a vCPU accesses (a multiple of 4K;
 	                             0 = 4K, every page); 2M = the "sparse" variant
 	                             dirty_log_perf_test_sparse (one page per 2M) */
-	uint8_t reserved[16];
+	uint32_t s2_split_chunk_kib; /* m2d_vm_config.s2_split_chunk_kib (arm64 eager split chunk;
+	                             0 = 2M) */
+	uint8_t reserved[12];
 };
 
 struct m2d_dirty_log_iteration {

@@ -402,6 +402,7 @@ static int setup_vm(struct dlp *d, uint64_t size)
 	vc.pml = cfg->pml && !cfg->arm64;
 	vc.s2_fault_write_lock = cfg->s2_fault_write_lock;
 	vc.s2_relax_tlbi_is = cfg->s2_relax_tlbi_is;
+	vc.s2_split_chunk_kib = cfg->s2_split_chunk_kib;
 	vc.manual_protect = cfg->initially_all_set;
 	vc.initially_all_set = cfg->initially_all_set;
 	vc.fault_split_huge = cfg->fault_split_huge;

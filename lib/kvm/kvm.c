@@ -48,6 +48,10 @@ int m2d_vm_create(struct m2d_vm **out, struct m2d_sim *sim, const struct m2d_vm_
 
 	M2D_VALIDATE_OR_RET(out && sim && cfg && ops, -EINVAL);
 	M2D_VALIDATE_OR_RET(cfg->mmu < M2D_KVM_MMU_NR && cfg->vendor < M2D_KVM_VENDOR_NR, -EINVAL);
+	/* kvm_is_block_size_supported: 2M or 1G with 4K pages (0 = 2M) */
+	M2D_VALIDATE_OR_RET(!cfg->s2_split_chunk_kib || cfg->s2_split_chunk_kib == 2048 ||
+				    cfg->s2_split_chunk_kib == 1048576,
+			    -EINVAL);
 	M2D_VALIDATE_OR_RET(cfg->max_level >= M2D_LEVEL_4K && cfg->max_level <= M2D_LEVEL_1G,
 			    -EINVAL);
 	M2D_VALIDATE_OR_RET(ops->gup_fast && ops->gup_slow && ops->mmap_read_lock &&

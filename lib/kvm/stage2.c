@@ -259,10 +259,17 @@ static int kvm_pgtable_stage2_relax_perms(struct m2d_vm *kvm, uint64_t ipa, unsi
 /* ---- eager page splitting (6.4+, KVM_CAP_ARM_EAGER_SPLIT_CHUNK_SIZE) ---------------- */
 
 /*
- * The split chunk (kvm->arch.mmu.split_page_chunk_size).  The capability
- * takes any supported block size; the model uses the smallest, PMD_SIZE.
+ * The split chunk (kvm->arch.mmu.split_page_chunk_size, set by
+ * KVM_CAP_ARM_EAGER_SPLIT_CHUNK_SIZE to a supported block size): 0 = off.
  */
-#define KVM_S2_SPLIT_CHUNK M2D_PMD_SIZE
+static uint64_t kvm_s2_split_chunk(const struct m2d_vm *kvm)
+{
+	if (!kvm->cfg.eager_page_split)
+		return 0;
+	if (!kvm->cfg.s2_split_chunk_kib)
+		return M2D_PMD_SIZE;
+	return (uint64_t)kvm->cfg.s2_split_chunk_kib << 10;
+}
 
 /*
  * kvm_mmu_split_nr_page_tables: tables needed to split @range down to
@@ -280,14 +287,67 @@ static int stage2_block_get_nr_page_tables(int level)
 	return level == M2D_LEVEL_1G ? 1 + M2D_PT_ENTRIES : 1;
 }
 
+/* Free an unlinked subtree built by stage2_create_unlinked (the split lost a race). */
+static void stage2_free_unlinked(struct m2d_vm *kvm, uint64_t *table, int level)
+{
+	if (level > M2D_LEVEL_4K) {
+		for (unsigned i = 0; i < M2D_PT_ENTRIES; i++)
+			if (!m2d_pte_is_leaf(kvm->fmt, table[i], level))
+				stage2_free_unlinked(kvm, m2d_pte_table(kvm->fmt, table[i]),
+						     level - 1);
+	}
+	m2d_pt_free_table(kvm->pt, table);
+	m2d_count(M2D_CTR_tables_freed, 1);
+}
+
+/*
+ * kvm_pgtable_stage2_create_unlinked: the table of @level mapping what the
+ * block at @level + 1 (@pfn, @prot) maps, built before it is reachable
+ * (SKIP_BBM_TLBI | SKIP_CMO: plain stores, no maintenance).  With
+ * @force_pte and @level above 4K, every entry is itself a table of PTEs.
+ * Each table comes from the split cache; each entry costs kvm_split_spte.
+ */
+static uint64_t *stage2_create_unlinked(struct m2d_vm *kvm, uint64_t pfn, unsigned prot,
+					int level, bool force_pte)
+{
+	uint64_t *table = m2d_pt_alloc_table(kvm->pt, level);
+
+	if (!table)
+		return NULL;
+	kvm->split_cache_nobjs--;
+	m2d_count(M2D_CTR_tables_allocated, 1);
+	for (unsigned i = 0; i < M2D_PT_ENTRIES; i++) {
+		uint64_t child_pfn = pfn + (uint64_t)i * KVM_PAGES_PER_HPAGE(level);
+
+		if (force_pte && level > M2D_LEVEL_4K) {
+			uint64_t *sub = stage2_create_unlinked(kvm, child_pfn, prot, level - 1, true);
+
+			if (!sub) {
+				for (unsigned j = 0; j < i; j++)
+					stage2_free_unlinked(kvm,
+							     m2d_pte_table(kvm->fmt, table[j]),
+							     level - 1);
+				m2d_pt_free_table(kvm->pt, table);
+				m2d_count(M2D_CTR_tables_freed, 1);
+				return NULL;
+			}
+			table[i] = m2d_pte_make_table(kvm->fmt, sub);
+		} else {
+			table[i] = m2d_pte_make_leaf(kvm->fmt, level, child_pfn, prot);
+		}
+	}
+	m2d_delay(M2D_COST_KVM_SPLIT_SPTE, M2D_PT_ENTRIES);
+	return table;
+}
+
 /*
  * stage2_split_walker over [@addr, @addr + @size) (exclusive walk, write
- * lock): every valid block is replaced by a table built unlinked
- * (kvm_pgtable_stage2_create_unlinked with SKIP_BBM_TLBI | SKIP_CMO: the
- * memory is already mapped) and installed with break-before-make, so the
- * old block costs one broadcast TLBI.  A 1G block whose tables the cache
- * cannot cover in full is split one level only (force_pte = false: one
- * table of 2M blocks), and the walk then visits those blocks.
+ * lock): every valid block is replaced by a table built unlinked and
+ * installed with break-before-make, so the old block costs one broadcast
+ * block TLBI.  A block is split down to PTEs in one go (force_pte) when
+ * the cache holds all the tables that takes (1 for 2M, 513 for 1G: a 1G
+ * chunk's cache); otherwise one level only (one table of 2M blocks), and
+ * the walk then visits those blocks.
  * Return: 0, or -ENOMEM when the split cache ran dry.
  */
 static int kvm_pgtable_stage2_split(struct m2d_vm *kvm, uint64_t addr, uint64_t size)
@@ -296,7 +356,8 @@ static int kvm_pgtable_stage2_split(struct m2d_vm *kvm, uint64_t addr, uint64_t 
 
 	m2d_pt_for_each_pte(iter, kvm->pt, addr, addr + size) {
 		uint64_t old = iter.old_pte, *childp;
-		int nr_pages, child = iter.level - 1;
+		int nr_pages;
+		bool force_pte;
 
 		m2d_delay(M2D_COST_KVM_TDP_ITER_STEP, 1);
 		/* No huge-pages exist at the last level; only split valid blocks. */
@@ -304,34 +365,22 @@ static int kvm_pgtable_stage2_split(struct m2d_vm *kvm, uint64_t addr, uint64_t 
 		    !m2d_pte_is_leaf(kvm->fmt, old, iter.level))
 			continue;
 		nr_pages = stage2_block_get_nr_page_tables(iter.level);
-		/*
-		 * With fewer objects than a full split needs, don't force PTEs:
-		 * one table of the next level (the walk then splits its blocks).
-		 * The model splits one level per visit either way: a full 1G
-		 * split needs 513 objects and the 2M chunk's cache holds 2.
-		 */
-		if (kvm->split_cache_nobjs < nr_pages)
+		force_pte = kvm->split_cache_nobjs >= nr_pages;
+		if (!force_pte)
 			nr_pages = 1;
 		if (kvm->split_cache_nobjs < nr_pages)
 			return -ENOMEM;
-		childp = m2d_pt_alloc_table(kvm->pt, child);
+		childp = stage2_create_unlinked(kvm, m2d_pte_pfn(kvm->fmt, old, iter.level),
+						m2d_pte_prot(kvm->fmt, old, iter.level),
+						iter.level - 1, force_pte);
 		if (!childp)
 			return -ENOMEM;
-		kvm->split_cache_nobjs--;
-		m2d_count(M2D_CTR_tables_allocated, 1);
-		for (unsigned i = 0; i < M2D_PT_ENTRIES; i++)
-			childp[i] = m2d_pte_make_leaf(kvm->fmt, child,
-						      m2d_pte_pfn(kvm->fmt, old, iter.level) +
-							      (uint64_t)i * KVM_PAGES_PER_HPAGE(child),
-						      m2d_pte_prot(kvm->fmt, old, iter.level));
-		m2d_delay(M2D_COST_KVM_SPLIT_SPTE, M2D_PT_ENTRIES);
 		/* stage2_try_break_pte (TLBI of the valid block) + stage2_make_pte */
 		if (stage2_try_set_pte(kvm, &iter, m2d_pte_make_table(kvm->fmt, childp))) {
-			m2d_pt_free_table(kvm->pt, childp);
-			m2d_count(M2D_CTR_tables_freed, 1);
+			stage2_free_unlinked(kvm, childp, iter.level - 1);
 			return -EAGAIN;
 		}
-		kvm->mmu_pages++;
+		kvm->mmu_pages += (uint64_t)nr_pages;
 		m2d_count(M2D_CTR_huge_splits, 1);
 	}
 	return 0;
@@ -359,11 +408,12 @@ static bool need_split_memcache_topup_or_resched(struct m2d_vm *kvm, int min)
  */
 void kvm_mmu_split_huge_pages(struct m2d_vm *kvm, uint64_t start, uint64_t end)
 {
-	int cache_capacity = kvm_mmu_split_nr_page_tables(KVM_S2_SPLIT_CHUNK);
+	uint64_t chunk = kvm_s2_split_chunk(kvm);
+	int cache_capacity = kvm_mmu_split_nr_page_tables(chunk);
 	uint64_t addr = start << M2D_PAGE_SHIFT, stop = end << M2D_PAGE_SHIFT, next;
 
 	lockdep_assert_held_write(&kvm->mmu_lock);
-	if (!kvm->cfg.eager_page_split || addr >= stop)
+	if (!chunk || addr >= stop)
 		return;
 	do {
 		if (need_split_memcache_topup_or_resched(kvm, cache_capacity)) {
@@ -377,7 +427,7 @@ void kvm_mmu_split_huge_pages(struct m2d_vm *kvm, uint64_t start, uint64_t end)
 			write_lock(&kvm->mmu_lock);
 		}
 		/* __stage2_range_addr_end */
-		next = M2D_MIN(M2D_ALIGN_DOWN(addr, KVM_S2_SPLIT_CHUNK) + KVM_S2_SPLIT_CHUNK, stop);
+		next = M2D_MIN(M2D_ALIGN_DOWN(addr, chunk) + chunk, stop);
 		if (kvm_pgtable_stage2_split(kvm, addr, next - addr))
 			break;
 		addr = next;
