@@ -124,7 +124,8 @@ static void lock_loop_fn(void *p)
 
 /*
  * N threads loop {lock; hold H; unlock; think T}; with N*H >> H+T the lock
- * is never idle, so one acquisition completes every H + handoff.
+ * is never idle, so one acquisition completes every H + the queued handoff
+ * (LOCK_HANDOFF_QUEUED: exclusive owner to queued exclusive waiter).
  */
 static void test_engine_spinlock_saturated_throughput(void **state)
 {
@@ -137,7 +138,8 @@ static void test_engine_spinlock_saturated_throughput(void **state)
 	m2d_vtime_t start = UINT64_MAX, end = 0;
 	double throughput, expect = 1.0 / (hold + handoff);
 
-	set(sim, "lock_handoff", handoff);
+	set(sim, "lock_handoff", 30);
+	set(sim, "lock_handoff_queued", handoff);
 	assert_int_equal(m2d_sim_lock_create(sim, M2D_SIM_LOCK_SPIN, "storm", &lock), 0);
 	for (int i = 0; i < n; i++) {
 		a[i] = (struct loop_arg){ lock, true, iters, hold, think, 0, 0 };
@@ -210,13 +212,14 @@ static void test_engine_spinlock_release_in_future(void **state)
 	m2d_vtime_t granted = 0;
 	struct m2d_lock_stats st;
 
-	set(sim, "lock_handoff", 50);
+	set(sim, "lock_handoff", 20);
+	set(sim, "lock_handoff_queued", 50);
 	set(sim, "lock_handoff_hop", 10);
 	spin_lock_init(&future_lock, "future", M2D_RANK_NONE);
 	assert_int_equal(m2d_sim_spawn(sim, 0, "holder", future_holder, NULL), 0);
 	assert_int_equal(m2d_sim_spawn(sim, 1, "requester", future_requester, &granted), 0);
 	assert_int_equal(m2d_sim_run(sim), 0);
-	/* CPUs 0 and 1 are on different sockets: distance 21, 11 hops */
+	/* CPUs 0 and 1 are on different sockets: distance 21, 11 hops; queued handoff */
 	assert_int_equal(granted, 5000 + 50 + 11 * 10);
 	assert_int_equal(m2d_sim_lock_stats(sim, "future", &st), 0);
 	assert_int_equal(st.contended, 1);

@@ -336,12 +336,24 @@ double m2d_handoff_ns(struct m2d_sim *sim, int from_cpu, int to_cpu)
 	return ns;
 }
 
-static m2d_vtime_t grant_delay(struct m2d_sim *sim, const struct m2d_lock_common *c, int to_cpu)
+/*
+ * The delay of a contended grant to @to_cpu.  A spinning lock handed from
+ * an exclusive owner to a queued exclusive waiter (@queued_excl: qspinlock,
+ * or qrwlock's queued_write_lock_slowpath) costs LOCK_HANDOFF_QUEUED, the
+ * chain of the unlock store, the queue head's read and acquiring atomic and
+ * the wait_lock/MCS hand-on; any other grant one line transfer
+ * (LOCK_HANDOFF).  Both add LOCK_HANDOFF_HOP per SLIT unit above 10;
+ * sleeping locks add the wake-up.
+ */
+static m2d_vtime_t grant_delay(struct m2d_sim *sim, const struct m2d_lock_common *c, int to_cpu,
+			       bool queued_excl)
 {
 	double ns = m2d_handoff_ns(sim, c->last_cpu, to_cpu);
 
 	if (kind_sleeps(c->kind))
 		ns += sim->cost_ns[M2D_COST_SLEEP_WAKEUP];
+	else if (queued_excl)
+		ns += sim->cost_ns[M2D_COST_LOCK_HANDOFF_QUEUED] - sim->cost_ns[M2D_COST_LOCK_HANDOFF];
 	return (m2d_vtime_t)ns;
 }
 
@@ -487,7 +499,7 @@ static void outside_cannot_wait(struct m2d_lock_common *c)
 }
 
 /* Grant waiters at the head of the queue after a release at @r. */
-static void grant_waiters(struct m2d_sim *sim, struct lk *l, m2d_vtime_t r)
+static void grant_waiters(struct m2d_sim *sim, struct lk *l, m2d_vtime_t r, bool excl_release)
 {
 	struct m2d_lock_common *c = l->c;
 
@@ -499,7 +511,7 @@ static void grant_waiters(struct m2d_sim *sim, struct lk *l, m2d_vtime_t r)
 			if (*l->owner || (l->readers && *l->readers))
 				return;
 			dequeue(c);
-			g = M2D_MAX(r, w->wait_since) + grant_delay(sim, c, w->cpu);
+			g = M2D_MAX(r, w->wait_since) + grant_delay(sim, c, w->cpu, excl_release);
 			*l->owner = w;
 			c->line_free_at = M2D_MAX(c->line_free_at, g);
 			c->last_cpu = w->cpu;
@@ -511,7 +523,7 @@ static void grant_waiters(struct m2d_sim *sim, struct lk *l, m2d_vtime_t r)
 		if (*l->owner)
 			return;
 		dequeue(c);
-		g = M2D_MAX(r, w->wait_since) + grant_delay(sim, c, w->cpu);
+		g = M2D_MAX(r, w->wait_since) + grant_delay(sim, c, w->cpu, false);
 		c->line_free_at = M2D_MAX(c->line_free_at, g);
 		c->last_cpu = w->cpu;
 		(*l->readers)++;
@@ -527,12 +539,14 @@ static void grant_waiters(struct m2d_sim *sim, struct lk *l, m2d_vtime_t r)
  * wake-up latency for sleeping locks); otherwise it takes its turn on the
  * lock word's cache line.
  */
-static void grant_now(struct m2d_thread *t, struct m2d_lock_common *c, m2d_vtime_t rel)
+static void grant_now(struct m2d_thread *t, struct m2d_lock_common *c, m2d_vtime_t rel,
+		      bool queued_excl)
 {
 	m2d_vtime_t now = t->hot.clock;
 
 	if (rel > now) {
-		m2d_vtime_t g = M2D_MAX(rel, c->line_free_at) + grant_delay(t->sim, c, t->cpu);
+		m2d_vtime_t g = M2D_MAX(rel, c->line_free_at) +
+				grant_delay(t->sim, c, t->cpu, queued_excl);
 
 		if (M2D_TRACE_ON(t->sim))
 			m2d_trace_record(t->sim, ctx_tid(t), 'X', t->sim->cats[c->cls->cat].name, now,
@@ -558,7 +572,9 @@ static void lock_excl(struct lk *l)
 		m2d_sched_point();
 	check_acquire(t, c);
 	if (!*l->owner && !(l->readers && *l->readers) && !c->wait_head) {
-		grant_now(t, c, M2D_MAX(c->released_at, c->read_released_at));
+		/* exclusive after an exclusive release: the queued handoff */
+		grant_now(t, c, M2D_MAX(c->released_at, c->read_released_at),
+			  c->released_at >= c->read_released_at);
 		*l->owner = t;
 		held_push(t, c, false);
 		return;
@@ -584,7 +600,7 @@ static bool trylock_excl(struct lk *l)
 	    M2D_MAX(c->released_at, c->read_released_at) > t->hot.clock)
 		return false;
 	check_acquire(t, c);
-	grant_now(t, c, 0);
+	grant_now(t, c, 0, false);
 	*l->owner = t;
 	held_push(t, c, false);
 	return true;
@@ -608,7 +624,7 @@ static void unlock_excl(struct lk *l)
 	c->last_cpu = ctx_cpu(t);
 	c->line_free_at = M2D_MAX(c->line_free_at, t->hot.clock);
 	if (c->wait_head)
-		grant_waiters(t->sim, l, t->hot.clock);
+		grant_waiters(t->sim, l, t->hot.clock, true);
 }
 
 static void lock_shared(struct lk *l)
@@ -622,7 +638,7 @@ static void lock_shared(struct lk *l)
 	check_acquire(t, c);
 	/* qrwlock: a writer holding or waiting sends readers to the queue. */
 	if (!*l->owner && !c->wait_head) {
-		grant_now(t, c, c->released_at);
+		grant_now(t, c, c->released_at, false);
 		(*l->readers)++;
 		held_push(t, c, true);
 		return;
@@ -654,7 +670,7 @@ static void unlock_shared(struct lk *l)
 	if (now > c->read_released_at)
 		c->read_released_at = now;
 	if (!*l->readers && c->wait_head)
-		grant_waiters(t->sim, l, M2D_MAX(c->read_released_at, c->released_at));
+		grant_waiters(t->sim, l, M2D_MAX(c->read_released_at, c->released_at), false);
 }
 
 /* ---- the kernel API ------------------------------------------------------------------- */
@@ -788,7 +804,7 @@ void m2d_downgrade_write(struct m2d_rwsem *l)
 	held_push(t, &l->c, true);
 	t->held[t->nr_held - 1].since = since;
 	if (l->c.wait_head && l->c.wait_head->wait_mode == M2D_WAIT_SHARED)
-		grant_waiters(t->sim, v, t->hot.clock);
+		grant_waiters(t->sim, v, t->hot.clock, false);
 }
 
 /* ---- assertions -------------------------------------------------------------------------- */

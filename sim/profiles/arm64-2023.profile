@@ -9,6 +9,7 @@
 # core: engine primitives (lib/core/costs.def; docs/cost-model.md "core")
 lock_acquire = 10  # as arm64 (fitted: one uncontended atomic RMW on a cache-hot line (~25 cycles))
 lock_handoff = 82.07  # fitted: ARMEPS-T2-152-base; cache-line transfer (mmu_lock and mmap_lock words, 2 RMWs each per fault)
+lock_handoff_queued = 517.73  # as arm64-2022 (fitted: ARMPF-dirty-48-base)
 lock_handoff_hop = 8  # as arm64 (fitted: extra handoff ns per SLIT unit above 10 (remote socket ~ +88 ns))
 sleep_wakeup = 4000  # as arm64 (fitted: futex/scheduler wake-up to running on an idle CPU)
 context_switch = 1500  # as arm64 (fitted: host scheduler context switch)

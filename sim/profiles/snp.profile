@@ -4,6 +4,7 @@
 # core: engine primitives (lib/core/costs.def; docs/cost-model.md "core")
 lock_acquire = 10  # fitted: one uncontended atomic RMW on a cache-hot line (~25 cycles)
 lock_handoff = 70  # fitted: cache-line transfer to a waiter on the same node
+lock_handoff_queued = 70  # fitted (as lock_handoff: no point of this host separates a queued exclusive handoff from a line transfer)
 lock_handoff_hop = 31.4  # fitted: SNP-01; extra transfer ns per SLIT unit above 10: a cross-socket line transfer is 70 + 11 x 31.4 = 415 ns (cpa_lock handoffs between sockets)
 sleep_wakeup = 4000  # fitted: futex/scheduler wake-up to running on an idle CPU
 context_switch = 1500  # fitted: host scheduler context switch

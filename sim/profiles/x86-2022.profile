@@ -4,6 +4,7 @@
 # core: engine primitives (lib/core/costs.def; docs/cost-model.md "core")
 lock_acquire = 10  # fitted: one uncontended atomic RMW on a cache-hot line (~25 cycles)
 lock_handoff = 58.5  # fitted: EPS1-05-N; cache-line transfer to a waiter on the same node (96 vCPUs x 2 RMWs per fault saturate the mmu_lock line)
+lock_handoff_queued = 58.5  # fitted (as lock_handoff: no point of this host separates a queued exclusive handoff from a line transfer)
 lock_handoff_hop = 8  # fitted: extra handoff ns per SLIT unit above 10 (remote socket ~ +88 ns)
 sleep_wakeup = 4000  # fitted: futex/scheduler wake-up to running on an idle CPU
 context_switch = 1500  # fitted: host scheduler context switch
