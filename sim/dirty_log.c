@@ -289,7 +289,8 @@ const struct replayer dirty_log_replayer = {
 		"main thread times populate, enabling dirty logging (eager page splitting,\n"
 		"write-protection or D-bit clearing), each iteration's dirty pass and\n"
 		"KVM_GET_DIRTY_LOG / KVM_CLEAR_DIRTY_LOG, and disabling dirty logging (huge page\n"
-		"recovery).  Results: populate_s, enable_dirty_logging_s, iterations[k] (the\n"
+		"recovery).  x86 (TDP, legacy or shadow MMU) or arm64 (stage-2, --arch).\n"
+		"Results: populate_s, enable_dirty_logging_s, iterations[k] (the\n"
 		"selftest's Iteration k+1: dirty_s, get_dirty_log_s, clear_dirty_log_s,\n"
 		"dirty_pages), disable_dirty_logging_s.",
 	.options = dirty_log_options,
