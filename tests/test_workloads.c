@@ -349,31 +349,53 @@ static bool eager_split_effective(const struct m2d_dirty_log_config *cfg)
 	return cfg->eager_split && (cfg->mmu == M2D_DIRTY_LOG_MMU_TDP || cfg->legacy_eager_split);
 }
 
-static void test_dirty_log_random(void **state)
+/* The seed of a randomized test: M2D_TEST_SEED, else @dflt; printed so a failure replays. */
+static unsigned random_test_seed(const char *name, unsigned dflt)
+{
+	unsigned seed = getenv("M2D_TEST_SEED") ? (unsigned)atoi(getenv("M2D_TEST_SEED")) : dflt;
+
+	printf("%s: seed %u (M2D_TEST_SEED=N reproduces)\n", name, seed);
+	srand(seed);
+	return seed;
+}
+
+/* The selftest options both randomized dirty-log tests draw (-s -f -v -i -g -b, eager split). */
+static void random_dirty_log_config(struct m2d_dirty_log_config *cfg)
 {
 	static const unsigned pcts[] = { 100, 50, 25, 20, 10, 5, 4, 2, 1 };
+
+	m2d_dirty_log_config_default(cfg);
+	cfg->backing = (enum m2d_backing)(1 + rand() % 3); /* 1G is covered above */
+	cfg->eager_split = rand() % 2;
+	cfg->write_percent = pcts[rand() % 9];
+	cfg->nr_vcpus = 1 + rand() % 3;
+	cfg->iterations = 1 + rand() % 3;
+	cfg->initially_all_set = rand() % 2;
+	cfg->mem_per_vcpu = (uint64_t)(1 + rand() % 4) * (2ull << 20);
+}
+
+static void check_dirty_pages(unsigned c, unsigned seed, unsigned k, uint64_t got, uint64_t want)
+{
+	if (got != want)
+		fail_msg("case %u (seed %u): iteration %u: %llu dirty pages, want %llu", c, seed,
+			 k + 1, (unsigned long long)got, (unsigned long long)want);
+}
+
+static void test_dirty_log_random(void **state)
+{
 	static const uint64_t bsz[] = { 1ull << 30, 2ull << 20, 2ull << 20, 4096 };
-	unsigned seed = getenv("M2D_TEST_SEED") ? (unsigned)atoi(getenv("M2D_TEST_SEED")) : 4242;
+	unsigned seed = random_test_seed("test_dirty_log_random", 4242);
 	unsigned cases = 12;
 
 	(void)state;
-	printf("test_dirty_log_random: seed %u (M2D_TEST_SEED=N reproduces)\n", seed);
-	srand(seed);
 	for (unsigned c = 0; c < cases; c++) {
 		struct m2d_dirty_log_config cfg;
 		struct m2d_dirty_log_result res;
 		struct m2d_sim *sim;
 		uint64_t per_vcpu_pages, f, want;
 
-		m2d_dirty_log_config_default(&cfg);
-		cfg.backing = (enum m2d_backing)(1 + rand() % 3); /* 1G is covered above */
+		random_dirty_log_config(&cfg);
 		cfg.mmu = rand() % M2D_DIRTY_LOG_MMU_NR;
-		cfg.eager_split = rand() % 2;
-		cfg.write_percent = pcts[rand() % 9];
-		cfg.nr_vcpus = 1 + rand() % 3;
-		cfg.iterations = 1 + rand() % 3;
-		cfg.initially_all_set = rand() % 2;
-		cfg.mem_per_vcpu = (uint64_t)(1 + rand() % 4) * (2ull << 20);
 		cfg.fault_split_huge = rand() % 2;
 		cfg.legacy_eager_split = rand() % 2;
 		sim = new_sim(cfg.nr_vcpus + 1, c + 1);
@@ -419,10 +441,7 @@ static void test_dirty_log_random(void **state)
 			else if (zap_tail + zap_head && k == zap_pass + 1)
 				w = want + zap_head;
 
-			if (res.iterations[k].dirty_pages != w)
-				fail_msg("case %u (seed %u): iteration %u: %llu dirty pages, want %llu", c,
-					 seed, k + 1, (unsigned long long)res.iterations[k].dirty_pages,
-					 (unsigned long long)w);
+			check_dirty_pages(c, seed, k, res.iterations[k].dirty_pages, w);
 		}
 		/*
 		 * recovery puts back the host mapping size (anon: 4K; THP/hugetlb-2m:
@@ -455,6 +474,72 @@ static void test_dirty_log_random(void **state)
 		m2d_sim_destroy(&sim);
 	}
 	printf("test_dirty_log_random: %u random configurations matched the model\n", cases);
+}
+
+/*
+ * Random arm64 configurations (stage-2) against the arm64 rules: a fault
+ * maps a page writable (and logs it) only for a write while logging, so
+ * every pass logs exactly the written pages (the all-set bitmap in
+ * INITIALLY_SET's iteration 1), whatever splits or breaks the blocks; at
+ * the end (arm64 keeps its 4K mappings) a 2M block survives only if
+ * nothing split it: no eager split and no write into it after it was
+ * write-protected (or INITIALLY_SET with a single pass: the only CLEAR
+ * comes after it).
+ */
+static void test_dirty_log_random_arm64(void **state)
+{
+	unsigned seed = random_test_seed("test_dirty_log_random_arm64", 4343);
+	unsigned cases = 10;
+
+	(void)state;
+	for (unsigned c = 0; c < cases; c++) {
+		struct m2d_dirty_log_config cfg;
+		struct m2d_dirty_log_result res;
+		struct m2d_sim *sim;
+		uint64_t stride_pages, accessed, f, want, blocks, survive = 0;
+
+		random_dirty_log_config(&cfg);
+		cfg.arm64 = true;
+		cfg.stride = rand() % 2 ? 2ull << 20 : 0;
+		cfg.s2_fault_write_lock = rand() % 2;
+		cfg.s2_relax_tlbi_is = rand() % 2;
+		cfg.s2_split_chunk_kib = rand() % 2 ? 1048576 : 2048;
+		sim = new_sim(cfg.nr_vcpus + 1, c + 1);
+		assert_int_equal(m2d_dirty_log_run(sim, &cfg, &res), 0);
+		stride_pages = cfg.stride ? cfg.stride / 4096 : 1;
+		accessed = cfg.mem_per_vcpu / 4096 / stride_pages;
+		f = 100 / cfg.write_percent;
+		want = cfg.nr_vcpus * ((accessed + f - 1) / f);
+		for (unsigned k = 0; k < cfg.iterations; k++) {
+			uint64_t w = cfg.initially_all_set && k == 0 ? res.guest_pages : want;
+
+			check_dirty_pages(c, seed, k, res.iterations[k].dirty_pages, w);
+		}
+		blocks = cfg.mem_per_vcpu / (2ull << 20);
+		if (cfg.backing != M2D_BACKING_ANON && !cfg.eager_split) {
+			if (cfg.initially_all_set && cfg.iterations == 1) {
+				survive = cfg.nr_vcpus * blocks;
+			} else {
+				/* blocks with no written page (the sparse pattern reads some) */
+				for (uint64_t b = 0; b < blocks; b++) {
+					bool written = false;
+
+					for (uint64_t i = b * (512 / stride_pages);
+					     i < (b + 1) * (512 / stride_pages); i++)
+						written |= i % f == 0;
+					survive += !written;
+				}
+				survive *= cfg.nr_vcpus;
+			}
+		}
+		if (res.pages_2m != survive)
+			fail_msg("case %u (seed %u): %llu 2M blocks after, want %llu", c, seed,
+				 (unsigned long long)res.pages_2m, (unsigned long long)survive);
+		assert_int_equal(res.pages_1g, 0);
+		m2d_dirty_log_result_free(&res);
+		m2d_sim_destroy(&sim);
+	}
+	printf("test_dirty_log_random_arm64: %u random configurations matched the model\n", cases);
 }
 
 /*
@@ -673,6 +758,7 @@ int main(void)
 		cmocka_unit_test(test_dirty_log_shadow_paging),
 		cmocka_unit_test(test_dirty_log_initially_all_set_2m),
 		cmocka_unit_test(test_dirty_log_arm64),
+		cmocka_unit_test(test_dirty_log_random_arm64),
 		cmocka_unit_test(test_dirty_log_write_fraction),
 		cmocka_unit_test(test_dirty_log_bad_config),
 		cmocka_unit_test(test_dirty_log_random),
