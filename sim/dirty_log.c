@@ -95,7 +95,8 @@ static const struct cli_option dirty_log_options[] = {
 	CLI_OPT_ENUM("s2-relax-tlbi", struct dirty_log_opts, s2_relax_tlbi, "auto|is|nsh", "auto",
 		     relax_tlbi_names,
 		     "arm64 permission relaxation invalidates with a broadcast (is) or local (nsh) "
-		     "TLBI; auto: is for the arm64-2022/arm64-2023 profiles, else nsh"),
+		     "TLBI; auto: is for the arm64-2022/arm64-2023 profiles without eager split (6.1/6.2), "
+		     "else nsh (the eager split series carries the local TLBI, 6.4)"),
 	CLI_OPT_ENUM("s2-split-chunk", struct dirty_log_opts, s2_split_chunk, "2M|1G", "2M",
 		     split_chunk_names,
 		     "arm64 eager split chunk (KVM_CAP_ARM_EAGER_SPLIT_CHUNK_SIZE): the range split "
@@ -210,8 +211,14 @@ static int dirty_log_run(struct run_ctx *ctx, const void *opts)
 	cfg.stride = o->stride;
 	cfg.s2_fault_write_lock = o->s2_fault_lock == 1;
 	cfg.s2_split_chunk_kib = o->s2_split_chunk == 1 ? 1048576 : 2048;
+	/*
+	 * auto: the kernel the profile stands for (6.1/6.2: broadcast), except
+	 * that arm64 eager splitting is the series that also carries "KVM:
+	 * arm64: Use local TLBI on permission relaxation" (both 6.4 upstream).
+	 */
 	cfg.s2_relax_tlbi_is = o->s2_relax_tlbi == 0 ?
-				       profile_is_arm64_pre_local_tlbi(ctx->common->profile) :
+				       profile_is_arm64_pre_local_tlbi(ctx->common->profile) &&
+					       !cfg.eager_split :
 				       o->s2_relax_tlbi == 1;
 	cfg.progress = progress_report;
 	cfg.progress_arg = ctx->progress;

@@ -259,6 +259,25 @@ def check_json():
         fail("zero-length run: throughput should be null: %r" % doc["results"])
     print("ok  zero-length run gives valid JSON")
 
+    # dirty-log --s2-relax-tlbi auto: broadcast on the 6.1/6.2 profiles, except with eager
+    # splitting (its series carries "Use local TLBI on permission relaxation").
+    small = ["dirty-log", "--json", "-", "--quiet", "--arch", "arm64", "--vcpus", "1",
+             "--mem-per-vcpu", "2M", "--backing", "hugetlb-2m"]
+    for profile, split, relax, want in [("arm64-2023", "off", "auto", True),
+                                        ("arm64-2023", "on", "auto", False),
+                                        ("arm64-2022", "off", "auto", True),
+                                        ("arm64-2022", "on", "auto", False),
+                                        ("arm64", "off", "auto", False),
+                                        ("arm64-2023", "on", "is", True),
+                                        ("arm64-2023", "off", "nsh", False)]:
+        args = small + ["--profile", profile, "--eager-split", split, "--s2-relax-tlbi", relax]
+        doc = load_json(run(args), " ".join(args))
+        if doc["results"]["s2_relax_tlbi_is"] is not want:
+            fail("%s: s2_relax_tlbi_is %r, expected %r" % (" ".join(args),
+                                                         doc["results"]["s2_relax_tlbi_is"],
+                                                         want))
+    print("ok  dirty-log --s2-relax-tlbi auto follows the profile and eager splitting")
+
 
 def strip_sim(text):
     """The document up to the "sim" member, which is last and may differ."""
