@@ -578,6 +578,68 @@ static int alias_walk(void *priv, uint64_t gva, bool write, bool peek, struct m2
 }
 
 /*
+ * Legacy MMU (tdp_mmu=N): an mmu_notifier invalidation is
+ * kvm_handle_gfn_range(kvm_zap_rmap): the rmap head of every 4K, 2M and 1G
+ * range of the gfns, mapped or not, and per zapped SPTE one clear and one
+ * head store (pte_list_remove); no iterator step, no walk from the root, no
+ * table freed.  The TDP MMU zaps the same leaves with its iterator.
+ */
+static void test_kvm_legacy_notifier_zap_through_rmaps(void **state)
+{
+	/* gfns [G1 + 2M + 4K*3, G1 + 2M + 4K*3 + 700 pages): crosses one 2M boundary. */
+	const uint64_t first = 512 + 3, n = 700, gfn0 = G1 / K4 + first;
+	const uint64_t heads = n + ((gfn0 + n - 1) >> 9) - (gfn0 >> 9) + 1 +
+			       ((gfn0 + n - 1) >> 18) - (gfn0 >> 18) + 1;
+
+	for (int legacy = 0; legacy < 2; legacy++) {
+		uint64_t hva = 1ull << 40, t0, tables;
+		struct env e;
+
+		env_init(&e, legacy ? M2D_KVM_MMU_LEGACY : M2D_KVM_MMU_TDP, M2D_KVM_VENDOR_INTEL);
+		e.mm = (struct fake_mm){ .base = hva, .size = 4 * M2, .pfn_base = 0x400000,
+					 .writable = true, .level = 1 };
+		add_slot(&e, 1, G1, 4 * M2, hva, 0);
+		/* Legacy: direct_pte_prefetch maps some neighbours first (spurious). */
+		for (uint64_t p = 0; p < 4 * M2 / K4; p++) {
+			int r = fault(&e, G1 + p * K4, M2D_ACCESS_WRITE);
+
+			assert_true(r == RET_PF_FIXED || r == RET_PF_SPURIOUS);
+		}
+		assert_int_equal(ctr(&e, "spte_installs_4k"), 4 * M2 / K4);
+		tables = ctr(&e, "tables_freed");
+		assert_int_equal(m2d_sim_set_param(e.sim, "KVM_RMAP_HEAD", 1.0), 0);
+		assert_int_equal(m2d_sim_set_param(e.sim, "KVM_SPTE_WRITE", 1ull << 12), 0);
+		assert_int_equal(m2d_sim_set_param(e.sim, "KVM_RMAP_ADD", 1ull << 20), 0);
+		assert_int_equal(m2d_sim_set_param(e.sim, "KVM_SET_PFN_AD", 0.0), 0);
+		assert_int_equal(m2d_sim_set_param(e.sim, "KVM_TDP_WALK_START", 0.0), 0);
+		assert_int_equal(m2d_sim_set_param(e.sim, "KVM_TDP_ITER_STEP", 1ull << 30), 0);
+		assert_int_equal(m2d_sim_set_param(e.sim, "KVM_MEMSLOT_VISIT", 0.0), 0);
+		assert_int_equal(m2d_sim_set_param(e.sim, "LOCK_ACQUIRE", 0.0), 0);
+		/* The remote flush is charged after the zap: time the zap alone. */
+		write_lock(&e.vm->mmu_lock);
+		t0 = m2d_now();
+		{
+			struct kvm_gfn_range r = { .slot = m2d_memslot_by_id(&e.vm->slots, 1),
+						   .start = gfn0, .end = gfn0 + n, .may_block = true };
+
+			assert_true(kvm_unmap_gfn_range(e.vm, &r));
+		}
+		if (legacy)
+			assert_int_equal(m2d_now() - t0, heads + (n << 12) + (n << 20));
+		else /* one iterator step per entry visited, at least one per zapped leaf */
+			assert_true(m2d_now() - t0 >= (n << 30) + (n << 12));
+		write_unlock(&e.vm->mmu_lock);
+		assert_int_equal(ctr(&e, "spte_zaps"), n);
+		assert_int_equal(ctr(&e, "tables_freed"), tables);
+		assert_true(kvm_tdp_mmu_spte_allows(e.vm, G1 + (first - 1) * K4, true));
+		assert_false(kvm_tdp_mmu_spte_allows(e.vm, G1 + first * K4, false));
+		assert_false(kvm_tdp_mmu_spte_allows(e.vm, G1 + (first + n - 1) * K4, false));
+		assert_true(kvm_tdp_mmu_spte_allows(e.vm, G1 + (first + n) * K4, true));
+		env_fini(&e);
+	}
+}
+
+/*
  * Shadow paging: an mmu_notifier invalidation zaps through the rmaps (the
  * gfns of the HVA range, whatever GVA maps them) and the next access
  * faults again, prefetching the rest of its 8-page group (the guest PTEs
@@ -2329,6 +2391,7 @@ int main(void)
 		cmocka_unit_test(test_kvm_legacy_eager_split_counts),
 		cmocka_unit_test(test_kvm_clear_dirty_log_walk_starts),
 		cmocka_unit_test(test_kvm_legacy_clear_dirty_through_rmaps),
+		cmocka_unit_test(test_kvm_legacy_notifier_zap_through_rmaps),
 		cmocka_unit_test(test_kvm_dirty_log_recover_huge),
 		cmocka_unit_test(test_kvm_dirty_log_zap_collapsible),
 		cmocka_unit_test(test_kvm_legacy_zap_collapsible),

@@ -538,14 +538,55 @@ int kvm_mmu_page_fault(struct m2d_vcpu *vcpu, uint64_t gpa, unsigned flags,
 /* ---- zaps ----------------------------------------------------------------------------- */
 
 /*
- * kvm_unmap_gfn_range (x86: kvm_tdp_mmu_unmap_gfn_range over every root;
- * arm64: __unmap_stage2_range).  Caller holds mmu_lock for write.
+ * kvm_handle_gfn_range(kvm, range, kvm_zap_rmap): the legacy MMU (ept=Y,
+ * tdp_mmu=N; direct shadow pages) zaps through the rmaps, not the tables.
+ * for_each_slot_rmap_range(range->slot, PG_LEVEL_4K, KVM_MAX_HUGEPAGE_LEVEL,
+ * range->start, range->end - 1) visits the rmap head of every level-sized
+ * gfn range, mapped or not (slot_handle_level_range charges them), and
+ * kvm_zap_rmap -> kvm_zap_all_rmap_sptes (pte_list_destroy before 6.1)
+ * clears each SPTE a head holds with mmu_spte_clear_track_bits (the A/D
+ * bits go to the struct page: handle_changed_spte's KVM_SET_PFN_AD) and
+ * empties the head (one store, KVM_RMAP_ADD).  No iterator step, no walk
+ * from the root, no table unlinked: the emptied shadow pages stay.
+ * Return: true if anything was zapped (the caller flushes).
+ */
+static bool kvm_rmap_zap_gfn_range(struct m2d_vm *kvm, const struct kvm_gfn_range *range)
+{
+	uint64_t start = range->start, end = range->end, zapped = 0;
+	struct m2d_pt_iter iter;
+
+	lockdep_assert_held_write(&kvm->mmu_lock);
+	if (start >= end)
+		return false;
+	slot_handle_level_range(kvm, range->slot, M2D_LEVEL_4K, kvm->cfg.max_level, start,
+				end - 1);
+	end = M2D_MIN(end, m2d_pt_max_addr(kvm->pt) >> M2D_PAGE_SHIFT);
+	rcu_read_lock();
+	m2d_pt_for_each_pte(iter, kvm->pt, start << M2D_PAGE_SHIFT, end << M2D_PAGE_SHIFT) {
+		if (!is_shadow_present_pte(kvm, iter.old_pte) ||
+		    !is_last_spte(kvm, iter.old_pte, iter.level))
+			continue;
+		tdp_mmu_set_spte(kvm, &iter, 0, false); /* mmu_spte_clear_track_bits */
+		m2d_delay(M2D_COST_KVM_RMAP_ADD, 1);    /* the head emptied */
+		zapped++;
+	}
+	rcu_read_unlock();
+	m2d_count(M2D_CTR_spte_zaps, zapped);
+	return zapped;
+}
+
+/*
+ * kvm_unmap_gfn_range (x86: the rmaps with tdp_mmu=N, then
+ * kvm_tdp_mmu_unmap_gfn_range over every root; arm64:
+ * __unmap_stage2_range).  Caller holds mmu_lock for write.
  * Return: true if a TLB flush is owed.
  */
 bool kvm_unmap_gfn_range(struct m2d_vm *kvm, struct kvm_gfn_range *range)
 {
 	if (kvm->cfg.mmu == M2D_KVM_MMU_ARM64_S2)
 		return kvm_stage2_unmap_range(kvm, range->start, range->end, range->may_block);
+	if (kvm_shadow_mmu(kvm) && !kvm_shadow_paging(kvm) && range->slot)
+		return kvm_rmap_zap_gfn_range(kvm, range);
 	return kvm_tdp_mmu_zap_leafs(kvm, range->start, range->end, range->may_block, false);
 }
 
@@ -791,7 +832,9 @@ static void kvm_rmap_zap_collapsible_sptes(struct m2d_vm *kvm, struct m2d_memslo
 		/* sp->role.level < kvm_mmu_max_mapping_level(kvm, slot, sp->gfn, PG_LEVEL_NUM) */
 		if (kvm_mmu_max_mapping_level(kvm, slot, gfn, M2D_LEVEL_1G, false) <= iter.level)
 			continue;
+		/* kvm_zap_one_rmap_spte: pte_list_remove + mmu_spte_clear_track_bits */
 		tdp_mmu_set_spte(kvm, &iter, 0, false);
+		m2d_delay(M2D_COST_KVM_RMAP_ADD, 1);
 		zapped++;
 		flush = true;
 	}
