@@ -495,6 +495,7 @@ static void test_engine_rwlock_writer_not_starved(void **state)
 /* ---- sleeping locks ------------------------------------------------------------ */
 
 static struct m2d_mutex slots_lock;
+static struct m2d_completion owner_wakes;
 
 static void mutex_fn(void *p)
 {
@@ -506,22 +507,70 @@ static void mutex_fn(void *p)
 	mutex_unlock(&slots_lock);
 }
 
+/* The first owner sleeps inside (wait_for_completion), the others only work. */
+static void mutex_sleeping_owner_fn(void *p)
+{
+	m2d_vtime_t *got = p;
+
+	mutex_lock(&slots_lock);
+	*got = m2d_now();
+	if (!*got)
+		wait_for_completion(&owner_wakes);
+	m2d_thread_work(10000);
+	mutex_unlock(&slots_lock);
+}
+
+static void owner_waker(void *p)
+{
+	m2d_thread_work(5000);
+	complete(&owner_wakes);
+}
+
+/*
+ * A mutex waiter spins on an owner that runs (mutex_optimistic_spin): a
+ * handoff, no wake-up.  If the owner sleeps while holding it, the waiters
+ * sleep too and pay the wake-up; a folio-style sleep lock always does.
+ */
 static void test_engine_mutex_wakeup_latency(void **state)
 {
-	struct m2d_sim *sim = new_sim(4, 1, 1);
-	m2d_vtime_t got[3];
+	for (int mode = 0; mode < 3; mode++) {
+		struct m2d_sim *sim = new_sim(4, 1, 1);
+		m2d_vtime_t got[3], slot = 10000 + 100;
 
-	set(sim, "sleep_wakeup", 3000);
-	set(sim, "lock_handoff", 100);
-	mutex_init(&slots_lock, "slots_lock", M2D_RANK_SLOTS_LOCK);
-	for (int i = 0; i < 3; i++)
-		assert_int_equal(m2d_sim_spawn(sim, i, "m", mutex_fn, &got[i]), 0);
-	assert_int_equal(m2d_sim_run(sim), 0);
-	assert_int_equal(got[0], 0);
-	assert_int_equal(got[1], 10000 + 100 + 3000);
-	assert_int_equal(got[2], 2 * (10000 + 100 + 3000));
-	assert_true(m2d_sim_breakdown_ns(sim, 2, "wait:slots_lock") == (double)got[2]);
-	m2d_sim_destroy(&sim);
+		set(sim, "sleep_wakeup", 3000);
+		set(sim, "lock_handoff", 100);
+		set(sim, "lock_acquire", 0);
+		if (mode == 2)
+			m2d_sleep_lock_init(&slots_lock, "folio_lock", M2D_RANK_SLOTS_LOCK);
+		else
+			mutex_init(&slots_lock, "slots_lock", M2D_RANK_SLOTS_LOCK);
+		init_completion(&owner_wakes, "owner_wakes");
+		for (int i = 0; i < 3; i++)
+			assert_int_equal(m2d_sim_spawn(sim, i, "m", mode == 1 ? mutex_sleeping_owner_fn :
+									mutex_fn, &got[i]), 0);
+		if (mode == 1)
+			assert_int_equal(m2d_sim_spawn(sim, 3, "waker", owner_waker, NULL), 0);
+		assert_int_equal(m2d_sim_run(sim), 0);
+		assert_int_equal(got[0], 0);
+		switch (mode) {
+		case 0: /* both waiters spin */
+			assert_int_equal(got[1], slot);
+			assert_int_equal(got[2], 2 * slot);
+			break;
+		case 1: /* the first owner sleeps until 5000 (+ its own wake-up): the waiters sleep */
+			assert_int_equal(got[1], 5000 + 3000 + 10000 + 100 + 3000);
+			/* the last waiter went to sleep then too: woken by the second owner */
+			assert_int_equal(got[2], got[1] + slot + 3000);
+			break;
+		case 2: /* folio_lock: waiters always sleep */
+			assert_int_equal(got[1], slot + 3000);
+			assert_int_equal(got[2], 2 * (slot + 3000));
+			break;
+		}
+		assert_true(m2d_sim_breakdown_ns(sim, 2, mode == 2 ? "wait:folio_lock" :
+								      "wait:slots_lock") == (double)got[2]);
+		m2d_sim_destroy(&sim);
+	}
 }
 
 /* rwsem: a writer queued behind readers gets the lock when the last reader leaves. */
@@ -559,6 +608,60 @@ static void test_engine_rwsem_writer_after_readers(void **state)
 	assert_int_equal(m2d_sim_spawn(sim, 2, "w", rwsem_writer, &got), 0);
 	assert_int_equal(m2d_sim_run(sim), 0);
 	assert_int_equal(got, 7000 + 500);
+	m2d_sim_destroy(&sim);
+}
+
+/*
+ * rwsem_mark_wake is phase-fair: with a reader at the head, every queued
+ * reader enters, the writer between them keeps its place.  A writer
+ * queued behind a writer that runs spins (no wake-up); readers sleep.
+ */
+struct rw_order_arg {
+	m2d_vtime_t start, hold, got;
+	bool write;
+};
+
+static void rw_order_fn(void *p)
+{
+	struct rw_order_arg *a = p;
+
+	m2d_thread_work((double)a->start);
+	if (a->write)
+		down_write(&mmap_lock);
+	else
+		down_read(&mmap_lock);
+	a->got = m2d_now();
+	m2d_thread_work((double)a->hold);
+	m2d_sched_point(); /* the others queue (in execution order) before the release */
+	if (a->write)
+		up_write(&mmap_lock);
+	else
+		up_read(&mmap_lock);
+}
+
+static void test_engine_rwsem_phase_fair_readers(void **state)
+{
+	struct m2d_sim *sim = new_sim(4, 1, 1);
+	struct rw_order_arg a[4] = {
+		{ .start = 0, .hold = 10000, .write = true },   /* W1 */
+		{ .start = 100, .hold = 1000, .write = false }, /* R1 */
+		{ .start = 200, .hold = 500, .write = true },   /* W2 */
+		{ .start = 300, .hold = 2000, .write = false }, /* R2 */
+	};
+
+	set(sim, "sleep_wakeup", 3000);
+	set(sim, "lock_handoff", 100);
+	set(sim, "lock_acquire", 0);
+	init_rwsem(&mmap_lock, "mmap_lock", M2D_RANK_MMAP_LOCK);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(m2d_sim_spawn(sim, i, "t", rw_order_fn, &a[i]), 0);
+	assert_int_equal(m2d_sim_run(sim), 0);
+	assert_int_equal(a[0].got, 0);
+	/* R1 and R2 together at W1's release, each woken */
+	assert_int_equal(a[1].got, 10000 + 100 + 3000);
+	assert_int_equal(a[3].got, 10000 + 100 + 3000);
+	/* W2 after the last reader: it spun on W1, and stays on CPU: no wake-up */
+	assert_int_equal(a[2].got, a[3].got + 2000 + 100 + 100);
 	m2d_sim_destroy(&sim);
 }
 
@@ -1279,6 +1382,7 @@ int main(void)
 		cmocka_unit_test(test_engine_rwlock_writer_not_starved),
 		cmocka_unit_test(test_engine_mutex_wakeup_latency),
 		cmocka_unit_test(test_engine_rwsem_writer_after_readers),
+		cmocka_unit_test(test_engine_rwsem_phase_fair_readers),
 		cmocka_unit_test(test_engine_completion),
 		cmocka_unit_test(test_engine_barrier),
 		cmocka_unit_test(test_engine_deadlock_reported),

@@ -140,7 +140,7 @@ int m2d_gmem_create(struct m2d_gmem **out, const struct m2d_gmem_config *cfg,
 	g->rmp = rmp;
 	init_rwsem(&g->invalidate_lock, "gmem_invalidate_lock", M2D_RANK_INVALIDATE_LOCK);
 	for (unsigned i = 0; i < FOLIO_LOCKS; i++)
-		mutex_init(&g->folio_lock[i], "folio_lock", M2D_RANK_FOLIO);
+		m2d_sleep_lock_init(&g->folio_lock[i], "folio_lock", M2D_RANK_FOLIO);
 	g->meta_bytes = sizeof(*g) + g->nr_hslots * sizeof(*g->h) +
 			FOLIO_LOCKS * sizeof(*g->folio_lock);
 	*out = g;

@@ -235,7 +235,9 @@ struct m2d_lock_common {
 	int32_t last_cpu;             /* host CPU that last wrote the lock word (-1: none) */
 	uint16_t rank;                /* enum m2d_lock_rank */
 	uint8_t kind;                 /* engine-private lock kind */
+	uint8_t spin_on_owner;        /* exclusive waiters spin while the owner runs (OSQ) */
 	uint32_t sim_gen;             /* generation of the sim @cls belongs to */
+	uint8_t owner_slept;          /* the current/last exclusive owner slept holding it */
 };
 
 struct m2d_spinlock {
@@ -309,6 +311,7 @@ void m2d_serial_overlap(struct m2d_serial *s, enum m2d_cost local, uint64_t loca
 void m2d_spin_lock_init(struct m2d_spinlock *l, const char *name, enum m2d_lock_rank rank);
 void m2d_rwlock_init(struct m2d_rwlock *l, const char *name, enum m2d_lock_rank rank);
 void m2d_mutex_init(struct m2d_mutex *l, const char *name, enum m2d_lock_rank rank);
+void m2d_sleep_lock_init(struct m2d_mutex *l, const char *name, enum m2d_lock_rank rank);
 void m2d_rwsem_init(struct m2d_rwsem *l, const char *name, enum m2d_lock_rank rank);
 /* Release engine state; the lock must be free. NULL-safe. */
 void m2d_lock_fini(struct m2d_lock_common *c);

@@ -180,6 +180,8 @@ static inline struct m2d_thread *cur_ctx(void)
 
 /* ---- sched.c ---- */
 void m2d_sched_block(struct m2d_thread *t);
+/* lock.c: @t goes to sleep (not spinning); the sleeping locks it owns see owner->on_cpu clear. */
+void m2d_lock_owner_sleeps(struct m2d_thread *t);
 void m2d_sched_wake(struct m2d_thread *t, m2d_vtime_t at, unsigned cat);
 void m2d_sched_reclock(struct m2d_thread *t);
 void m2d_thread_charge_cat(struct m2d_thread *t, unsigned cat, double ns);

@@ -7,7 +7,8 @@
  * waiters spin), kernel/locking/qrwlock.c (readers share; once a writer
  * waits, _QW_WAITING sends later readers to the queue), kernel/locking/
  * mutex.c and rwsem.c (waiters sleep; wake-up latency; handoff to the
- * first waiter), kernel/locking/lockdep.c (what misuse looks like).
+ * first waiter; optimistic spinning on a running owner), kernel/locking/
+ * lockdep.c (what misuse looks like).
  *
  * The virtual-time rule (docs/virtual-time.md 2).  A request is a
  * synchronisation point, so requests arrive in non-decreasing virtual time.
@@ -25,6 +26,18 @@
  *    arrives while others wait, queues FIFO and blocks;
  *  - a release at r grants the queue head at max(r, its request time) +
  *    handoff (+ SLEEP_WAKEUP); a head of readers is granted together.
+ *
+ * Sleeping locks (CONFIG_MUTEX_SPIN_ON_OWNER, CONFIG_RWSEM_SPIN_ON_OWNER):
+ * an exclusive waiter of a mutex, or a writer of an rwsem held by a writer,
+ * spins on the owner while the owner runs (mutex_optimistic_spin: the OSQ
+ * keeps one spinner on the owner, the others spin on their own nodes), so
+ * its grant costs a handoff and no SLEEP_WAKEUP unless the owner slept
+ * while holding it (owner->on_cpu cleared: the spinners give up and
+ * sleep).  Readers of an rwsem do not spin (5.19+, "locking/rwsem: Remove
+ * reader optimistic spinning"), and a release with a reader at the head
+ * wakes every queued reader, writers keep their place (rwsem_mark_wake:
+ * phase-fair, up to MAX_READERS_WAKEUP).  folio_lock-style bit locks
+ * (m2d_sleep_lock_init) never spin.
  *
  * The lock word is a cache line (struct m2d_cacheline's rule): every
  * acquisition and every shared release is an atomic RMW on it, serialised
@@ -167,6 +180,7 @@ static void common_init(struct m2d_lock_common *c, const char *name, enum m2d_lo
 	c->name = name ? name : kind_names[kind];
 	c->rank = (uint16_t)rank;
 	c->kind = (uint8_t)kind;
+	c->spin_on_owner = kind == K_MUTEX || kind == K_RWSEM;
 	c->last_cpu = -1;
 }
 
@@ -305,6 +319,16 @@ void m2d_mutex_init(struct m2d_mutex *l, const char *name, enum m2d_lock_rank ra
 	common_init(&l->c, name, rank, K_MUTEX);
 }
 
+/*
+ * A sleeping lock whose waiters never spin: folio_lock (the PG_locked bit,
+ * folio_wait_bit_common: waiters queue on a hashed waitqueue and sleep).
+ */
+void m2d_sleep_lock_init(struct m2d_mutex *l, const char *name, enum m2d_lock_rank rank)
+{
+	m2d_mutex_init(l, name, rank);
+	l->c.spin_on_owner = 0;
+}
+
 void m2d_rwsem_init(struct m2d_rwsem *l, const char *name, enum m2d_lock_rank rank)
 {
 	memset(l, 0, sizeof(*l));
@@ -343,16 +367,19 @@ double m2d_handoff_ns(struct m2d_sim *sim, int from_cpu, int to_cpu)
  * chain of the unlock store, the queue head's read and acquiring atomic and
  * the wait_lock/MCS hand-on; any other grant one line transfer
  * (LOCK_HANDOFF).  Both add LOCK_HANDOFF_HOP per SLIT unit above 10;
- * sleeping locks add the wake-up.
+ * sleeping locks add the wake-up of a waiter that slept (@asleep); one that
+ * spun on a running owner (mutex_optimistic_spin, rwsem_optimistic_spin)
+ * takes the lock word like a spinner.
  */
 static m2d_vtime_t grant_delay(struct m2d_sim *sim, const struct m2d_lock_common *c, int to_cpu,
-			       bool queued_excl)
+			       bool queued_excl, bool asleep)
 {
 	double ns = m2d_handoff_ns(sim, c->last_cpu, to_cpu);
 
-	if (kind_sleeps(c->kind))
-		ns += sim->cost_ns[M2D_COST_SLEEP_WAKEUP];
-	else if (queued_excl)
+	if (kind_sleeps(c->kind)) {
+		if (asleep)
+			ns += sim->cost_ns[M2D_COST_SLEEP_WAKEUP];
+	} else if (queued_excl)
 		ns += sim->cost_ns[M2D_COST_LOCK_HANDOFF_QUEUED] - sim->cost_ns[M2D_COST_LOCK_HANDOFF];
 	return (m2d_vtime_t)ns;
 }
@@ -419,6 +446,24 @@ static m2d_vtime_t held_pop(struct m2d_thread *t, struct m2d_lock_common *c, boo
 		     kind_names[c->kind]);
 }
 
+/*
+ * @t sleeps (schedule() with owner->on_cpu cleared): the waiters spinning on
+ * it in the sleeping locks it owns stop spinning (mutex_spin_on_owner
+ * returns false) and sleep on the wait list.
+ */
+void m2d_lock_owner_sleeps(struct m2d_thread *t)
+{
+	for (unsigned i = 0; i < t->nr_held; i++) {
+		struct m2d_lock_common *c = t->held[i].lock;
+
+		if (t->held[i].shared || !kind_sleeps(c->kind))
+			continue;
+		c->owner_slept = 1;
+		for (struct m2d_thread *w = c->wait_head; w; w = w->wait_next)
+			w->spinning = false;
+	}
+}
+
 static const struct held_lock *held_find(const struct m2d_thread *t, const struct m2d_lock_common *c)
 {
 	for (unsigned i = t->nr_held; i-- > 0;)
@@ -466,14 +511,19 @@ struct lk {
 	unsigned *readers;
 };
 
-static void enqueue(struct m2d_lock_common *c, struct m2d_thread *t, bool shared)
+/*
+ * @owner_runs: an exclusive owner holds @c and has not slept since it took
+ * it, so an exclusive waiter of a lock that spins on its owner spins.
+ */
+static void enqueue(struct m2d_lock_common *c, struct m2d_thread *t, bool shared, bool owner_runs)
 {
 	t->wait_next = NULL;
 	t->wait_since = t->hot.clock;
 	t->wait_mode = shared ? M2D_WAIT_SHARED : M2D_WAIT_EXCL;
 	t->wait_cat = c->cls->cat;
 	t->wait_what = c->name;
-	t->spinning = !kind_sleeps(c->kind);
+	t->spinning = !kind_sleeps(c->kind) ||
+		      (!shared && c->spin_on_owner && owner_runs && !c->owner_slept);
 	if (c->wait_tail)
 		c->wait_tail->wait_next = t;
 	else
@@ -498,6 +548,50 @@ static void outside_cannot_wait(struct m2d_lock_common *c)
 		     "(m2d_engine_enter, RCU callbacks) cannot wait for it", c->name);
 }
 
+static void grant_reader(struct m2d_sim *sim, struct m2d_lock_common *c, struct lk *l,
+			 struct m2d_thread *w, m2d_vtime_t r)
+{
+	m2d_vtime_t g = M2D_MAX(r, w->wait_since) + grant_delay(sim, c, w->cpu, false, true);
+
+	c->line_free_at = M2D_MAX(c->line_free_at, g);
+	c->last_cpu = w->cpu;
+	(*l->readers)++;
+	stat_acquired(c->cls, g - w->wait_since);
+	m2d_sched_wake(w, g, c->cls->cat);
+}
+
+/*
+ * rwsem_mark_wake with a reader at the head: every queued reader (up to
+ * MAX_READERS_WAKEUP) is granted, in queue order, the writers stay queued
+ * in theirs.
+ */
+#define MAX_READERS_WAKEUP 0x100
+
+static void grant_all_readers(struct m2d_sim *sim, struct lk *l, m2d_vtime_t r)
+{
+	struct m2d_lock_common *c = l->c;
+	struct m2d_thread *w = c->wait_head, *prev = NULL, *next;
+	unsigned woken = 0;
+
+	for (; w && woken < MAX_READERS_WAKEUP; w = next) {
+		next = w->wait_next;
+		if (w->wait_mode == M2D_WAIT_EXCL) {
+			prev = w;
+			continue;
+		}
+		/* unlink @w */
+		if (prev)
+			prev->wait_next = next;
+		else
+			c->wait_head = next;
+		if (c->wait_tail == w)
+			c->wait_tail = prev;
+		w->wait_next = NULL;
+		grant_reader(sim, c, l, w, r);
+		woken++;
+	}
+}
+
 /* Grant waiters at the head of the queue after a release at @r. */
 static void grant_waiters(struct m2d_sim *sim, struct lk *l, m2d_vtime_t r, bool excl_release)
 {
@@ -511,7 +605,9 @@ static void grant_waiters(struct m2d_sim *sim, struct lk *l, m2d_vtime_t r, bool
 			if (*l->owner || (l->readers && *l->readers))
 				return;
 			dequeue(c);
-			g = M2D_MAX(r, w->wait_since) + grant_delay(sim, c, w->cpu, excl_release);
+			g = M2D_MAX(r, w->wait_since) +
+			    grant_delay(sim, c, w->cpu, excl_release, !w->spinning);
+			c->owner_slept = 0;
 			*l->owner = w;
 			c->line_free_at = M2D_MAX(c->line_free_at, g);
 			c->last_cpu = w->cpu;
@@ -522,13 +618,12 @@ static void grant_waiters(struct m2d_sim *sim, struct lk *l, m2d_vtime_t r, bool
 		/* a run of readers at the head enters together */
 		if (*l->owner)
 			return;
+		if (c->kind == K_RWSEM) {
+			grant_all_readers(sim, l, r);
+			return;
+		}
 		dequeue(c);
-		g = M2D_MAX(r, w->wait_since) + grant_delay(sim, c, w->cpu, false);
-		c->line_free_at = M2D_MAX(c->line_free_at, g);
-		c->last_cpu = w->cpu;
-		(*l->readers)++;
-		stat_acquired(c->cls, g - w->wait_since);
-		m2d_sched_wake(w, g, c->cls->cat);
+		grant_reader(sim, c, l, w, r);
 	}
 }
 
@@ -545,8 +640,10 @@ static void grant_now(struct m2d_thread *t, struct m2d_lock_common *c, m2d_vtime
 	m2d_vtime_t now = t->hot.clock;
 
 	if (rel > now) {
+		/* it spun if the owner it waited for ran throughout (never slept) */
+		bool spun = queued_excl && c->spin_on_owner && !c->owner_slept;
 		m2d_vtime_t g = M2D_MAX(rel, c->line_free_at) +
-				grant_delay(t->sim, c, t->cpu, queued_excl);
+				grant_delay(t->sim, c, t->cpu, queued_excl, !spun);
 
 		if (M2D_TRACE_ON(t->sim))
 			m2d_trace_record(t->sim, ctx_tid(t), 'X', t->sim->cats[c->cls->cat].name, now,
@@ -575,13 +672,14 @@ static void lock_excl(struct lk *l)
 		/* exclusive after an exclusive release: the queued handoff */
 		grant_now(t, c, M2D_MAX(c->released_at, c->read_released_at),
 			  c->released_at >= c->read_released_at);
+		c->owner_slept = 0;
 		*l->owner = t;
 		held_push(t, c, false);
 		return;
 	}
 	if (!t->hot.thread)
 		outside_cannot_wait(c);
-	enqueue(c, t, false);
+	enqueue(c, t, false, *l->owner != NULL);
 	m2d_sched_block(t);
 	M2D_BUG_ON(*l->owner != t);
 	held_push(t, c, false); /* granted by the releaser, at our new clock */
@@ -601,6 +699,7 @@ static bool trylock_excl(struct lk *l)
 		return false;
 	check_acquire(t, c);
 	grant_now(t, c, 0, false);
+	c->owner_slept = 0;
 	*l->owner = t;
 	held_push(t, c, false);
 	return true;
@@ -645,7 +744,7 @@ static void lock_shared(struct lk *l)
 	}
 	if (!t->hot.thread)
 		outside_cannot_wait(c);
-	enqueue(c, t, true);
+	enqueue(c, t, true, false);
 	m2d_sched_block(t);
 	held_push(t, c, true);
 }

@@ -463,6 +463,8 @@ void m2d_sched_block(struct m2d_thread *t)
 	struct m2d_sim *sim = t->sim;
 
 	M2D_BUG_ON(t != sim->running);
+	if (!t->spinning && t->nr_held)
+		m2d_lock_owner_sleeps(t);
 	t->state = M2D_TS_BLOCKED;
 	sim->nr_blocked++;
 	switch_away(t, false);
