@@ -33,8 +33,13 @@
 
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -143,6 +148,213 @@ static int run_config(struct config_run *c, const struct param_set *sets, size_t
 		snprintf(c->err, sizeof(c->err), "%s", err.msg);
 	ref_free_args(argv);
 	return c->status;
+}
+
+/*
+ * ---- parallel runs ----
+ *
+ * With --jobs N > 1 the configurations a pass needs run in N forked
+ * children at a time; each runs one configuration with run_config() and
+ * sends back its status, wall time, error and JSON envelope through a pipe.
+ * The replays are deterministic and independent, so the results, and the
+ * reports built from them in table order, are the same as sequential runs'.
+ */
+struct job_header {
+	int32_t status;
+	double wall_s;
+	uint64_t len;
+	char err[512];
+};
+
+struct job {
+	pid_t pid;
+	int fd;
+	size_t k;       /* the config */
+	char *buf;      /* header + JSON, as read so far */
+	size_t len, cap;
+};
+
+static bool write_all(int fd, const void *p, size_t n)
+{
+	const char *q = p;
+
+	while (n) {
+		ssize_t w = write(fd, q, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		q += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+/* In the child: run @c, send the result on @fd, exit. */
+static void job_child(struct config_run *c, const struct param_set *sets, size_t nr_sets, int fd)
+{
+	struct job_header h = { 0 };
+
+	h.status = run_config(c, sets, nr_sets);
+	h.wall_s = c->wall_s;
+	h.len = c->json ? c->len : 0;
+	snprintf(h.err, sizeof(h.err), "%s", c->err);
+	_exit(write_all(fd, &h, sizeof(h)) && (!h.len || write_all(fd, c->json, h.len)) ? 0 : 1);
+}
+
+/* The child of @j is done (EOF): store its result in @c. */
+static void job_finish(struct job *j, struct config_run *c)
+{
+	struct job_header h;
+	int wst = 0;
+
+	close(j->fd);
+	while (waitpid(j->pid, &wst, 0) < 0 && errno == EINTR)
+		;
+	if (j->len >= sizeof(h))
+		memcpy(&h, j->buf, sizeof(h));
+	if (j->len < sizeof(h) || j->len - sizeof(h) != h.len || !WIFEXITED(wst) ||
+	    WEXITSTATUS(wst)) {
+		c->status = EXIT_FAILURE;
+		if (WIFSIGNALED(wst))
+			snprintf(c->err, sizeof(c->err), "the replay died (signal %d)", WTERMSIG(wst));
+		else
+			snprintf(c->err, sizeof(c->err), "the replay's result was lost");
+	} else {
+		c->status = h.status;
+		c->wall_s = h.wall_s;
+		h.err[sizeof(h.err) - 1] = '\0';
+		snprintf(c->err, sizeof(c->err), "%s", h.err);
+		c->len = (size_t)h.len;
+		c->json = h.len ? malloc((size_t)h.len + 1) : NULL;
+		if (h.len && !c->json) {
+			c->status = EXIT_FAILURE;
+			snprintf(c->err, sizeof(c->err), "out of memory");
+		} else if (h.len) {
+			memcpy(c->json, j->buf + sizeof(h), (size_t)h.len);
+			c->json[h.len] = '\0';
+		}
+	}
+	free(j->buf);
+	j->buf = NULL;
+}
+
+/*
+ * run_configs() - run the configurations @need[k] of @cfgs[0..n) that have
+ * not run yet, @jobs at a time, announcing each on stderr when @tty
+ * ([@done+1/@total]).  Return: 0, or -1 if a child could not be started
+ * (the configurations left are then run in this process).
+ */
+static int run_configs(struct config_run *cfgs, const bool *need, size_t n, unsigned jobs,
+		       const struct param_set *sets, size_t nr_sets, bool tty, size_t *done,
+		       size_t total)
+{
+	struct job *js = calloc(jobs ? jobs : 1, sizeof(*js));
+	struct pollfd *pf = calloc(jobs ? jobs : 1, sizeof(*pf));
+	size_t next = 0, active = 0;
+	int ret = 0;
+
+	if (!js || !pf)
+		jobs = 1;
+	for (;;) {
+		while (next < n && (!need[next] || cfgs[next].status != -1))
+			next++;
+		/* start children */
+		while (next < n && active < jobs && jobs > 1 && !ret) {
+			struct config_run *c = &cfgs[next];
+			int fds[2];
+			pid_t pid;
+
+			if (tty)
+				fprintf(stderr, "validate: [%zu/%zu] mmu2d %s --profile %s%s%s\n",
+					++*done, total, c->command, c->profile, c->quick ? " " : "",
+					c->quick ? c->quick : "");
+			fflush(NULL);
+			if (pipe(fds)) {
+				ret = -1;
+				--*done;
+				break;
+			}
+			pid = fork();
+			if (pid < 0) {
+				close(fds[0]);
+				close(fds[1]);
+				ret = -1;
+				--*done;
+				break;
+			}
+			if (!pid) {
+				close(fds[0]);
+				for (size_t a = 0; a < active; a++)
+					close(js[a].fd);
+				job_child(c, sets, nr_sets, fds[1]);
+			}
+			close(fds[1]);
+			js[active++] = (struct job){ .pid = pid, .fd = fds[0], .k = next };
+			c->status = -2; /* running */
+			next++;
+			while (next < n && (!need[next] || cfgs[next].status != -1))
+				next++;
+		}
+		if (!active)
+			break;
+		for (size_t a = 0; a < active; a++)
+			pf[a] = (struct pollfd){ .fd = js[a].fd, .events = POLLIN };
+		if (poll(pf, active, -1) < 0 && errno != EINTR)
+			break;
+		for (size_t a = 0; a < active;) {
+			struct job *j = &js[a];
+			ssize_t r = 0;
+
+			if (!(pf[a].revents & (POLLIN | POLLHUP | POLLERR))) {
+				a++;
+				continue;
+			}
+			if (j->cap - j->len < 65536) {
+				size_t cap = j->cap ? 2 * j->cap : 131072;
+				char *b = realloc(j->buf, cap);
+
+				if (!b) {
+					kill(j->pid, SIGKILL);
+					r = 0;
+					goto eof;
+				}
+				j->buf = b;
+				j->cap = cap;
+			}
+			r = read(j->fd, j->buf + j->len, j->cap - j->len);
+			if (r < 0 && errno == EINTR) {
+				a++;
+				continue;
+			}
+			if (r > 0) {
+				j->len += (size_t)r;
+				a++;
+				continue;
+			}
+eof:
+			cfgs[j->k].status = -1;
+			job_finish(j, &cfgs[j->k]);
+			js[a] = js[--active];
+			pf[a] = pf[active];
+		}
+	}
+	/* sequentially: --jobs 1, or what could not be forked */
+	for (size_t k = 0; k < n; k++) {
+		struct config_run *c = &cfgs[k];
+
+		if (!need[k] || c->status >= 0)
+			continue;
+		if (tty)
+			fprintf(stderr, "validate: [%zu/%zu] mmu2d %s --profile %s%s%s\n", ++*done,
+				total, c->command, c->profile, c->quick ? " " : "",
+				c->quick ? c->quick : "");
+		run_config(c, sets, nr_sets);
+	}
+	free(js);
+	free(pf);
+	return ret;
 }
 
 static void config_reset(struct config_run *c)
@@ -307,7 +519,11 @@ struct validate_opts {
 	bool list;
 	bool check;
 	bool quiet;
+	uint64_t jobs;
 };
+
+#define JOBS_HELP "configurations run at a time, each in a forked process (results do not " \
+		  "depend on it; peak memory is the sum of the runs')"
 
 static const struct cli_option validate_options[] = {
 	CLI_OPT_FLAG("quick", struct validate_opts, quick,
@@ -332,6 +548,7 @@ static const struct cli_option validate_options[] = {
 	CLI_OPT_FLAG("check", struct validate_opts, check,
 		     "check every entry's arguments with its replayer's parser and run nothing"),
 	CLI_OPT_FLAG("quiet", struct validate_opts, quiet, "no summary on stdout"),
+	CLI_OPT_UINT("jobs", struct validate_opts, jobs, "N", "1", 1, 256, JOBS_HELP),
 	CLI_OPT_END
 };
 
@@ -624,7 +841,7 @@ static int validate_run(const struct ref_table *t, const struct validate_opts *o
 	struct profile_notes *notes = NULL;
 	struct point *pts = NULL;
 	size_t nr_cfgs = 0, nr_notes = 0, n = 0, *cfg_of = NULL, done = 0, to_run = 0;
-	bool *sel = calloc(t->n, sizeof(*sel));
+	bool *sel = calloc(t->n, sizeof(*sel)), *need = NULL;
 	bool tty = isatty(2) == 1, any_failed = false;
 	struct output md_out = OUTPUT_INIT, json_out = OUTPUT_INIT;
 	struct cli_error err;
@@ -653,8 +870,12 @@ static int validate_run(const struct ref_table *t, const struct validate_opts *o
 	}
 	if (plan_configs(t, sel, o->quick, NULL, &cfgs, &nr_cfgs, cfg_of))
 		goto oom;
+	need = calloc(nr_cfgs ? nr_cfgs : 1, sizeof(*need));
+	if (!need)
+		goto oom;
 	for (size_t k = 0; k < nr_cfgs; k++)
-		to_run += cfgs[k].built;
+		to_run += need[k] = cfgs[k].built;
+	run_configs(cfgs, need, nr_cfgs, (unsigned)o->jobs, NULL, 0, tty, &done, to_run);
 	n = 0;
 	for (size_t i = 0; i < t->n; i++) {
 		const struct ref_entry *e = &t->v[i];
@@ -664,14 +885,8 @@ static int validate_run(const struct ref_table *t, const struct validate_opts *o
 		if (!sel[i])
 			continue;
 		c = &cfgs[cfg_of[i]];
-		if (c->built && c->status < 0) {
-			if (tty)
-				fprintf(stderr, "validate: [%zu/%zu] mmu2d %s --profile %s%s%s\n",
-					++done, to_run, c->command, c->profile, c->quick ? " " : "",
-					c->quick ? c->quick : "");
-			if (run_config(c, NULL, 0))
-				any_failed = true;
-		}
+		if (c->built && c->status)
+			any_failed = true;
 		pts[n].e = e;
 		pts[n].cfg = cfg_of[i];
 		pts[n].sim = entry_value(e, c, &pts[n].why);
@@ -721,6 +936,7 @@ out:
 	for (size_t k = 0; k < nr_notes; k++)
 		notes_free(&notes[k]);
 	configs_free(cfgs, nr_cfgs);
+	free(need);
 	free(notes);
 	free(pts);
 	free(cfg_of);
@@ -773,6 +989,7 @@ struct calibrate_opts {
 	const char *write;
 	const char *table;
 	bool quiet;
+	uint64_t jobs;
 };
 
 static const struct cli_option calibrate_options[] = {
@@ -795,6 +1012,7 @@ static const struct cli_option calibrate_options[] = {
 	  .offset = CLI_FIELD(struct calibrate_opts, table, const char *), .metavar = "FILE",
 	  .def_text = "built in", .help = "read the reference table from FILE" },
 	CLI_OPT_FLAG("quiet", struct calibrate_opts, quiet, "print no residual table"),
+	CLI_OPT_UINT("jobs", struct calibrate_opts, jobs, "N", "1", 1, 256, JOBS_HELP),
 	CLI_OPT_END
 };
 
@@ -831,6 +1049,8 @@ struct fit {
 	size_t *pt, npt, *chk, nchk;
 	struct config_run *cfgs;
 	size_t nr_cfgs, *cfg_of;
+	bool *need;          /* per config: run by this evaluation */
+	unsigned jobs;
 	unsigned long evals;
 };
 
@@ -856,8 +1076,14 @@ static double evaluate(struct fit *F, const size_t *idx, size_t n, double *sim, 
 
 		F->sets[j] = (struct param_set){ F->p[j].name, rounded ? round5(v) : v };
 	}
-	for (size_t k = 0; k < F->nr_cfgs; k++)
+	for (size_t k = 0; k < F->nr_cfgs; k++) {
 		config_reset(&F->cfgs[k]);
+		F->need[k] = false;
+	}
+	for (size_t i = 0; i < n; i++)
+		F->need[F->cfg_of[idx[i]]] = true;
+	run_configs(F->cfgs, F->need, F->nr_cfgs, F->jobs, F->sets, F->np, false, &(size_t){ 0 },
+		    0);
 	for (size_t i = 0; i < n; i++) {
 		const struct ref_entry *e = &F->t->v[idx[i]];
 		struct config_run *c = &F->cfgs[F->cfg_of[idx[i]]];
@@ -1126,6 +1352,10 @@ static int calibrate_run(const struct ref_table *t, const struct calibrate_opts 
 	status = EXIT_FAILURE;
 	if (plan_configs(t, sel, false, o->profile, &F.cfgs, &F.nr_cfgs, F.cfg_of))
 		goto oom;
+	F.jobs = (unsigned)o->jobs;
+	F.need = calloc(F.nr_cfgs ? F.nr_cfgs : 1, sizeof(*F.need));
+	if (!F.need)
+		goto oom;
 	b_pt = calloc(F.npt, sizeof(double));
 	a_pt = calloc(F.npt, sizeof(double));
 	b_chk = calloc(F.nchk + 1, sizeof(double));
@@ -1234,6 +1464,7 @@ out:
 	for (size_t j = 0; F.p && j < F.np; j++)
 		free(F.p[j].moves);
 	configs_free(F.cfgs, F.nr_cfgs);
+	free(F.need);
 	free(F.p);
 	free(F.sets);
 	free(F.pt);

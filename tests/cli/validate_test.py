@@ -191,7 +191,7 @@ def check_calibrate():
                 fail("fitted profile: %s gives %g, reference %g" % (args, t, ref))
         print("ok: the fitted values reproduce both points within 1%")
         # Profile to stdout, residuals to stderr; a deterministic fit.
-        r2 = run(["calibrate", "--profile", prof, "--table", table])
+        r2 = run(["calibrate", "--profile", prof, "--table", table, "--jobs", "2"])
         if r2.returncode or r2.stdout != open(out).read() or "fitted points:" not in r2.stderr:
             fail("calibrate without --write: profile on stdout, residuals on stderr")
         # --params restricts; a parameter not marked fitted is refused.
@@ -252,6 +252,11 @@ def check_quick():
         if strip_run(open(md + "2").read()) != strip_run(text):
             fail("the deterministic part of the report differs between two runs")
         print("ok: deterministic part byte-identical")
+        r = run(["validate", "--quick", "--table", table, "--markdown", md + "3", "--jobs", "3"],
+                cwd=d, profile_dir=d)
+        if r.returncode or strip_run(open(md + "3").read()) != strip_run(text):
+            fail("validate --jobs 3: the report differs from the sequential one: %s" % r.stderr)
+        print("ok: --jobs 3 gives the sequential report")
         # Full mode judges tolerance; --only selects.  With the true values the full
         # runs reproduce the table (LS-1, LS-2 within tolerance).
         true_dir = os.path.join(d, "true")
@@ -291,6 +296,8 @@ def check_bad_input():
             (["calibrate", "--profile", prof, "--points", "NOPE"], "--points"),
             (["calibrate", "--profile", prof, "--table", bad_table], "--table"),
             (["calibrate", "--profile", "x86", "--iterations", "0"], "--iterations"),
+            (["calibrate", "--profile", "x86", "--jobs", "0"], "--jobs"),
+            (["validate", "--jobs", "257"], "--jobs"),
             (["calibrate", "--profile", "x86", "--params", "gmem_zero"], "--params"),
             (["calibrate", "--profile", "x86", "--params", "nosuch"], "--params"),
             (["calibrate", "--profile", "x86", "--params", "kvm_rwlock_needbreak"], "--params"),
