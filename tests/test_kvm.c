@@ -578,6 +578,51 @@ static int alias_walk(void *priv, uint64_t gva, bool write, bool peek, struct m2
 }
 
 /*
+ * Deleting a memslot: x86 with KVM_X86_QUIRK_SLOT_ZAP_ALL (the default)
+ * zaps every SPTE of every slot (kvm_mmu_zap_all_fast), without it only the
+ * slot's; arm64 unmaps only the slot's range.
+ */
+static void test_kvm_memslot_delete_zaps(void **state)
+{
+	static const enum m2d_kvm_mmu mmus[] = { M2D_KVM_MMU_TDP, M2D_KVM_MMU_LEGACY,
+						 M2D_KVM_MMU_TDP, M2D_KVM_MMU_ARM64_S2 };
+
+	for (int k = 0; k < 4; k++) {
+		uint64_t hva = 1ull << 40;
+		bool zap_only = k == 2, arm64 = mmus[k] == M2D_KVM_MMU_ARM64_S2;
+		struct m2d_memslot_desc d = { .id = 1, .guest_phys = G1, .size = 0,
+					      .userspace_addr = hva };
+		struct env e;
+
+		env_init(&e, mmus[k], M2D_KVM_VENDOR_INTEL);
+		e.vm->cfg.slot_zap_only = zap_only;
+		e.mm = (struct fake_mm){ .base = hva, .size = 8 * M2, .pfn_base = 0x400000,
+					 .writable = true, .level = 1 };
+		add_slot(&e, 1, G1, 4 * M2, hva, 0);
+		add_slot(&e, 2, 2 * G1, 4 * M2, hva + 4 * M2, 0);
+		for (uint64_t p = 0; p < 16; p++) {
+			int r = fault(&e, G1 + p * K4, M2D_ACCESS_WRITE);
+
+			assert_true(r == RET_PF_FIXED || r == RET_PF_SPURIOUS);
+			r = fault(&e, 2 * G1 + p * K4, M2D_ACCESS_WRITE);
+			assert_true(r == RET_PF_FIXED || r == RET_PF_SPURIOUS);
+		}
+		assert_true(kvm_tdp_mmu_spte_allows(e.vm, 2 * G1 + 5 * K4, true));
+		d.mm = &e.mm;
+		assert_int_equal(m2d_vm_set_memslot(e.vm, &d), 0); /* size 0: delete */
+		assert_false(kvm_tdp_mmu_spte_allows(e.vm, G1 + 5 * K4, false));
+		if (zap_only || arm64)
+			assert_true(kvm_tdp_mmu_spte_allows(e.vm, 2 * G1 + 5 * K4, true));
+		else
+			assert_false(kvm_tdp_mmu_spte_allows(e.vm, 2 * G1 + 5 * K4, false));
+		/* The other slot faults back in. */
+		assert_int_equal(fault(&e, 2 * G1 + 5 * K4, M2D_ACCESS_WRITE),
+				 zap_only || arm64 ? RET_PF_SPURIOUS : RET_PF_FIXED);
+		env_fini(&e);
+	}
+}
+
+/*
  * Legacy MMU (tdp_mmu=N): an mmu_notifier invalidation is
  * kvm_handle_gfn_range(kvm_zap_rmap): the rmap head of every 4K, 2M and 1G
  * range of the gfns, mapped or not, and per zapped SPTE one clear and one
@@ -2377,6 +2422,7 @@ int main(void)
 		cmocka_unit_test(test_kvm_stage2_first_touch_counts),
 		cmocka_unit_test(test_kvm_tdp_neighbour_fault),
 		cmocka_unit_test(test_kvm_notifier_aliasing),
+		cmocka_unit_test(test_kvm_memslot_delete_zaps),
 		cmocka_unit_test(test_kvm_retry_predicates),
 		cmocka_unit_test(test_kvm_fault_precheck_retry),
 		cmocka_unit_test(test_kvm_stage2_unmap_costs),

@@ -101,7 +101,10 @@ struct m2d_vm_config {
 	                               broadcast __kvm_tlb_flush_vmid_ipa (kernels before "KVM:
 	                               arm64: Use local TLBI on permission relaxation") instead of
 	                               the local _nsh variant.  Default false */
-	uint8_t pad_;
+	bool slot_zap_only;         /* x86: deleting a memslot zaps only its SPTEs
+	                               (KVM_X86_QUIRK_SLOT_ZAP_ALL disabled by the VMM, 6.12+).
+	                               Default false: the quirk's kvm_mmu_zap_all_fast, every SPTE
+	                               of every memslot goes (all kernels since 5.3) */
 	uint32_t s2_split_chunk_kib; /* arm64 eager split chunk (KVM_CAP_ARM_EAGER_SPLIT_CHUNK_SIZE),
 	                               KiB: 2048 (2M) or 1048576 (1G); 0 = 2M.  Used when
 	                               eager_page_split is set */

@@ -590,7 +590,16 @@ bool kvm_unmap_gfn_range(struct m2d_vm *kvm, struct kvm_gfn_range *range)
 	return kvm_tdp_mmu_zap_leafs(kvm, range->start, range->end, range->may_block, false);
 }
 
-/* kvm_arch_flush_shadow_memslot: zap the slot's SPTEs (slot deletion). */
+/*
+ * kvm_arch_flush_shadow_memslot (slot deletion).  arm64: unmap the slot's
+ * range.  x86: with KVM_X86_QUIRK_SLOT_ZAP_ALL (on unless the VMM disables
+ * it, 6.12+; unconditional since the 5.3 revert of "KVM: x86: Zap only the
+ * relevant pages when removing a memslot") kvm_mmu_zap_all_fast makes every
+ * root obsolete, so every SPTE of every memslot goes and the vCPUs refault
+ * all of guest memory; modelled as a zap of every leaf (one root, tables
+ * kept).  With the quirk disabled (cfg.slot_zap_only), kvm_mmu_zap_memslot:
+ * the slot's SPTEs only.
+ */
 void kvm_mmu_zap_memslot(struct m2d_vm *kvm, struct m2d_memslot *slot)
 {
 	bool flush;
@@ -599,6 +608,9 @@ void kvm_mmu_zap_memslot(struct m2d_vm *kvm, struct m2d_memslot *slot)
 	if (kvm->cfg.mmu == M2D_KVM_MMU_ARM64_S2)
 		flush = kvm_stage2_unmap_range(kvm, slot->base_gfn, slot->base_gfn + slot->npages,
 					       true);
+	else if (!kvm->cfg.slot_zap_only)
+		flush = kvm_tdp_mmu_zap_leafs(kvm, 0, m2d_pt_max_addr(kvm->pt) >> M2D_PAGE_SHIFT,
+					      true, false);
 	else
 		flush = kvm_tdp_mmu_zap_leafs(kvm, slot->base_gfn, slot->base_gfn + slot->npages,
 					      true, false);
