@@ -42,7 +42,7 @@ static const struct cli_option mmu_stress_options[] = {
 	CLI_OPT_ENUM("efault", struct mmu_stress_opts, efault, "MODE", "stop", efault_names,
 		     "stage 3: stop at the first -EFAULT, or skip each (RIP += 3 / PC += 4)"),
 	CLI_OPT_FLAG("fault-mmap-lock", struct mmu_stress_opts, fault_mmap_lock,
-		     "x86 faults also take mmap_lock + vma_lookup (kernels before 5.13)"),
+		     "x86 faults also take mmap_lock + vma_lookup (kernels before 5.6)"),
 	CLI_OPT_ENUM("notifier", struct mmu_stress_opts, notifier, "GRAN", "pud", notifier_names,
 		     "mprotect's mmu_notifier range: per PUD (2014-2024) or per P4D (later)"),
 	CLI_OPT_END

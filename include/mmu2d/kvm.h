@@ -76,7 +76,9 @@ struct m2d_vm_config {
 	bool manual_protect;        /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2; default false */
 	bool initially_all_set;     /* KVM_DIRTY_LOG_INITIALLY_SET; default false */
 	bool fault_mmap_lock;       /* x86 faults also take mmap_read_lock + vma_lookup
-	                               (kvm_host_page_size, kernels before 5.13); default false */
+	                               (kvm_host_page_size -> find_vma, kernels before 5.6: "KVM:
+	                               x86/mmu: Rely on host page tables to find HugeTLB
+	                               mappings" removed it); default false */
 	bool recover_zap;           /* disabling dirty logging zaps collapsible SPTEs with one
 	                               flush each (kernels before 6.13) instead of recovering
 	                               huge pages in place; default false */
