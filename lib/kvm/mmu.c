@@ -340,7 +340,7 @@ static int kvm_mmu_faultin_pfn(struct m2d_vcpu *vcpu, struct kvm_page_fault *fau
 	} else {
 		if (kvm->cfg.fault_mmap_lock) {
 			/*
-			 * Older x86 (kvm_host_page_size, before 5.13): the
+			 * Older x86 (kvm_host_page_size, before 5.6): the
 			 * host page size came from the VMA, looked up under
 			 * mmap_read_lock on every fault.
 			 */
