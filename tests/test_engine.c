@@ -1140,24 +1140,52 @@ struct excl_state {
 	int n;
 };
 
-static struct excl_state excl[3];
-static struct m2d_sim_lock *mx_locks[3];
+#define MX_LOCKS 4
+static struct excl_state excl[MX_LOCKS];
+static struct m2d_sim_lock *mx_locks[MX_LOCKS];
+/* lock kinds of mx_locks: 0 spinlock, 1 rwlock, 2 rwsem, 3 mutex */
+static bool mx_shared_ok(int k)
+{
+	return k == 1 || k == 2;
+}
 
+static void mx_record(int k, struct interval iv)
+{
+	if (excl[k].n < 4096)
+		excl[k].iv[excl[k].n++] = iv;
+}
+
+/*
+ * Hold lock @k, sometimes taking the next lock inside it (0 -> 1: spinning
+ * in spinning; 2 -> 3: a sleeping lock's owner blocking on another sleeping
+ * lock, so its own waiters stop spinning and sleep).
+ */
 static void mx_worker(void *p)
 {
 	for (int i = 0; i < 100; i++) {
-		int k = (int)m2d_rand_below(3);
-		bool w = m2d_rand_below(3) == 0;
-		struct interval iv;
+		int k = (int)m2d_rand_below(MX_LOCKS);
+		bool w = m2d_rand_below(3) == 0 || !mx_shared_ok(k);
+		bool nest = (k == 0 || k == 2) && m2d_rand_below(3) == 0;
+		struct interval iv, in;
 
 		m2d_sim_lock_acquire(mx_locks[k], w);
 		iv.from = m2d_thread_now();
-		iv.shared = !w && k != 0;
+		iv.shared = !w;
 		m2d_thread_work((double)(1 + m2d_rand_below(800)));
+		if (nest) {
+			bool w2 = m2d_rand_below(2) == 0 || !mx_shared_ok(k + 1);
+
+			m2d_sim_lock_acquire(mx_locks[k + 1], w2);
+			in.from = m2d_thread_now();
+			in.shared = !w2;
+			m2d_thread_work((double)(1 + m2d_rand_below(300)));
+			in.to = m2d_thread_now();
+			m2d_sim_lock_release(mx_locks[k + 1], w2);
+			mx_record(k + 1, in);
+		}
 		iv.to = m2d_thread_now();
 		m2d_sim_lock_release(mx_locks[k], w);
-		if (excl[k].n < 4096)
-			excl[k].iv[excl[k].n++] = iv;
+		mx_record(k, iv);
 		m2d_thread_work((double)m2d_rand_below(400));
 		if (m2d_rand_below(5) == 0)
 			m2d_sched_point();
@@ -1178,9 +1206,10 @@ static int cmp_iv(const void *a, const void *b)
  */
 static void test_engine_random_mutual_exclusion(void **state)
 {
-	static const enum m2d_sim_lock_kind kinds[3] = { M2D_SIM_LOCK_SPIN, M2D_SIM_LOCK_RWLOCK,
-							 M2D_SIM_LOCK_RWSEM };
-	static const char *names[3] = { "x", "y", "z" };
+	static const enum m2d_sim_lock_kind kinds[MX_LOCKS] = {
+		M2D_SIM_LOCK_SPIN, M2D_SIM_LOCK_RWLOCK, M2D_SIM_LOCK_RWSEM, M2D_SIM_LOCK_MUTEX
+	};
+	static const char *names[MX_LOCKS] = { "x", "y", "z", "m" };
 	uint64_t base = getenv("M2D_TEST_SEED") ? strtoull(getenv("M2D_TEST_SEED"), NULL, 0) : 12345;
 
 	for (uint64_t seed = base; seed < base + 10; seed++) {
@@ -1196,12 +1225,12 @@ static void test_engine_random_mutual_exclusion(void **state)
 		set(sim, "lock_handoff", (double)(seed % 7) * 10);
 		set(sim, "sleep_wakeup", 300);
 		memset(excl, 0, sizeof(excl));
-		for (int i = 0; i < 3; i++)
+		for (int i = 0; i < MX_LOCKS; i++)
 			assert_int_equal(m2d_sim_lock_create(sim, kinds[i], names[i], &mx_locks[i]), 0);
 		for (int i = 0; i < 6; i++)
 			assert_int_equal(m2d_sim_spawn(sim, i, "mx", mx_worker, NULL), 0);
 		assert_int_equal(m2d_sim_run(sim), 0);
-		for (int k = 0; k < 3; k++) {
+		for (int k = 0; k < MX_LOCKS; k++) {
 			qsort(excl[k].iv, (size_t)excl[k].n, sizeof(struct interval), cmp_iv);
 			for (int i = 0; i < excl[k].n; i++) {
 				for (int j = i + 1; j < excl[k].n && excl[k].iv[j].from < excl[k].iv[i].to; j++) {

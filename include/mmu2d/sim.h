@@ -80,8 +80,9 @@ M2D_API void m2d_sim_sched_point(void);
 enum m2d_sim_lock_kind {
 	M2D_SIM_LOCK_SPIN = 0,   /* queued spinlock: FIFO, waiters spin */
 	M2D_SIM_LOCK_RWLOCK = 1, /* qrwlock: readers share, a waiting writer blocks new readers */
-	M2D_SIM_LOCK_MUTEX = 2,  /* sleeping waiters */
-	M2D_SIM_LOCK_RWSEM = 3,  /* rw_semaphore: sleeping waiters, writer handoff */
+	M2D_SIM_LOCK_MUTEX = 2,  /* waiters spin on a running owner, else sleep */
+	M2D_SIM_LOCK_RWSEM = 3,  /* rw_semaphore: writers spin on a running writer, readers
+	                            sleep (all queued readers woken together), writer handoff */
 	M2D_SIM_LOCK_KIND_NR
 };
 
