@@ -573,6 +573,59 @@ static void test_engine_mutex_wakeup_latency(void **state)
 	}
 }
 
+/*
+ * A spinner takes a mutex ahead of a sleeping head once: the owner slept
+ * (its first waiter went to sleep), woke and ran on, and a later waiter
+ * spins; at the release the spinner steals it, the passed-over head is
+ * owed the handoff (MUTEX_FLAG_HANDOFF) and gets it next, woken.
+ */
+struct steal_arg {
+	m2d_vtime_t start, got;
+	bool sleeps;
+};
+
+static void mutex_steal_fn(void *p)
+{
+	struct steal_arg *a = p;
+
+	m2d_thread_work((double)a->start);
+	mutex_lock(&slots_lock);
+	a->got = m2d_now();
+	if (a->sleeps) {
+		wait_for_completion(&owner_wakes);
+		m2d_thread_work(10000);
+		m2d_sched_point(); /* the late waiter queues before the release */
+	} else {
+		m2d_thread_work(1000);
+	}
+	mutex_unlock(&slots_lock);
+}
+
+static void test_engine_mutex_spinner_steals_once(void **state)
+{
+	struct m2d_sim *sim = new_sim(4, 1, 1);
+	struct steal_arg a[3] = {
+		{ .start = 0, .sleeps = true }, /* owner: sleeps until 5000 (+3000 wake-up) */
+		{ .start = 100 },               /* W1: spins, then sleeps with the owner */
+		{ .start = 9000 },              /* W2: arrives while the owner runs: spins */
+	};
+
+	set(sim, "sleep_wakeup", 3000);
+	set(sim, "lock_handoff", 100);
+	set(sim, "lock_acquire", 0);
+	mutex_init(&slots_lock, "slots_lock", M2D_RANK_SLOTS_LOCK);
+	init_completion(&owner_wakes, "owner_wakes");
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(m2d_sim_spawn(sim, i, "m", mutex_steal_fn, &a[i]), 0);
+	assert_int_equal(m2d_sim_spawn(sim, 3, "waker", owner_waker, NULL), 0);
+	assert_int_equal(m2d_sim_run(sim), 0);
+	assert_int_equal(a[0].got, 0);
+	/* the owner releases at 5000 + 3000 + 10000 */
+	assert_int_equal(a[2].got, 18000 + 100);
+	assert_int_equal(a[1].got, a[2].got + 1000 + 100 + 3000);
+	m2d_sim_destroy(&sim);
+}
+
 /* rwsem: a writer queued behind readers gets the lock when the last reader leaves. */
 static struct m2d_rwsem mmap_lock;
 
@@ -614,7 +667,9 @@ static void test_engine_rwsem_writer_after_readers(void **state)
 /*
  * rwsem_mark_wake is phase-fair: with a reader at the head, every queued
  * reader enters, the writer between them keeps its place.  A writer
- * queued behind a writer that runs spins (no wake-up); readers sleep.
+ * queued behind a writer that runs spins (no wake-up) and, while the
+ * sleeping head has waited less than RWSEM_WAIT_TIMEOUT (4 ms), takes the
+ * freed lock ahead of it; readers sleep.
  */
 struct rw_order_arg {
 	m2d_vtime_t start, hold, got;
@@ -641,28 +696,40 @@ static void rw_order_fn(void *p)
 
 static void test_engine_rwsem_phase_fair_readers(void **state)
 {
-	struct m2d_sim *sim = new_sim(4, 1, 1);
-	struct rw_order_arg a[4] = {
-		{ .start = 0, .hold = 10000, .write = true },   /* W1 */
-		{ .start = 100, .hold = 1000, .write = false }, /* R1 */
-		{ .start = 200, .hold = 500, .write = true },   /* W2 */
-		{ .start = 300, .hold = 2000, .write = false }, /* R2 */
-	};
+	/* W1 holds 10 us (the head has waited < 4 ms: W2 steals) or 5 ms (handoff to the head) */
+	for (int late = 0; late < 2; late++) {
+		struct m2d_sim *sim = new_sim(4, 1, 1);
+		m2d_vtime_t h1 = late ? 5000000 : 10000;
+		struct rw_order_arg a[4] = {
+			{ .start = 0, .hold = h1, .write = true },      /* W1 */
+			{ .start = 100, .hold = 1000, .write = false }, /* R1 */
+			{ .start = 200, .hold = 500, .write = true },   /* W2 */
+			{ .start = 300, .hold = 2000, .write = false }, /* R2 */
+		};
 
-	set(sim, "sleep_wakeup", 3000);
-	set(sim, "lock_handoff", 100);
-	set(sim, "lock_acquire", 0);
-	init_rwsem(&mmap_lock, "mmap_lock", M2D_RANK_MMAP_LOCK);
-	for (int i = 0; i < 4; i++)
-		assert_int_equal(m2d_sim_spawn(sim, i, "t", rw_order_fn, &a[i]), 0);
-	assert_int_equal(m2d_sim_run(sim), 0);
-	assert_int_equal(a[0].got, 0);
-	/* R1 and R2 together at W1's release, each woken */
-	assert_int_equal(a[1].got, 10000 + 100 + 3000);
-	assert_int_equal(a[3].got, 10000 + 100 + 3000);
-	/* W2 after the last reader: it spun on W1, and stays on CPU: no wake-up */
-	assert_int_equal(a[2].got, a[3].got + 2000 + 100 + 100);
-	m2d_sim_destroy(&sim);
+		set(sim, "sleep_wakeup", 3000);
+		set(sim, "lock_handoff", 100);
+		set(sim, "lock_acquire", 0);
+		init_rwsem(&mmap_lock, "mmap_lock", M2D_RANK_MMAP_LOCK);
+		for (int i = 0; i < 4; i++)
+			assert_int_equal(m2d_sim_spawn(sim, i, "t", rw_order_fn, &a[i]), 0);
+		assert_int_equal(m2d_sim_run(sim), 0);
+		assert_int_equal(a[0].got, 0);
+		if (!late) {
+			/* W2 spun on W1 and takes it at the release: a handoff, no wake-up */
+			assert_int_equal(a[2].got, h1 + 100);
+			/* then R1 and R2 together, each woken */
+			assert_int_equal(a[1].got, a[2].got + 500 + 100 + 3000);
+			assert_int_equal(a[3].got, a[1].got);
+		} else {
+			/* R1 and R2 together at W1's release, each woken */
+			assert_int_equal(a[1].got, h1 + 100 + 3000);
+			assert_int_equal(a[3].got, a[1].got);
+			/* W2 after the last reader, still spinning: no wake-up */
+			assert_int_equal(a[2].got, a[3].got + 2000 + 100 + 100);
+		}
+		m2d_sim_destroy(&sim);
+	}
 }
 
 /* ---- completion, barrier --------------------------------------------------------- */
@@ -1410,6 +1477,7 @@ int main(void)
 		cmocka_unit_test(test_engine_serial_path),
 		cmocka_unit_test(test_engine_rwlock_writer_not_starved),
 		cmocka_unit_test(test_engine_mutex_wakeup_latency),
+		cmocka_unit_test(test_engine_mutex_spinner_steals_once),
 		cmocka_unit_test(test_engine_rwsem_writer_after_readers),
 		cmocka_unit_test(test_engine_rwsem_phase_fair_readers),
 		cmocka_unit_test(test_engine_completion),

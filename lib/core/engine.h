@@ -238,6 +238,7 @@ struct m2d_lock_common {
 	uint8_t spin_on_owner;        /* exclusive waiters spin while the owner runs (OSQ) */
 	uint32_t sim_gen;             /* generation of the sim @cls belongs to */
 	uint8_t owner_slept;          /* the current/last exclusive owner slept holding it */
+	m2d_vtime_t owner_asleep_until; /* ... and was asleep until then (fast-forwarded sleeps) */
 };
 
 struct m2d_spinlock {

@@ -50,6 +50,7 @@ struct m2d_thread {
 	enum thread_state state;
 	bool in_guest;              /* vCPU in guest mode (IPIs cost a VM exit) */
 	bool spinning;              /* blocked but on CPU (spinlock, spin wait) */
+	bool lock_handoff;          /* sleeping-lock waiter passed over once: handoff owed to it */
 	m2d_thread_fn fn;
 	void *arg;
 	double *cat_ns;             /* ns per extra category (sim->cats), grown on demand */
@@ -180,8 +181,11 @@ static inline struct m2d_thread *cur_ctx(void)
 
 /* ---- sched.c ---- */
 void m2d_sched_block(struct m2d_thread *t);
-/* lock.c: @t goes to sleep (not spinning); the sleeping locks it owns see owner->on_cpu clear. */
-void m2d_lock_owner_sleeps(struct m2d_thread *t);
+/*
+ * lock.c: @t goes to sleep (not spinning), until virtual time @until if known
+ * (0: until woken); the sleeping locks it owns see owner->on_cpu clear.
+ */
+void m2d_lock_owner_sleeps(struct m2d_thread *t, m2d_vtime_t until);
 void m2d_sched_wake(struct m2d_thread *t, m2d_vtime_t at, unsigned cat);
 void m2d_sched_reclock(struct m2d_thread *t);
 void m2d_thread_charge_cat(struct m2d_thread *t, unsigned cat, double ns);

@@ -451,7 +451,7 @@ static m2d_vtime_t held_pop(struct m2d_thread *t, struct m2d_lock_common *c, boo
  * it in the sleeping locks it owns stop spinning (mutex_spin_on_owner
  * returns false) and sleep on the wait list.
  */
-void m2d_lock_owner_sleeps(struct m2d_thread *t)
+void m2d_lock_owner_sleeps(struct m2d_thread *t, m2d_vtime_t until)
 {
 	for (unsigned i = 0; i < t->nr_held; i++) {
 		struct m2d_lock_common *c = t->held[i].lock;
@@ -459,8 +459,11 @@ void m2d_lock_owner_sleeps(struct m2d_thread *t)
 		if (t->held[i].shared || !kind_sleeps(c->kind))
 			continue;
 		c->owner_slept = 1;
+		if (until > c->owner_asleep_until)
+			c->owner_asleep_until = until;
 		for (struct m2d_thread *w = c->wait_head; w; w = w->wait_next)
-			w->spinning = false;
+			if (!until || w->wait_since < until)
+				w->spinning = false;
 	}
 }
 
@@ -512,18 +515,23 @@ struct lk {
 };
 
 /*
- * @owner_runs: an exclusive owner holds @c and has not slept since it took
- * it, so an exclusive waiter of a lock that spins on its owner spins.
+ * @owner: the exclusive owner of @c, or NULL.  An exclusive waiter of a lock
+ * that spins on its owner spins while that owner is on a CPU (runnable, or
+ * itself spinning): mutex_spin_on_owner's owner->on_cpu.
  */
-static void enqueue(struct m2d_lock_common *c, struct m2d_thread *t, bool shared, bool owner_runs)
+static void enqueue(struct m2d_lock_common *c, struct m2d_thread *t, bool shared,
+		    const struct m2d_thread *owner)
 {
+	bool owner_runs = owner && (owner->state != M2D_TS_BLOCKED || owner->spinning) &&
+			  t->hot.clock >= c->owner_asleep_until;
+
 	t->wait_next = NULL;
 	t->wait_since = t->hot.clock;
 	t->wait_mode = shared ? M2D_WAIT_SHARED : M2D_WAIT_EXCL;
 	t->wait_cat = c->cls->cat;
 	t->wait_what = c->name;
-	t->spinning = !kind_sleeps(c->kind) ||
-		      (!shared && c->spin_on_owner && owner_runs && !c->owner_slept);
+	t->spinning = !kind_sleeps(c->kind) || (!shared && c->spin_on_owner && owner_runs);
+	t->lock_handoff = false;
 	if (c->wait_tail)
 		c->wait_tail->wait_next = t;
 	else
@@ -546,6 +554,61 @@ static void outside_cannot_wait(struct m2d_lock_common *c)
 {
 	lockdep_fail("'%s' is held by a simulated thread; code outside simulated threads "
 		     "(m2d_engine_enter, RCU callbacks) cannot wait for it", c->name);
+}
+
+/* Take @w out of @c's queue wherever it is. */
+static void unlink_waiter(struct m2d_lock_common *c, struct m2d_thread *w)
+{
+	struct m2d_thread **pp = &c->wait_head, *prev = NULL;
+
+	while (*pp != w) {
+		prev = *pp;
+		pp = &(*pp)->wait_next;
+	}
+	*pp = w->wait_next;
+	if (c->wait_tail == w)
+		c->wait_tail = prev;
+	w->wait_next = NULL;
+}
+
+static void grant_excl(struct m2d_sim *sim, struct lk *l, struct m2d_thread *w, m2d_vtime_t r,
+		       bool excl_release)
+{
+	struct m2d_lock_common *c = l->c;
+	m2d_vtime_t g = M2D_MAX(r, w->wait_since) +
+			grant_delay(sim, c, w->cpu, excl_release, !w->spinning);
+
+	c->owner_slept = 0;
+	*l->owner = w;
+	c->line_free_at = M2D_MAX(c->line_free_at, g);
+	c->last_cpu = w->cpu;
+	stat_acquired(c->cls, g - w->wait_since);
+	m2d_sched_wake(w, g, c->cls->cat);
+}
+
+#define RWSEM_WAIT_TIMEOUT_NS 4000000 /* DIV_ROUND_UP(HZ, 250) jiffies at HZ=1000 */
+
+/*
+ * A free sleeping lock whose queue head sleeps goes to a waiter spinning
+ * behind it (mutex_optimistic_spin, rwsem_optimistic_spin take it while the
+ * woken head is on its way), unless the head was passed over once already
+ * (MUTEX_FLAG_HANDOFF: the woken head that fails asks for a direct
+ * handoff) or has waited RWSEM_WAIT_TIMEOUT (RWSEM_FLAG_HANDOFF).
+ * Return: the spinner that takes it, or NULL.
+ */
+static struct m2d_thread *spinner_steals(const struct m2d_lock_common *c, m2d_vtime_t r)
+{
+	const struct m2d_thread *head = c->wait_head;
+
+	if (!kind_sleeps(c->kind) || !c->spin_on_owner || head->spinning || head->lock_handoff)
+		return NULL;
+	if (c->kind == K_RWSEM && r > head->wait_since &&
+	    r - head->wait_since >= RWSEM_WAIT_TIMEOUT_NS)
+		return NULL;
+	for (struct m2d_thread *w = head->wait_next; w; w = w->wait_next)
+		if (w->wait_mode == M2D_WAIT_EXCL && w->spinning && w->wait_since <= r)
+			return w;
+	return NULL;
 }
 
 static void grant_reader(struct m2d_sim *sim, struct m2d_lock_common *c, struct lk *l,
@@ -579,7 +642,7 @@ static void grant_all_readers(struct m2d_sim *sim, struct lk *l, m2d_vtime_t r)
 			prev = w;
 			continue;
 		}
-		/* unlink @w */
+		/* unlink @w (O(1): @prev is the waiter before it) */
 		if (prev)
 			prev->wait_next = next;
 		else
@@ -597,22 +660,25 @@ static void grant_waiters(struct m2d_sim *sim, struct lk *l, m2d_vtime_t r, bool
 {
 	struct m2d_lock_common *c = l->c;
 
+	if (c->wait_head && !*l->owner && !(l->readers && *l->readers)) {
+		struct m2d_thread *s = spinner_steals(c, r);
+
+		if (s) {
+			unlink_waiter(c, s);
+			if (c->kind == K_MUTEX)
+				c->wait_head->lock_handoff = true;
+			grant_excl(sim, l, s, r, excl_release);
+			return;
+		}
+	}
 	while (c->wait_head) {
 		struct m2d_thread *w = c->wait_head;
-		m2d_vtime_t g;
 
 		if (w->wait_mode == M2D_WAIT_EXCL) {
 			if (*l->owner || (l->readers && *l->readers))
 				return;
 			dequeue(c);
-			g = M2D_MAX(r, w->wait_since) +
-			    grant_delay(sim, c, w->cpu, excl_release, !w->spinning);
-			c->owner_slept = 0;
-			*l->owner = w;
-			c->line_free_at = M2D_MAX(c->line_free_at, g);
-			c->last_cpu = w->cpu;
-			stat_acquired(c->cls, g - w->wait_since);
-			m2d_sched_wake(w, g, c->cls->cat);
+			grant_excl(sim, l, w, r, excl_release);
 			return;
 		}
 		/* a run of readers at the head enters together */
@@ -645,6 +711,9 @@ static void grant_now(struct m2d_thread *t, struct m2d_lock_common *c, m2d_vtime
 		m2d_vtime_t g = M2D_MAX(rel, c->line_free_at) +
 				grant_delay(t->sim, c, t->cpu, queued_excl, !spun);
 
+		/* it slept until g: the sleeping locks it holds saw their owner off CPU */
+		if (kind_sleeps(c->kind) && !spun && t->nr_held)
+			m2d_lock_owner_sleeps(t, g);
 		if (M2D_TRACE_ON(t->sim))
 			m2d_trace_record(t->sim, ctx_tid(t), 'X', t->sim->cats[c->cls->cat].name, now,
 					 g - now);
@@ -679,7 +748,7 @@ static void lock_excl(struct lk *l)
 	}
 	if (!t->hot.thread)
 		outside_cannot_wait(c);
-	enqueue(c, t, false, *l->owner != NULL);
+	enqueue(c, t, false, *l->owner);
 	m2d_sched_block(t);
 	M2D_BUG_ON(*l->owner != t);
 	held_push(t, c, false); /* granted by the releaser, at our new clock */
@@ -744,7 +813,7 @@ static void lock_shared(struct lk *l)
 	}
 	if (!t->hot.thread)
 		outside_cannot_wait(c);
-	enqueue(c, t, true, false);
+	enqueue(c, t, true, NULL);
 	m2d_sched_block(t);
 	held_push(t, c, true);
 }

@@ -464,7 +464,7 @@ void m2d_sched_block(struct m2d_thread *t)
 
 	M2D_BUG_ON(t != sim->running);
 	if (!t->spinning && t->nr_held)
-		m2d_lock_owner_sleeps(t);
+		m2d_lock_owner_sleeps(t, 0);
 	t->state = M2D_TS_BLOCKED;
 	sim->nr_blocked++;
 	switch_away(t, false);
@@ -497,6 +497,9 @@ void m2d_sched_wake(struct m2d_thread *t, m2d_vtime_t at, unsigned cat)
 	}
 	t->irq_debt_ns = 0;
 	t->irq_busy_until = 0;
+	/* a sleeping owner: its locks' spinners see it back on a CPU only from @at */
+	if (!t->spinning && t->nr_held)
+		m2d_lock_owner_sleeps(t, t->hot.clock);
 	t->state = M2D_TS_RUNNABLE;
 	sim->nr_blocked--;
 	heap_push(sim, t);
@@ -760,6 +763,8 @@ void m2d_wait_for_completion(struct m2d_completion *c)
 		m2d_vtime_t at = c->done_at + (m2d_vtime_t)t->sim->cost_ns[M2D_COST_SLEEP_WAKEUP];
 		unsigned cat = m2d_category_get(t->sim, "wait:", c->wq.name);
 
+		if (t->nr_held)
+			m2d_lock_owner_sleeps(t, at);
 		m2d_thread_charge_cat(t, cat, (double)(at - t->hot.clock));
 		t->hot.clock = at;
 	}
