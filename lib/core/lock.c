@@ -36,8 +36,10 @@
  * sleep).  Readers of an rwsem do not spin (5.19+, "locking/rwsem: Remove
  * reader optimistic spinning"), and a release with a reader at the head
  * wakes every queued reader, writers keep their place (rwsem_mark_wake:
- * phase-fair, up to MAX_READERS_WAKEUP).  folio_lock-style bit locks
- * (m2d_sleep_lock_init) never spin.
+ * phase-fair, up to MAX_READERS_WAKEUP).  A spinner takes a freed lock
+ * ahead of a sleeping head (spinner_steals), once per mutex head and for an
+ * rwsem until the head has waited RWSEM_WAIT_TIMEOUT.  folio_lock-style bit
+ * locks (m2d_sleep_lock_init) never spin.
  *
  * The lock word is a cache line (struct m2d_cacheline's rule): every
  * acquisition and every shared release is an atomic RMW on it, serialised
@@ -47,8 +49,10 @@
  * turns on one line (MECHANISMS.md 4.1, docs/model.md).  Shared releases
  * are therefore synchronisation points too.
  *
- * Ordering guarantees: FIFO among waiters of one lock; a waiting writer
- * blocks later readers (no writer starvation).
+ * Ordering guarantees: FIFO among waiters of one lock, except that an
+ * rwsem grants every queued reader together and a spinner may pass the
+ * sleeping head of a mutex or rwsem (above); a waiting writer blocks later
+ * readers (no writer starvation).
  * Progress guarantees: those of the modelled kernel lock; lock cycles are
  * caught by lockdep ranks in debug builds and by deadlock detection always.
  *
