@@ -649,6 +649,67 @@ static void md_config(FILE *f, const struct ref_entry *e, bool quick)
 	fputs("`", f);
 }
 
+/*
+ * The family of a reference id: the id up to its first segment that starts
+ * with a digit ("EPS3-T1-16-Y" -> "EPS3-T1", "SNP-01" -> "SNP"), else
+ * without its last segment ("PFN-STOP-x86-run1" -> "PFN-STOP-x86").
+ * Return: its length in @id.
+ */
+static size_t id_family_len(const char *id)
+{
+	const char *last = NULL;
+
+	for (const char *q = strchr(id, '-'); q; q = strchr(q + 1, '-')) {
+		if (q[1] >= '0' && q[1] <= '9')
+			return (size_t)(q - id);
+		last = q;
+	}
+	return last ? (size_t)(last - id) : strlen(id);
+}
+
+/* Per family (in table order): points with a reference, and within tolerance. */
+static void write_family_summary(FILE *f, const struct point *pts, size_t n)
+{
+	bool *done = calloc(n ? n : 1, sizeof(*done));
+
+	if (!done)
+		return;
+	fprintf(f, "\n| family | within tolerance | outside |\n|---|---|---|\n");
+	for (size_t i = 0; i < n; i++) {
+		size_t len, total = 0, within = 0;
+		const char *id = pts[i].e->id;
+		char out[512];
+		size_t used = 0;
+
+		if (done[i] || pts[i].why || pts[i].e->role == REF_HELD_BACK)
+			continue;
+		len = id_family_len(id);
+		out[0] = '\0';
+		for (size_t j = i; j < n; j++) {
+			const char *jd = pts[j].e->id;
+
+			if (done[j] || pts[j].why || pts[j].e->role == REF_HELD_BACK ||
+			    id_family_len(jd) != len || strncmp(jd, id, len))
+				continue;
+			done[j] = true;
+			total++;
+			if (ref_within(pts[j].e, pts[j].sim)) {
+				within++;
+			} else if (used < sizeof(out) - 1) {
+				int w = snprintf(out + used, sizeof(out) - used, "%s%s",
+						 used ? ", " : "", jd + len + (jd[len] == '-'));
+
+				if (w > 0)
+					used += (size_t)w < sizeof(out) - used ? (size_t)w
+									    : sizeof(out) - 1 - used;
+			}
+		}
+		fprintf(f, "| %.*s | %zu of %zu | %s |\n", (int)len, id, within, total,
+			used ? out : "—");
+	}
+	free(done);
+}
+
 static void write_markdown(FILE *f, const struct point *pts, size_t n,
 			   const struct validate_opts *o, const char *cmdline, double wall_s)
 {
@@ -691,6 +752,8 @@ static void write_markdown(FILE *f, const struct point *pts, size_t n,
 	fprintf(f, "- %zu not run: replayer not built yet\n", not_built);
 	if (failed)
 		fprintf(f, "- %zu failed (see below)\n", failed);
+	if (!o->quick)
+		write_family_summary(f, pts, n);
 
 	for (int role = REF_CALIBRATION; role <= REF_HELD_BACK; role++) {
 		bool any = false;
